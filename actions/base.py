@@ -1,0 +1,121 @@
+"""What every action shares: the inputs base model, session references, the context, and the
+``Action`` descriptor that the registry, the runner and the manifests read."""
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from credentials.secret import Secret
+from rest.errors import InvalidInput
+from rest.urls import OrganizationUrl
+from sessions.session import Session
+from sessions.store import SessionScopes
+
+SESSION_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,31}$"
+SessionName = Field(
+    "default", pattern=SESSION_NAME_PATTERN,
+    description="Session name: starts with a letter; letters, digits, '-' and '_'; at most 32.")
+
+
+class ActionInputs(BaseModel):
+    """Inputs are strict about names: an unknown input is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SessionRef(BaseModel):
+    """The session an action uses: a name (``ado``) or ``{name, scope}``.
+
+    Without a scope, a local session of that name is used first, then a global one.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = SessionName
+    scope: Literal["local", "global"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class Outputs(BaseModel):
+    """Base of every action's outputs; ``summary`` is the one line a person reads."""
+
+    def summary(self) -> str:
+        return ""
+
+
+class NoOutputs(Outputs):
+    pass
+
+
+@dataclass
+class ActionContext:
+    """What the runtime hands an action beside its inputs."""
+
+    sessions: SessionScopes
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    # Where an organization's API calls go: its own URL, or the sandbox's with --sandbox.
+    route: Callable[[OrganizationUrl], str] = lambda org: org.base_url
+    # Called with every secret an action handles, so the runtime can mask it in all output.
+    register_secret: Callable[[Secret], None] = lambda secret: None
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("adobot"))
+
+    def session(self, ref: SessionRef) -> Session:
+        return self.sessions.find(ref.name, ref.scope)
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    label: str
+    description: str
+    group: str
+    inputs: type[ActionInputs]
+    outputs: type[Outputs]
+    run: Callable[[ActionContext, Any], Outputs]
+    errors: Mapping[str, str]  # error code -> when it happens
+
+    def parse_inputs(self, raw: Mapping[str, Any] | None) -> ActionInputs:
+        """Validate raw (already interpolated) inputs; every problem is INVALID_INPUT."""
+        if raw is not None and not isinstance(raw, Mapping):
+            raise InvalidInput(f"the inputs of {self.name} must be a mapping of input names to "
+                               f"values, not {type(raw).__name__}", field="inputs")
+        try:
+            return self.inputs.model_validate(dict(raw or {}))
+        except ValidationError as exc:
+            raise input_error(self, exc) from None
+
+
+def input_error(action: Action, exc: ValidationError) -> InvalidInput:
+    problems = [describe_problem(action, err) for err in exc.errors()]
+    first = exc.errors()[0]
+    field_name = str(first["loc"][0]) if first["loc"] else None
+    message = "; ".join(text for _, text in problems)
+    hint = problems[0][0] or f"See `adobot manifest {action.name}` for the inputs it takes."
+    return InvalidInput(f"{action.name}: {message}", hint, field=field_name)
+
+
+def describe_problem(action: Action, err: Mapping[str, Any]) -> tuple[str, str]:
+    """(hint, message) for one pydantic error, naming the input and never echoing secrets."""
+    loc = [str(part) for part in err["loc"]]
+    name = ".".join(loc) if loc else "inputs"
+    kind = err["type"]
+    known = list(action.inputs.model_fields)
+    if kind == "missing":
+        return "", f"input {name!r} is required"
+    if kind == "extra_forbidden" and len(loc) == 1:
+        close = difflib.get_close_matches(loc[0], known, n=1)
+        hint = f"Did you mean {close[0]!r}?" if close else f"{action.name} takes: {', '.join(known)}."
+        return hint, f"{name!r} is not an input of {action.name}"
+    text = str(err["msg"]).removeprefix("Value error, ")
+    if loc and loc[0] == "personal_access_token":
+        return "", f"input {name!r}: {text}"  # never show the value
+    value = err.get("input")
+    shown = f" (got {value!r})" if isinstance(value, (str, int, float, bool)) and len(repr(value)) < 80 else ""
+    return "", f"input {name!r}: {text}{shown}"

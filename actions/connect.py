@@ -1,0 +1,118 @@
+"""Connect: prove a token against an organization and a project, and keep the session."""
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from actions.base import Action, ActionContext, ActionInputs, Outputs, SessionName
+from actions.names import ProjectName
+from credentials.sources import TokenSource, check_source_shape, resolve_token
+from rest.client import PREVIEW_API_VERSION, RestClient
+from rest.errors import AdobotError
+from rest.urls import FORMS, parse_organization_url
+from sessions.session import Session
+
+
+class NewSession(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = SessionName
+    scope: Literal["local", "global"] = Field(
+        "local", description="local: this bot only; global: shared with parent and child bots")
+
+
+class Inputs(ActionInputs):
+    organization_url: str = Field(description=f"Organization URL: {FORMS}",
+                                  examples=["https://dev.azure.com/contoso"])
+    project: ProjectName = Field(description="Project name (or id) in that organization",
+                                 examples=["Payments"])
+    authentication_method: Literal["pat"] = Field(
+        "pat", description="How to authenticate: a personal access token")
+    personal_access_token: TokenSource = Field(
+        description="Where the token comes from: {credential: {locker, name, attribute}}, "
+                    "{variable: NAME} or {insecure: VALUE}")
+    session: NewSession = Field(NewSession(), description="Name and scope of the new session")
+
+    @field_validator("organization_url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        try:
+            parse_organization_url(value)
+        except AdobotError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("personal_access_token", mode="before")
+    @classmethod
+    def _one_source(cls, value: object) -> object:
+        return check_source_shape(value)
+
+    @field_validator("session", mode="before")
+    @classmethod
+    def _session_by_name(cls, value: object) -> object:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class Outputs(Outputs):
+    session: str = Field(description="Name of the connected session")
+    organization: str = Field(description="Organization (or collection) name")
+    project_id: str = Field(description="Id of the project")
+    project_name: str = Field(description="Name of the project as the service spells it")
+    user: str = Field(description="Display name of the token's user")
+
+    def summary(self) -> str:
+        return f"connected to {self.organization}/{self.project_name} as {self.user} (session {self.session!r})"
+
+
+def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
+    organization = parse_organization_url(inputs.organization_url)
+    name, scope = inputs.session.name, inputs.session.scope
+    ctx.sessions.check_free(name)  # SESSION_EXISTS before anything is sent
+    token = resolve_token(inputs.personal_access_token, ctx.variables)
+    ctx.register_secret(token)
+    client = RestClient(ctx.route(organization), token)
+    try:
+        user = _who_am_i(client, organization.name)
+        project = client.get(f"_apis/projects/{_path(inputs.project)}",
+                             subject=f"project {inputs.project!r} in organization {organization.name!r}")
+        session = Session(name=name, scope=scope, organization=organization.name,
+                          organization_url=organization.base_url, project_id=project["id"],
+                          project_name=project["name"], user=user, rest=client)
+        ctx.sessions.add(session)
+    except BaseException:
+        client.close()
+        raise
+    return Outputs(session=name, organization=organization.name, project_id=session.project_id,
+                   project_name=session.project_name, user=user)
+
+
+def _who_am_i(client: RestClient, organization: str) -> str:
+    data = client.get("_apis/connectionData", api_version=PREVIEW_API_VERSION,
+                      subject=f"organization {organization!r}")
+    user = (data or {}).get("authenticatedUser") or {}
+    return str(user.get("providerDisplayName") or user.get("customDisplayName") or user.get("id") or "")
+
+
+def _path(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+ACTION = Action(
+    name="Connect", label="Connect to Azure DevOps", group="Session",
+    description="Proves a personal access token against an organization and a project "
+                "and keeps the connection as a local or global session for later actions.",
+    inputs=Inputs, outputs=Outputs, run=run,
+    errors={
+        "INVALID_INPUT": "the organization URL, project name or token source is malformed, or "
+                         "the token variable is missing",
+        "CREDENTIAL_NOT_FOUND": "the vault has no such locker/credential/attribute",
+        "SESSION_EXISTS": "a session of that name is already connected",
+        "AUTH_FAILED": "the token is invalid, expired or revoked",
+        "PERMISSION_DENIED": "the token may not read the project",
+        "NOT_FOUND": "the organization or the project does not exist",
+        "THROTTLED": "the service throttled the requests",
+        "TIMEOUT": "the service did not answer in time",
+        "NETWORK_ERROR": "the organization URL could not be reached",
+        "SERVICE_ERROR": "the service failed",
+    })

@@ -1,0 +1,22 @@
+"""Disconnect: close a session and forget it (no request is sent)."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from actions.base import Action, ActionContext, ActionInputs, NoOutputs, SessionRef
+
+
+class Inputs(ActionInputs):
+    session: SessionRef = Field(SessionRef(), description="Session to close (name or {name, scope})")
+
+
+def run(ctx: ActionContext, inputs: Inputs) -> NoOutputs:
+    ctx.sessions.remove(inputs.session.name, inputs.session.scope)
+    return NoOutputs()
+
+
+ACTION = Action(
+    name="Disconnect", label="Disconnect", group="Session",
+    description="Closes a session and its connections; later actions can no longer use it.",
+    inputs=Inputs, outputs=NoOutputs, run=run,
+    errors={"SESSION_NOT_FOUND": "the session is not connected (or was already disconnected)"})

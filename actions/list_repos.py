@@ -1,0 +1,71 @@
+"""ListRepos: the Git repositories of the session's project, optionally filtered by a glob."""
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from pydantic import BaseModel, Field
+
+from actions.base import Action, ActionContext, ActionInputs, Outputs, SessionRef
+
+CODE_READ = "Code (Read)"
+
+
+class Inputs(ActionInputs):
+    session: SessionRef = Field(SessionRef(), description="Session to use (name or {name, scope})")
+    name_filter: str | None = Field(
+        None, min_length=1, max_length=256,
+        description="Glob on the repository name, case-insensitive (e.g. 'payments-*')",
+        examples=["payments-*"])
+
+
+class Repository(BaseModel):
+    id: str
+    name: str
+    default_branch: str | None = Field(None, description="e.g. refs/heads/main; none while empty")
+    remote_url: str | None = None
+    web_url: str | None = None
+    size: int | None = Field(None, description="Compressed size in bytes")
+
+
+class Outputs(Outputs):
+    repositories: list[Repository]
+    count: int
+
+    def summary(self) -> str:
+        names = ", ".join(r.name for r in self.repositories[:5])
+        more = f", … (+{self.count - 5})" if self.count > 5 else ""
+        return f"{self.count} repositories" + (f": {names}{more}" if self.count else "")
+
+
+def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
+    session = ctx.session(inputs.session)
+    data = session.rest.get(f"{session.project_id}/_apis/git/repositories", scope=CODE_READ,
+                            subject=f"the repositories of project {session.project_name!r}")
+    pattern = inputs.name_filter.lower() if inputs.name_filter else None
+    repos = [_repository(item) for item in (data or {}).get("value", [])
+             if pattern is None or fnmatchcase(str(item.get("name", "")).lower(), pattern)]
+    return Outputs(repositories=repos, count=len(repos))
+
+
+def _repository(item: dict) -> Repository:
+    return Repository(id=item["id"], name=item["name"], default_branch=item.get("defaultBranch"),
+                      remote_url=item.get("remoteUrl"), web_url=item.get("webUrl"),
+                      size=item.get("size"))
+
+
+ACTION = Action(
+    name="ListRepos", label="List repositories", group="Repos",
+    description="Lists the Git repositories of the session's project, optionally filtered by "
+                "a case-insensitive glob on the name.",
+    inputs=Inputs, outputs=Outputs, run=run,
+    errors={
+        "INVALID_INPUT": "an input is malformed",
+        "SESSION_NOT_FOUND": "the session is not connected",
+        "AUTH_FAILED": "the token has expired or was revoked since Connect",
+        "PERMISSION_DENIED": f"the token lacks {CODE_READ}",
+        "NOT_FOUND": "the project no longer exists",
+        "THROTTLED": "the service throttled the request",
+        "TIMEOUT": "the service did not answer in time",
+        "NETWORK_ERROR": "the service could not be reached",
+        "SERVICE_ERROR": "the service failed",
+    })

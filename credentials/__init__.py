@@ -1,0 +1,1 @@
+"""Where tokens come from: the vault, a bot variable, or an insecure string; and the Secret type."""

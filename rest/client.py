@@ -1,0 +1,162 @@
+"""The only code in adobot that speaks HTTP.
+
+One ``RestClient`` per connection: a pooled ``requests.Session`` with Basic auth from the PAT,
+``api-version`` on every call, ``X-TFS-FedAuthRedirect: Suppress`` so a bad token is a 401 and
+not a sign-in page, a User-Agent naming adobot, timeouts, and service errors turned into
+``AdobotError`` subclasses (see ``rest.responses``).
+"""
+from __future__ import annotations
+
+import base64
+import contextvars
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from credentials.secret import Secret
+from rest import __version__
+from rest.errors import NetworkError, Timeout
+from rest.responses import raise_for_response, read_json
+
+API_VERSION = "7.1"
+# connectionData is a preview API: a bare "7.1" is refused there.
+PREVIEW_API_VERSION = "7.1-preview.1"
+USER_AGENT = f"adobot/{__version__} (+python-requests/{requests.__version__})"
+DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds: a hung server never hangs a bot
+
+log = logging.getLogger("adobot.rest")
+
+
+@dataclass
+class RequestCounter:
+    count: int = 0
+
+
+_counter: contextvars.ContextVar[RequestCounter | None] = contextvars.ContextVar(
+    "adobot_request_counter", default=None)
+
+
+@contextmanager
+def count_requests() -> Iterator[RequestCounter]:
+    """Count the HTTP requests sent in this context (the runtime wraps each step in one)."""
+    counter = RequestCounter()
+    token = _counter.set(counter)
+    try:
+        yield counter
+    finally:
+        _counter.reset(token)
+
+
+class _PatAuth(requests.auth.AuthBase):
+    """HTTP Basic with an empty user name and the PAT as password, built once."""
+
+    def __init__(self, token: Secret) -> None:
+        encoded = base64.b64encode(b":" + token.reveal().encode("utf-8")).decode("ascii")
+        self._header = Secret("Basic " + encoded)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header.reveal()
+        return request
+
+    def __repr__(self) -> str:
+        return "_PatAuth(***)"
+
+
+class RestClient:
+    """A connection to one organization: ``get``/``post`` return decoded JSON or raise."""
+
+    def __init__(self, base_url: str, token: Secret, *,
+                 timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._http = requests.Session()
+        self._http.auth = _PatAuth(token)
+        self._http.headers.update({
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            "X-TFS-FedAuthRedirect": "Suppress",
+        })
+        # One pool per connection; threads of child bots share it.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=16)
+        self._http.mount("https://", adapter)
+        self._http.mount("http://", adapter)
+        self.requests_sent = 0
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"RestClient({self.base_url!r})"
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any, **kwargs: Any) -> Any:
+        return self.request("POST", path, body=body, **kwargs)
+
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                body: Any = None, content_type: str = "application/json",
+                api_version: str = API_VERSION, scope: str | None = None,
+                subject: str | None = None) -> Any:
+        """Send one request and return its JSON.
+
+        ``scope`` names the PAT scope the route needs (said in PERMISSION_DENIED);
+        ``subject`` names what the route addresses (said in NOT_FOUND and ALREADY_EXISTS).
+        """
+        query = {"api-version": api_version}
+        if params:
+            query.update({k: v for k, v in params.items() if v is not None})
+        headers = {"Content-Type": content_type} if body is not None else None
+        url = self.url(path)
+        counter = _counter.get()
+        if counter is not None:
+            counter.count += 1
+        self.requests_sent += 1
+        try:
+            response = self._http.request(
+                method, url, params=query, json=body, headers=headers,
+                timeout=self.timeout, allow_redirects=False)
+        except requests.Timeout as exc:
+            raise Timeout(f"{method} {url} got no answer within {self._timeout_text(exc)}",
+                          after_request=True) from None
+        except requests.ConnectionError as exc:
+            raise NetworkError(f"could not reach {self.base_url}: {_reason(exc)}",
+                               after_request=True) from None
+        log.debug("%s %s -> %s", method, response.url, response.status_code)
+        raise_for_response(response, scope=scope, subject=subject)
+        return read_json(response)
+
+    def _timeout_text(self, exc: requests.Timeout) -> str:
+        connect, read = self.timeout
+        if isinstance(exc, requests.ConnectTimeout):
+            return f"{connect:g} s (connect timeout)"
+        return f"{read:g} s (read timeout)"
+
+    def close(self) -> None:
+        self._http.close()
+        self.closed = True
+
+
+def _reason(exc: requests.ConnectionError) -> str:
+    """The innermost cause, without the long urllib3 wrapper text."""
+    inner: BaseException = exc
+    while True:
+        nxt = inner.__cause__ or inner.__context__
+        if nxt is None and inner.args and isinstance(inner.args[0], BaseException):
+            nxt = inner.args[0]
+        if nxt is None or nxt is inner:
+            break
+        inner = nxt
+        reason = getattr(inner, "reason", None)
+        if isinstance(reason, BaseException):
+            inner = reason
+    text = str(inner)
+    # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: "
+    if ">: " in text:
+        text = text.split(">: ", 1)[1]
+    return text or type(inner).__name__

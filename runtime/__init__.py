@@ -1,0 +1,1 @@
+"""Bot files, the runner and the command line."""

@@ -1,0 +1,100 @@
+"""JSON shapes of the service's answers, as in the captured examples of ../shared/ado-rest."""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from sandbox.state import Organization, Project, Repository, Token
+
+LAST_UPDATE = "2026-01-05T09:30:00.000Z"
+
+
+def error(message: str, type_key: str, type_name: str) -> dict[str, Any]:
+    return {"$id": "1", "innerException": None, "message": message, "typeName": type_name,
+            "typeKey": type_key, "errorCode": 0, "eventId": 3000}
+
+
+def challenge_headers(message: str) -> dict[str, str]:
+    return {
+        "WWW-Authenticate": 'Bearer authorization_uri=https://login.microsoftonline.com/common, '
+                            'Basic realm="https://dev.azure.com/"',
+        "X-TFS-ServiceError": quote(message),
+    }
+
+
+def project_ref(base: str, project: Project) -> dict[str, Any]:
+    data = {"id": project.id, "name": project.name, "url": f"{base}/_apis/projects/{project.id}",
+            "state": "wellFormed", "revision": project.revision, "visibility": "private",
+            "lastUpdateTime": LAST_UPDATE}
+    if project.description:
+        data["description"] = project.description
+    return data
+
+
+def project_full(base: str, org: Organization, project: Project) -> dict[str, Any]:
+    data = project_ref(base, project)
+    data["_links"] = {
+        "self": {"href": f"{base}/_apis/projects/{project.id}"},
+        "collection": {"href": f"{base}/_apis/projectCollections/{org.id}"},
+        "web": {"href": f"{base}/{quote(project.name)}"},
+    }
+    team_id = f"{project.id[:-4]}7eam"
+    data["defaultTeam"] = {"id": team_id, "name": f"{project.name} Team",
+                           "url": f"{base}/_apis/projects/{project.id}/teams/{team_id}"}
+    return data
+
+
+def repository(base: str, org: Organization, project: Project, repo: Repository,
+               links: bool = False) -> dict[str, Any]:
+    web = f"{base}/{quote(project.name)}/_git/{quote(repo.name)}"
+    data: dict[str, Any] = {
+        "id": repo.id, "name": repo.name, "url": f"{base}/_apis/git/repositories/{repo.id}",
+        "project": {"id": project.id, "name": project.name,
+                    "url": f"{base}/_apis/projects/{project.id}", "state": "wellFormed",
+                    "revision": project.revision, "visibility": "private",
+                    "lastUpdateTime": LAST_UPDATE},
+    }
+    if repo.default_branch:  # an empty repository has no default branch
+        data["defaultBranch"] = repo.default_branch
+    data.update({"size": repo.size, "remoteUrl": web,
+                 "sshUrl": f"git@ssh.dev.azure.com:v3/{quote(org.name)}/{quote(project.name)}/"
+                           f"{quote(repo.name)}",
+                 "webUrl": web, "isDisabled": False, "isInMaintenance": False})
+    if links:
+        api = f"{base}/_apis/git/repositories/{repo.id}"
+        data["_links"] = {
+            "self": {"href": api},
+            "project": {"href": f"vstfs:///Classification/TeamProject/{project.id}"},
+            "web": {"href": web},
+            **{name: {"href": f"{api}/{name}"}
+               for name in ("commits", "refs", "pullRequests", "items", "pushes")},
+        }
+    return data
+
+
+def identity(token: Token) -> dict[str, Any]:
+    return {
+        "id": token.user_id,
+        "descriptor": f"Microsoft.IdentityModel.Claims.ClaimsIdentity;sandbox\\{token.email}",
+        "subjectDescriptor": f"aad.{token.user_id.replace('-', '')}",
+        "providerDisplayName": token.user,
+        "isActive": True,
+        "properties": {"Account": {"$type": "System.String", "$value": token.email}},
+        "resourceVersion": 2,
+        "metaTypeId": 0,
+    }
+
+
+def connection_data(org: Organization, token: Token) -> dict[str, Any]:
+    user = identity(token)
+    return {
+        "authenticatedUser": user, "authorizedUser": user, "instanceId": org.id,
+        "deploymentId": org.id, "deploymentType": "hosted",
+        "locationServiceData": {"serviceOwner": "00025394-6065-48ca-87d9-7f5672854ef7",
+                                "defaultAccessMappingMoniker": "PublicAccessMapping",
+                                "lastChangeId": 1, "lastChangeId64": 1},
+    }
+
+
+SIGN_IN_PAGE = ("<!DOCTYPE html><html><head><title>Azure DevOps Services | Sign In</title></head>"
+                "<body><p>Sign in to continue to Azure DevOps.</p></body></html>")

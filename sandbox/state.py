@@ -1,0 +1,142 @@
+"""The sandbox's in-memory organizations, projects, repositories and tokens.
+
+Ids are derived from names (uuid5), so a seed always yields the same ids and URLs.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+_NAMESPACE = uuid.UUID("6f1a3c2e-4b7d-4e0a-9c55-2d8f0b1e7a90")
+
+# Full access ("app_token") grants everything; a broader scope grants the narrower ones.
+SCOPE_IMPLIES = {
+    "vso.code_full": {"vso.code_manage", "vso.code_write", "vso.code"},
+    "vso.code_manage": {"vso.code_write", "vso.code"},
+    "vso.code_write": {"vso.code"},
+    "vso.build_execute": {"vso.build"},
+    "vso.work_full": {"vso.work_write", "vso.work"},
+    "vso.work_write": {"vso.work"},
+}
+
+
+def stable_id(*parts: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "/".join(p.lower() for p in parts)))
+
+
+@dataclass
+class Token:
+    token: str
+    user: str
+    email: str
+    scopes: set[str]
+    expired: bool = False
+    organizations: set[str] | None = None  # None: valid in every organization
+
+    @property
+    def user_id(self) -> str:
+        return stable_id("user", self.email)
+
+    def allows(self, scope: str | None) -> bool:
+        if scope is None or "app_token" in self.scopes:
+            return True
+        granted = set(self.scopes)
+        for held in self.scopes:
+            granted |= SCOPE_IMPLIES.get(held, set())
+        return scope in granted
+
+    def __repr__(self) -> str:
+        return f"Token(user={self.user!r}, scopes={sorted(self.scopes)})"
+
+
+@dataclass
+class Repository:
+    id: str
+    name: str
+    default_branch: str | None = None
+    size: int = 0
+
+
+@dataclass
+class Project:
+    id: str
+    name: str
+    description: str = ""
+    revision: int = 1
+    repositories: list[Repository] = field(default_factory=list)
+
+    def repository(self, id_or_name: str) -> Repository | None:
+        key = id_or_name.lower()
+        return next((r for r in self.repositories if r.id == key or r.name.lower() == key), None)
+
+
+@dataclass
+class Organization:
+    id: str
+    name: str
+    projects: list[Project] = field(default_factory=list)
+
+    def project(self, id_or_name: str) -> Project | None:
+        key = id_or_name.lower()
+        return next((p for p in self.projects if p.id == key or p.name.lower() == key), None)
+
+
+class SandboxState:
+    """Everything the sandbox knows; guarded by one lock (the server is threaded)."""
+
+    def __init__(self, seed: dict[str, Any] | None = None) -> None:
+        self.lock = threading.RLock()
+        self.organizations: dict[str, Organization] = {}
+        self.tokens: dict[str, Token] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.load(seed if seed is not None else default_seed())
+
+    def load(self, seed: dict[str, Any]) -> None:
+        with self.lock:
+            for org_name, org in (seed.get("organizations") or {}).items():
+                organization = Organization(id=stable_id(org_name), name=org_name)
+                for project in org.get("projects", []):
+                    p_id = stable_id(org_name, project["name"])
+                    organization.projects.append(Project(
+                        id=p_id, name=project["name"], description=project.get("description", ""),
+                        repositories=[Repository(id=stable_id(org_name, project["name"], r["name"]),
+                                                 name=r["name"],
+                                                 default_branch=r.get("defaultBranch"),
+                                                 size=int(r.get("size", 0)))
+                                      for r in project.get("repositories", [])]))
+                self.organizations[org_name.lower()] = organization
+            for item in seed.get("tokens") or []:
+                self.add_token(**item)
+
+    def add_token(self, token: str, user: str = "Sandbox User", email: str | None = None,
+                  scopes: list[str] | None = None, expired: bool = False,
+                  organizations: list[str] | None = None) -> Token:
+        entry = Token(token=token, user=user,
+                      email=email or f"{user.lower().replace(' ', '.')}@sandbox.example",
+                      scopes=set(scopes or ["app_token"]), expired=expired,
+                      organizations={o.lower() for o in organizations} if organizations else None)
+        with self.lock:
+            self.tokens[token] = entry
+        return entry
+
+    def organization(self, name: str) -> Organization | None:
+        return self.organizations.get(name.lower())
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self.lock:
+            self.requests.append(entry)
+
+
+def default_seed() -> dict[str, Any]:
+    text = resources.files("sandbox").joinpath("seed.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def load_seed(path: str | Path) -> dict[str, Any]:
+    return copy.deepcopy(json.loads(Path(path).read_text(encoding="utf-8")))

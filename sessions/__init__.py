@@ -1,0 +1,1 @@
+"""Connected sessions and the local/global stores that hold them."""

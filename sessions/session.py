@@ -1,0 +1,28 @@
+"""A connected session: one organization, one project, one REST client."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rest.client import RestClient
+
+Scope = Literal["local", "global"]
+
+
+@dataclass(eq=False)
+class Session:
+    name: str
+    scope: Scope
+    organization: str      # the organization (or collection) name
+    organization_url: str  # as the user gave it, normalized
+    project_id: str
+    project_name: str
+    user: str
+    rest: RestClient = field(repr=False)
+
+    def close(self) -> None:
+        self.rest.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.rest.closed

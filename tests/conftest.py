@@ -1,0 +1,37 @@
+"""Shared fixtures: a sandbox on a free loopback port per test, and helpers to run bots."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime.loader import load_bot, parse_bot
+from runtime.runner import Runner
+from sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+ADOBOT = Path(sys.executable).with_name("adobot")
+DEMO_PAT = "sandbox-demo-pat"
+
+
+@pytest.fixture
+def sandbox():
+    with Sandbox() as running:
+        yield running
+
+
+def sandbox_route(sandbox: Sandbox):
+    """Send every organization's traffic to the sandbox, as `adobot run --sandbox` does."""
+    return lambda org: f"{sandbox.url}/{org.name}"
+
+
+def run_text(text: str, sandbox: Sandbox | None = None, **variables):
+    """Run a bot given as YAML text against the sandbox; returns the RunResult."""
+    runner = Runner(route=sandbox_route(sandbox) if sandbox else None)
+    return runner.run(parse_bot(text), variables)
+
+
+def run_file(path: Path, sandbox: Sandbox, **variables):
+    return Runner(route=sandbox_route(sandbox)).run(load_bot(path), variables)
