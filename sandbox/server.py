@@ -217,8 +217,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
               content_type: str = "application/json; charset=utf-8") -> None:
-        if isinstance(payload, (bytes, str)):
-            data = payload.encode("utf-8") if isinstance(payload, str) else payload
+        if isinstance(payload, str):  # handlers return text only for HTML pages
+            data, content_type = payload.encode("utf-8"), "text/html; charset=utf-8"
+        elif isinstance(payload, bytes):
+            data = payload
         else:
             data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
         try:

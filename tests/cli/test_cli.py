@@ -1,0 +1,163 @@
+"""`adobot` as users run it: a subprocess, exit codes, one JSON document, logs on stderr."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ADOBOT, DEMO_PAT, EXAMPLES
+
+
+def adobot(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 60):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([str(ADOBOT), *args], capture_output=True, text=True, env=full_env,
+                          cwd=cwd, timeout=timeout)
+
+
+def write_bot(tmp_path: Path, text: str, name: str = "bot.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+QUICKSTART = str(EXAMPLES / "quickstart.yaml")
+PAT_ENV = {"ADOBOT_PAT": DEMO_PAT}
+
+
+def test_quickstart_human_summary():
+    done = adobot("run", QUICKSTART, "--sandbox", "--var-env", "pat=ADOBOT_PAT", env=PAT_ENV)
+    assert done.returncode == 0, done.stderr
+    assert "Bot 'quickstart' succeeded: 3 steps, 3 requests" in done.stdout
+    assert "connected to contoso/Payments as Sandbox Demo User" in done.stdout
+    assert "4 repositories: payments-api" in done.stdout
+    assert "pat = ***" in done.stdout
+    assert "adobot: step 1 Connect" in done.stderr  # logs on stderr
+
+
+def test_quickstart_json_document():
+    done = adobot("run", QUICKSTART, "--sandbox", "--var-env", "pat=ADOBOT_PAT", "--json",
+                  env=PAT_ENV)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)  # exactly one document: json.loads refuses trailing text
+    assert doc["bot"] == "quickstart" and doc["status"] == "succeeded" and doc["error"] is None
+    assert [(s["path"], s["action"], s["status"], s["requests"]) for s in doc["steps"]] == [
+        ("1", "Connect", "succeeded", 2), ("2", "ListRepos", "succeeded", 1),
+        ("3", "Disconnect", "succeeded", 0)]
+    assert all(isinstance(s["duration_ms"], float) for s in doc["steps"])
+    assert doc["variables"]["repo_count"] == 4 and doc["variables"]["pat"] == "***"
+
+
+def test_failure_after_sending_exits_1_with_error_in_json():
+    done = adobot("run", QUICKSTART, "--sandbox", "--var-env", "pat=ADOBOT_PAT", "--json",
+                  env={"ADOBOT_PAT": "sandbox-work-only-pat"})
+    assert done.returncode == 1
+    doc = json.loads(done.stdout)
+    assert doc["status"] == "failed"
+    assert doc["error"]["code"] == "PERMISSION_DENIED"
+    assert doc["error"]["path"] == "2" and doc["error"]["action"] == "ListRepos"
+    assert "Code (Read)" in doc["error"]["message"] and doc["error"]["hint"]
+    assert "error at step 2 (ListRepos): PERMISSION_DENIED" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_input_exits_2(tmp_path):
+    done = adobot("run", QUICKSTART, "--sandbox", "--var-env", "pat=ADOBOT_PAT", "--json",
+                  "--var", "org_url=http://dev.azure.com/contoso", env=PAT_ENV)
+    assert done.returncode == 2
+    doc = json.loads(done.stdout)
+    assert doc["error"]["code"] == "INVALID_INPUT" and "organization_url" in doc["error"]["message"]
+    assert doc["steps"][0]["requests"] == 0
+
+
+@pytest.mark.parametrize("args, code, said", [
+    (["run", "missing.yaml"], "INVALID_BOT", "does not exist"),
+    (["run", QUICKSTART, "--var", "no-equals"], "INVALID_INPUT", "NAME=VALUE"),
+    (["run", QUICKSTART, "--var-env", "pat=ADOBOT_UNSET_VARIABLE"], "INVALID_INPUT", "is not set"),
+    (["run", QUICKSTART, "--sandbox"], "INVALID_INPUT", "'pat'"),
+])
+def test_errors_before_running_exit_2_with_one_json_document(args, code, said):
+    done = adobot(*args, "--json")
+    assert done.returncode == 2, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["status"] == "failed" and doc["error"]["code"] == code
+    assert said in doc["error"]["message"]
+    assert f"{code}:" in done.stderr and "hint:" in done.stderr
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    path = write_bot(tmp_path, "name: x\nsteps:\n  - action: Connect\n    inputs: {a: [}\n")
+    done = adobot("run", path)
+    assert done.returncode == 2
+    assert "INVALID_BOT" in done.stderr and "line 4" in done.stderr
+
+
+def test_debug_shows_the_traceback_only_when_asked(tmp_path):
+    path = write_bot(tmp_path, "name: x\nsteps:\n  - action: ListRepos\n")
+    quiet = adobot("run", path)
+    loud = adobot("run", path, "--debug")
+    assert quiet.returncode == loud.returncode == 2
+    assert "Traceback" not in quiet.stderr
+    assert "Traceback" in loud.stderr and "SessionNotFound" in loud.stderr
+
+
+def test_validate_reports_literal_input_problems(tmp_path):
+    path = write_bot(tmp_path, "name: x\nsteps:\n  - action: Connect\n    inputs:\n"
+                     "      organization_url: https://dev.azure.com/contoso\n"
+                     "      project: 'a/b'\n      personal_access_token: {insecure: abc}\n"
+                     "  - action: ListRepos\n    inputs: {session: '${s}', name_filter: ''}\n")
+    done = adobot("validate", path)
+    assert done.returncode == 2
+    assert "bot.yaml:3: step 1 (Connect): input 'project'" in done.stderr
+    assert "bot.yaml:8: step 2 (ListRepos): input 'name_filter'" in done.stderr
+    assert "warning: bot.yaml:3: step 1 (Connect) has its token as an insecure string" in done.stderr
+    assert "abc" not in done.stderr
+
+
+def test_validate_accepts_the_quickstart():
+    done = adobot("validate", QUICKSTART)
+    assert done.returncode == 0, done.stderr
+    assert "quickstart.yaml: OK" in done.stdout
+
+
+def test_actions_lists_them():
+    done = adobot("actions", "--json")
+    assert done.returncode == 0
+    assert [a["name"] for a in json.loads(done.stdout)] == ["Connect", "ListRepos", "Disconnect"]
+    assert "ListRepos" in adobot("actions").stdout
+
+
+def test_help_and_usage_errors():
+    assert "run" in adobot("--help").stdout
+    assert adobot("frobnicate").returncode == 2
+
+
+def test_standalone_sandbox_serves_until_stopped():
+    process = subprocess.Popen([str(ADOBOT), "sandbox"], stdout=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline()
+        assert first.startswith("Azure DevOps sandbox on http://127.0.0.1:")
+        url = first.split(" on ")[1].strip()
+        response = requests.get(f"{url}/contoso/_apis/projects", auth=("", DEMO_PAT), timeout=5)
+        assert response.status_code == 200 and response.json()["count"] == 2
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_run_against_a_standalone_sandbox_by_url(tmp_path):
+    process = subprocess.Popen([str(ADOBOT), "sandbox"], stdout=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().split(" on ")[1].strip()
+        done = adobot("run", QUICKSTART, "--var", f"org_url={url}/contoso", "--var-env",
+                      "pat=ADOBOT_PAT", "--json", env=PAT_ENV)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["variables"]["repo_count"] == 4
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

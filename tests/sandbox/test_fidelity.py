@@ -1,0 +1,276 @@
+"""The sandbox answers as the real service does: shapes of the captured examples (same keys,
+same JSON types), error bodies, authentication failures, api-version rules, keep-alive."""
+from __future__ import annotations
+
+import base64
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import requests
+
+from sandbox import Sandbox
+from tests.conftest import DEMO_PAT, ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "ado-rest"
+SHARED_SPEC = ROOT.parent / "shared" / "ado-rest" / "spec"
+VENDORED = {
+    "git/GET__git_repositories.json": "git/7.1/httpExamples/repositories/GET__git_repositories.json",
+    "git/GET__git_repositories__repositoryId_.json":
+        "git/7.1/httpExamples/repositories/GET__git_repositories__repositoryId_.json",
+    "git/POST__git_repositories.json": "git/7.1/httpExamples/repositories/POST__git_repositories.json",
+    "core/GET__projects.json": "core/7.1/httpExamples/projects/GET__projects.json",
+}
+ERROR_KEYS = {"$id": str, "innerException": type(None), "message": str, "typeName": str,
+              "typeKey": str, "errorCode": int, "eventId": int}
+
+
+def example(name: str) -> dict:
+    data = json.loads((FIXTURES / name).read_text(encoding="utf-8-sig"))
+    return next(iter(data["responses"].values()))["body"]
+
+
+def assert_same_shape(expected, actual, where="body"):
+    """Every key of the captured example is present with the same JSON type."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), f"{where}: {type(actual).__name__}, expected an object"
+        for key, value in expected.items():
+            assert key in actual, f"{where}: key {key!r} missing"
+            assert_same_shape(value, actual[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list), f"{where}: expected a list"
+        assert actual, f"{where}: empty list, the example has items"
+        for item in actual:
+            assert_same_shape(expected[0], item, f"{where}[]")
+    elif isinstance(expected, bool):
+        assert isinstance(actual, bool), where
+    elif isinstance(expected, (int, float)):
+        assert isinstance(actual, (int, float)) and not isinstance(actual, bool), where
+    else:
+        assert isinstance(actual, type(expected)), f"{where}: {type(actual).__name__}"
+
+
+@pytest.fixture
+def http(sandbox):
+    session = requests.Session()
+    token = base64.b64encode(f":{DEMO_PAT}".encode()).decode()
+    session.headers.update({"Authorization": f"Basic {token}", "X-TFS-FedAuthRedirect": "Suppress"})
+    yield session
+    session.close()
+
+
+def get(http, sandbox, path, **params):
+    return http.get(f"{sandbox.url}/contoso/{path}", params={"api-version": "7.1", **params})
+
+
+def test_vendored_examples_match_shared_where_present():
+    if not SHARED_SPEC.is_dir():
+        pytest.skip("../shared/ado-rest is not beside this clone (it is in CI)")
+    for vendored, original in VENDORED.items():
+        assert (FIXTURES / vendored).read_bytes() == (SHARED_SPEC / original).read_bytes(), vendored
+
+
+def test_list_repositories_matches_the_example(sandbox, http):
+    response = get(http, sandbox, "Payments/_apis/git/repositories")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    expected = example("git/GET__git_repositories.json")
+    assert_same_shape({k: v for k, v in expected.items()}, body)
+    assert body["count"] == len(body["value"]) == 4
+    # The 7.1 fields the fact sheet lists beside the example's
+    for key in ("sshUrl", "webUrl", "size", "isDisabled"):
+        assert key in body["value"][0]
+
+
+def test_get_repository_matches_the_example(sandbox, http):
+    listed = get(http, sandbox, "Payments/_apis/git/repositories").json()["value"][0]
+    for key in (listed["id"], listed["name"], listed["name"].upper()):
+        response = get(http, sandbox, f"Payments/_apis/git/repositories/{key}")
+        assert response.status_code == 200
+        assert_same_shape(example("git/GET__git_repositories__repositoryId_.json"), response.json())
+
+
+def test_list_projects_matches_the_example(sandbox, http):
+    body = get(http, sandbox, "_apis/projects").json()
+    assert_same_shape(example("core/GET__projects.json"), body)
+
+
+def test_get_project_has_the_reference_fields(sandbox, http):
+    body = get(http, sandbox, "_apis/projects/Payments").json()
+    listed = example("core/GET__projects.json")["value"][1]
+    assert_same_shape(listed, body)
+    assert set(body["_links"]) == {"self", "collection", "web"}
+
+
+def test_connection_data_names_the_user(sandbox, http):
+    response = http.get(f"{sandbox.url}/contoso/_apis/connectionData",
+                        params={"api-version": "7.1-preview.1"})
+    user = response.json()["authenticatedUser"]
+    assert user["providerDisplayName"] == "Sandbox Demo User"
+    assert {"id", "descriptor", "subjectDescriptor", "properties"} <= set(user)
+    assert response.json()["deploymentType"] == "hosted"
+
+
+def test_connection_data_refuses_a_bare_release_version(sandbox, http):
+    response = http.get(f"{sandbox.url}/contoso/_apis/connectionData", params={"api-version": "7.1"})
+    assert response.status_code == 400
+    assert response.json()["typeKey"] == "VssInvalidPreviewVersionException"
+
+
+@pytest.mark.parametrize("version, type_key", [
+    ("8.0", "VssVersionOutOfRangeException"), ("banana", "VssInvalidApiVersionException")])
+def test_bad_api_versions(sandbox, http, version, type_key):
+    response = http.get(f"{sandbox.url}/contoso/_apis/projects", params={"api-version": version})
+    assert response.status_code == 400 and response.json()["typeKey"] == type_key
+
+
+def test_api_version_may_travel_in_accept(sandbox, http):
+    response = http.get(f"{sandbox.url}/contoso/_apis/projects",
+                        headers={"Accept": "application/json; api-version=9.0"})
+    assert response.status_code == 400
+
+
+def assert_error_body(response, status, type_key, tf_code=None):
+    assert response.status_code == status
+    body = response.json()
+    assert {k: type(v) for k, v in body.items()} == ERROR_KEYS
+    assert body["typeKey"] == type_key
+    if tf_code:
+        assert body["message"].startswith(f"{tf_code}:")
+
+
+def test_missing_project_is_tf200016(sandbox, http):
+    assert_error_body(get(http, sandbox, "_apis/projects/Nope"), 404,
+                      "ProjectDoesNotExistWithNameException", "TF200016")
+    assert_error_body(get(http, sandbox, "Nope/_apis/git/repositories"), 404,
+                      "ProjectDoesNotExistWithNameException", "TF200016")
+
+
+def test_missing_repository_is_tf401019(sandbox, http):
+    assert_error_body(get(http, sandbox, "Payments/_apis/git/repositories/nope"), 404,
+                      "GitRepositoryNotFoundException", "TF401019")
+
+
+def test_bad_token_is_401_with_challenge(sandbox):
+    response = requests.get(f"{sandbox.url}/contoso/_apis/projects",
+                            headers={"X-TFS-FedAuthRedirect": "Suppress"},
+                            auth=("", "wrong-token"))
+    assert_error_body(response, 401, "UnauthorizedRequestException", "TF400813")
+    assert "Basic" in response.headers["WWW-Authenticate"]
+    assert "TF400813" in requests.utils.unquote(response.headers["X-TFS-ServiceError"])
+
+
+def test_without_suppress_a_bad_token_ends_on_a_203_sign_in_page(sandbox):
+    response = requests.get(f"{sandbox.url}/contoso/_apis/projects", auth=("", "wrong-token"))
+    assert response.history and response.history[0].status_code == 302
+    assert response.status_code == 203
+    assert response.headers["Content-Type"].startswith("text/html")
+
+
+def test_expired_token(sandbox):
+    response = requests.get(f"{sandbox.url}/contoso/_apis/projects", auth=("", "sandbox-expired-pat"),
+                            headers={"X-TFS-FedAuthRedirect": "Suppress"})
+    assert_error_body(response, 401, "AccessCheckException")
+    assert "expired" in response.json()["message"]
+
+
+def test_missing_scope_is_401_tf400813_not_authorized(sandbox):
+    response = requests.get(f"{sandbox.url}/contoso/Payments/_apis/git/repositories",
+                            auth=("", "sandbox-work-only-pat"),
+                            headers={"X-TFS-FedAuthRedirect": "Suppress"})
+    assert_error_body(response, 401, "UnauthorizedRequestException", "TF400813")
+    assert "is not authorized to access this resource" in response.json()["message"]
+
+
+def test_bearer_tokens_work_too(sandbox):
+    response = requests.get(f"{sandbox.url}/contoso/_apis/projects",
+                            headers={"Authorization": f"Bearer {DEMO_PAT}"})
+    assert response.status_code == 200
+
+
+def test_tokens_can_be_limited_to_organizations():
+    seed = {"organizations": {"one": {"projects": []}, "two": {"projects": []}},
+            "tokens": [{"token": "only-one", "organizations": ["one"]}]}
+    with Sandbox(seed=seed) as sb:
+        ok = requests.get(f"{sb.url}/one/_apis/projects", auth=("", "only-one"))
+        refused = requests.get(f"{sb.url}/two/_apis/projects", auth=("", "only-one"),
+                               headers={"X-TFS-FedAuthRedirect": "Suppress"})
+    assert ok.status_code == 200 and refused.status_code == 401
+
+
+def test_unknown_route_and_method(sandbox, http):
+    assert get(http, sandbox, "_apis/nothing-here").status_code == 404
+    response = http.post(f"{sandbox.url}/contoso/_apis/connectionData", json={},
+                         params={"api-version": "7.1-preview.1"})
+    assert response.status_code == 405
+
+
+def test_keep_alive_reuses_one_connection(sandbox, http):
+    ports = set()
+    for _ in range(5):
+        response = http.get(f"{sandbox.url}/contoso/_apis/projects", params={"api-version": "7.1"},
+                            stream=True)
+        ports.add(response.raw._connection.sock.getsockname()[1])
+        response.content  # noqa: B018 - read the body so the connection returns to the pool
+    assert len(ports) == 1
+
+
+def test_each_response_is_one_write(sandbox):
+    """Headers and body leave in one send, so no delayed-ACK stall between them."""
+    host, port = sandbox.url.removeprefix("http://").split(":")
+    token = base64.b64encode(f":{DEMO_PAT}".encode()).decode()
+    request = (f"GET /contoso/_apis/projects?api-version=7.1 HTTP/1.1\r\nHost: {host}\r\n"
+               f"Authorization: Basic {token}\r\n\r\n").encode()
+    with socket.create_connection((host, int(port))) as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        while len(body) < length:
+            body += conn.recv(65536)
+    assert head.startswith(b"HTTP/1.1 200")
+    assert json.loads(body)["count"] == 2
+
+
+def test_handler_writes_once(monkeypatch, sandbox, http):
+    from sandbox import server
+
+    writes = []
+    original = server.Handler._send
+
+    def counting_send(self, *args, **kwargs):
+        real_write = self.wfile.write
+        self.wfile.write = lambda data: (writes.append(len(data)), real_write(data))[1]
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            self.wfile.write = real_write
+
+    monkeypatch.setattr(server.Handler, "_send", counting_send)
+    assert get(http, sandbox, "Payments/_apis/git/repositories").status_code == 200
+    assert get(http, sandbox, "_apis/projects/Nope").status_code == 404
+    assert len(writes) == 2
+
+
+def test_stop_closes_the_port_and_idle_connections():
+    sb = Sandbox().start()
+    url = sb.url
+    session = requests.Session()
+    assert session.get(f"{url}/contoso/_apis/projects", auth=("", DEMO_PAT)).status_code == 200
+    sb.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/contoso/_apis/projects", timeout=2)
+    session.close()
+
+
+def test_requests_are_recorded_without_credentials(sandbox, http):
+    get(http, sandbox, "_apis/projects")
+    entry = sandbox.state.requests[-1]
+    assert entry["path"] == "/contoso/_apis/projects" and entry["authorized"] is True
+    assert DEMO_PAT not in json.dumps(entry)
