@@ -43,14 +43,14 @@ class SessionRef(BaseModel):
         return {"name": value} if isinstance(value, str) else value
 
 
-class Outputs(BaseModel):
+class ActionOutputs(BaseModel):
     """Base of every action's outputs; ``summary`` is the one line a person reads."""
 
     def summary(self) -> str:
         return ""
 
 
-class NoOutputs(Outputs):
+class NoOutputs(ActionOutputs):
     pass
 
 
@@ -77,8 +77,8 @@ class Action:
     description: str
     group: str
     inputs: type[ActionInputs]
-    outputs: type[Outputs]
-    run: Callable[[ActionContext, Any], Outputs]
+    outputs: type[ActionOutputs]
+    run: Callable[[ActionContext, Any], ActionOutputs]
     errors: Mapping[str, str]  # error code -> when it happens
 
     def parse_inputs(self, raw: Mapping[str, Any] | None) -> ActionInputs:

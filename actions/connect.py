@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from actions.base import Action, ActionContext, ActionInputs, Outputs, SessionName
+from actions.base import Action, ActionContext, ActionInputs, ActionOutputs, SessionName
 from actions.names import ProjectName
 from credentials.sources import TokenSource, check_source_shape, resolve_token
 from rest.client import PREVIEW_API_VERSION, RestClient
@@ -54,7 +54,7 @@ class Inputs(ActionInputs):
         return {"name": value} if isinstance(value, str) else value
 
 
-class Outputs(Outputs):
+class Outputs(ActionOutputs):
     session: str = Field(description="Name of the connected session")
     organization: str = Field(description="Organization (or collection) name")
     project_id: str = Field(description="Id of the project")

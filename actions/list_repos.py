@@ -5,7 +5,7 @@ from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, Field
 
-from actions.base import Action, ActionContext, ActionInputs, Outputs, SessionRef
+from actions.base import Action, ActionContext, ActionInputs, ActionOutputs, SessionRef
 
 CODE_READ = "Code (Read)"
 
@@ -27,7 +27,7 @@ class Repository(BaseModel):
     size: int | None = Field(None, description="Compressed size in bytes")
 
 
-class Outputs(Outputs):
+class Outputs(ActionOutputs):
     repositories: list[Repository]
     count: int
 

@@ -1,7 +1,6 @@
 """Names Azure DevOps accepts, checked before anything is sent (rules: product brief, FACTS)."""
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from credentials.secret import Secret
 from rest.errors import CredentialNotFound, InvalidInput

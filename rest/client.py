@@ -143,20 +143,8 @@ class RestClient:
 
 
 def _reason(exc: requests.ConnectionError) -> str:
-    """The innermost cause, without the long urllib3 wrapper text."""
-    inner: BaseException = exc
-    while True:
-        nxt = inner.__cause__ or inner.__context__
-        if nxt is None and inner.args and isinstance(inner.args[0], BaseException):
-            nxt = inner.args[0]
-        if nxt is None or nxt is inner:
-            break
-        inner = nxt
-        reason = getattr(inner, "reason", None)
-        if isinstance(reason, BaseException):
-            inner = reason
-    text = str(inner)
+    """The cause in a few words, without urllib3's wrapper text."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    inner = getattr(inner, "reason", None) or inner  # urllib3's MaxRetryError wraps the cause
     # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: "
-    if ">: " in text:
-        text = text.split(">: ", 1)[1]
-    return text or type(inner).__name__
+    return str(inner).split(">: ", 1)[-1] or type(inner).__name__

@@ -88,8 +88,9 @@ class Runner:
         owns_global = global_sessions is None
         scopes = SessionScopes(global_=global_sessions)
         variables = self._seed_variables(bot, overrides or {})
-        warnings = self._warnings(bot)
-        for warning in warnings:
+        self._register_file_tokens(bot)
+        found_warnings = warnings(bot)
+        for warning in found_warnings:
             log.warning("warning: %s", warning)
         records: list[StepRecord] = []
         ctx = ActionContext(sessions=scopes, variables=variables, route=self.route,
@@ -109,7 +110,7 @@ class Runner:
             bot=bot.name, status="failed" if error else "succeeded",
             variables=self.redactor.mask(variables), steps=records,
             error=self.redactor.mask(error) if error else None, exit_code=exit_code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1), warnings=warnings)
+            duration_ms=round((time.perf_counter() - started) * 1000, 1), warnings=found_warnings)
 
     def _seed_variables(self, bot: Bot, overrides: Mapping[str, Any]) -> dict[str, Any]:
         variables = {**bot.variables, **overrides}
@@ -120,12 +121,12 @@ class Runner:
                 self.redactor.add(Secret(value.strip()))
         return variables
 
-    def _warnings(self, bot: Bot) -> list[str]:
+    def _register_file_tokens(self, bot: Bot) -> None:
+        """Tokens written into the bot file are masked like any other."""
         for step in bot.insecure_token_steps():
             value = step.inputs["personal_access_token"]["insecure"]
             if isinstance(value, str):
                 self.redactor.add(Secret(value.strip()))
-        return warnings(bot)
 
     def _run_steps(self, steps: list[Step], ctx: ActionContext, records: list[StepRecord],
                    prefix: str) -> None:

@@ -196,3 +196,17 @@ def test_for_each_runs_steps_per_item(sandbox):
     assert result.status == "succeeded", result.error
     assert [s.path for s in result.steps] == ["1", "2[0].1", "2[1].1", "2[2].1"]
     assert result.variables["last"] == 0
+
+
+def test_unreachable_host_is_network_error():
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    text = bot(connect()).replace("https://dev.azure.com/contoso", f"http://127.0.0.1:{port}/contoso")
+    result = run_text(text, pat=DEMO_PAT)
+    assert result.error["code"] == "NETWORK_ERROR" and result.exit_code == 1
+    assert f"127.0.0.1:{port}" in result.error["message"]
+    assert "refused" in result.error["message"].lower()
+    assert "object at 0x" not in result.error["message"]
