@@ -70,6 +70,15 @@ class ActionContext:
         return self.sessions.find(ref.name, ref.scope)
 
 
+# Errors any action that sends requests can raise, beside its own.
+TRANSPORT_ERRORS = {
+    "THROTTLED": "the service throttled the requests longer than the retries could wait",
+    "TIMEOUT": "the service did not answer in time",
+    "NETWORK_ERROR": "the service could not be reached",
+    "SERVICE_ERROR": "the service failed (5xx) or answered something that is not JSON",
+}
+
+
 @dataclass(frozen=True)
 class Action:
     name: str

@@ -6,7 +6,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from actions.base import Action, ActionContext, ActionInputs, ActionOutputs, SessionName
+from actions.base import (TRANSPORT_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
+                          SessionName)
 from actions.names import ProjectName
 from credentials.sources import TokenSource, check_source_shape, resolve_token
 from rest.client import PREVIEW_API_VERSION, RestClient
@@ -111,8 +112,5 @@ ACTION = Action(
         "AUTH_FAILED": "the token is invalid, expired or revoked",
         "PERMISSION_DENIED": "the token may not read the project",
         "NOT_FOUND": "the organization or the project does not exist",
-        "THROTTLED": "the service throttled the requests",
-        "TIMEOUT": "the service did not answer in time",
-        "NETWORK_ERROR": "the organization URL could not be reached",
-        "SERVICE_ERROR": "the service failed",
+        **TRANSPORT_ERRORS,
     })

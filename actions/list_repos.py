@@ -5,7 +5,8 @@ from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, Field
 
-from actions.base import Action, ActionContext, ActionInputs, ActionOutputs, SessionRef
+from actions.base import (TRANSPORT_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
+                          SessionRef)
 
 CODE_READ = "Code (Read)"
 
@@ -64,8 +65,5 @@ ACTION = Action(
         "AUTH_FAILED": "the token has expired or was revoked since Connect",
         "PERMISSION_DENIED": f"the token lacks {CODE_READ}",
         "NOT_FOUND": "the project no longer exists",
-        "THROTTLED": "the service throttled the request",
-        "TIMEOUT": "the service did not answer in time",
-        "NETWORK_ERROR": "the service could not be reached",
-        "SERVICE_ERROR": "the service failed",
+        **TRANSPORT_ERRORS,
     })
