@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import difflib
 import logging
+import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import Annotated, Any, Callable, Literal, Mapping
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -43,6 +45,16 @@ class SessionRef(BaseModel):
         return {"name": value} if isinstance(value, str) else value
 
 
+# How every action but Connect names its session.
+SessionInput = Annotated[SessionRef, Field(
+    description="Session to use: a name, or {name, scope}; default: the session named 'default'")]
+
+
+def path_segment(value: str) -> str:
+    """A name or id made safe for one URL path segment."""
+    return quote(value, safe="")
+
+
 class ActionOutputs(BaseModel):
     """Base of every action's outputs; ``summary`` is the one line a person reads."""
 
@@ -65,6 +77,9 @@ class ActionContext:
     # Called with every secret an action handles, so the runtime can mask it in all output.
     register_secret: Callable[[Secret], None] = lambda secret: None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("adobot"))
+    # A one-line progress display (a terminal), or None where only log lines make sense.
+    progress: Callable[[str], None] | None = None
+    sleep: Callable[[float], None] = time.sleep
 
     def session(self, ref: SessionRef) -> Session:
         return self.sessions.find(ref.name, ref.scope)

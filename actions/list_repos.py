@@ -3,34 +3,24 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from actions.base import (TRANSPORT_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionRef)
-
-CODE_READ = "Code (Read)"
+                          SessionInput, SessionRef)
+from actions.git import CODE_READ, ListedRepository, repository_fields
 
 
 class Inputs(ActionInputs):
-    session: SessionRef = Field(SessionRef(), description="Session to use (name or {name, scope})")
+    session: SessionInput = SessionRef()
     name_filter: str | None = Field(
         None, min_length=1, max_length=256,
         description="Glob on the repository name, case-insensitive (e.g. 'payments-*')",
         examples=["payments-*"])
 
 
-class Repository(BaseModel):
-    id: str
-    name: str
-    default_branch: str | None = Field(None, description="e.g. refs/heads/main; none while empty")
-    remote_url: str | None = None
-    web_url: str | None = None
-    size: int | None = Field(None, description="Compressed size in bytes")
-
-
 class Outputs(ActionOutputs):
-    repositories: list[Repository]
-    count: int
+    repositories: list[ListedRepository] = Field(description="Repositories, in the service's order")
+    count: int = Field(description="How many repositories are listed")
 
     def summary(self) -> str:
         names = ", ".join(r.name for r in self.repositories[:5])
@@ -43,21 +33,16 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     data = session.rest.get(f"{session.project_id}/_apis/git/repositories", scope=CODE_READ,
                             subject=f"the repositories of project {session.project_name!r}")
     pattern = inputs.name_filter.lower() if inputs.name_filter else None
-    repos = [_repository(item) for item in (data or {}).get("value", [])
+    repos = [ListedRepository(**repository_fields(item), size=item.get("size"))
+             for item in (data or {}).get("value", [])
              if pattern is None or fnmatchcase(str(item.get("name", "")).lower(), pattern)]
     return Outputs(repositories=repos, count=len(repos))
-
-
-def _repository(item: dict) -> Repository:
-    return Repository(id=item["id"], name=item["name"], default_branch=item.get("defaultBranch"),
-                      remote_url=item.get("remoteUrl"), web_url=item.get("webUrl"),
-                      size=item.get("size"))
 
 
 ACTION = Action(
     name="ListRepos", label="List repositories", group="Repos",
     description="Lists the Git repositories of the session's project, optionally filtered by "
-                "a case-insensitive glob on the name.",
+                "a case-insensitive glob on the name. An empty project gives an empty list.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={
         "INVALID_INPUT": "an input is malformed",

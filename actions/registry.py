@@ -10,6 +10,10 @@ from rest.errors import InvalidBot
 _MODULES = {
     "Connect": "actions.connect",
     "ListRepos": "actions.list_repos",
+    "CreateRepo": "actions.create_repo",
+    "CreatePipeline": "actions.create_pipeline",
+    "QueueRun": "actions.queue_run",
+    "CreateWorkItem": "actions.create_work_item",
     "Disconnect": "actions.disconnect",
 }
 

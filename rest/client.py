@@ -99,11 +99,27 @@ class RestClient:
     def post(self, path: str, body: Any, **kwargs: Any) -> Any:
         return self.request("POST", path, body=body, **kwargs)
 
-    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-                body: Any = None, content_type: str = "application/json",
-                api_version: str = API_VERSION, scope: str | None = None,
-                subject: str | None = None) -> Any:
-        """Send one request and return its JSON.
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send one request and return its JSON (see ``send`` for the arguments)."""
+        return read_json(self.send(method, path, **kwargs))
+
+    def pages(self, path: str, *, params: Mapping[str, Any] | None = None,
+              **kwargs: Any) -> Iterator[list[Any]]:
+        """GET a list route page by page, following ``x-ms-continuationtoken``."""
+        query = dict(params or {})
+        while True:
+            response = self.send("GET", path, params=query, **kwargs)
+            yield (read_json(response) or {}).get("value", [])
+            token = response.headers.get("x-ms-continuationtoken")
+            if not token:
+                return
+            query["continuationToken"] = token
+
+    def send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+             body: Any = None, content_type: str = "application/json",
+             api_version: str = API_VERSION, scope: str | None = None,
+             subject: str | None = None) -> requests.Response:
+        """Send one request; return the response if it is a usable answer, else raise.
 
         ``scope`` names the PAT scope the route needs (said in PERMISSION_DENIED);
         ``subject`` names what the route addresses (said in NOT_FOUND and ALREADY_EXISTS).
@@ -129,7 +145,7 @@ class RestClient:
                                after_request=True) from None
         log.debug("%s %s -> %s", method, response.url, response.status_code)
         raise_for_response(response, scope=scope, subject=subject)
-        return read_json(response)
+        return response
 
     def _timeout_text(self, exc: requests.Timeout) -> str:
         connect, read = self.timeout

@@ -57,6 +57,8 @@ class AdobotError(Exception):
         self.details = details or {}
         # Set when the failure came back from (or while) sending a request: exit 1, not 2.
         self.after_request = after_request
+        # What the service itself said (its message), when the error came from an answer.
+        self.service_message = ""
 
     @property
     def exit_code(self) -> int:

@@ -19,6 +19,8 @@ from rest.errors import (AdobotError, AlreadyExists, AuthFailed, InvalidInput, N
 _TF_CODE = re.compile(r"^\s*((?:TF|VS)\d+):")
 _ALREADY_EXISTS_KEYS = {"GitRepositoryNameAlreadyExistsException", "DefinitionExistsException",
                         "PipelineExistsException"}
+# TF201036: a link's target work item does not exist (a 400 that means "not found").
+_NOT_FOUND_CODES = {"TF201036"}
 _NOT_FOUND_KEYS = {"ProjectDoesNotExistWithNameException", "ProjectDoesNotExistException",
                    "GitRepositoryNotFoundException", "WorkItemTypeNotFoundException",
                    "PipelineNotFoundException", "DefinitionNotFoundException"}
@@ -74,6 +76,7 @@ def raise_for_response(response: requests.Response, *, scope: str | None = None,
     error.status = status
     error.details.update(fault.details())
     error.after_request = True
+    error.service_message = fault.message
     raise error
 
 
@@ -94,7 +97,7 @@ def _error_for(status: int, fault: ServiceFault, response: requests.Response, wh
                           _AUTH_HINT)
     if status == 403:
         return _permission_denied(fault, scope, what)
-    if status == 404 or fault.type_key in _NOT_FOUND_KEYS:
+    if status == 404 or fault.type_key in _NOT_FOUND_KEYS or fault.tf_code in _NOT_FOUND_CODES:
         return NotFound(f"{what} was not found{_said(fault)}")
     if status == 409 or fault.type_key in _ALREADY_EXISTS_KEYS:
         return AlreadyExists(f"{what} already exists{_said(fault)}")

@@ -129,7 +129,11 @@ def _run(args: argparse.Namespace) -> int:
             route = None
             if args.sandbox:
                 route = _start_sandbox(stack)
-            runner = Runner(route=route, redactor=redactor, debug=args.debug)
+            progress = None
+            if sys.stderr.isatty():
+                from runtime.progress import TerminalProgress
+                progress = TerminalProgress(sys.stderr, redactor.scrub)
+            runner = Runner(route=route, redactor=redactor, debug=args.debug, progress=progress)
             result = runner.run(bot, overrides)
         except AdobotError as error:
             return _fail_early(args, error)

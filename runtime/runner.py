@@ -77,8 +77,10 @@ class Runner:
     sessions, and, unless a global store is given, its own global sessions too."""
 
     def __init__(self, *, route: Callable[[OrganizationUrl], str] | None = None,
-                 redactor: Redactor | None = None, debug: bool = False) -> None:
+                 redactor: Redactor | None = None, debug: bool = False,
+                 progress: Callable[[str], None] | None = None) -> None:
         self.route = route or (lambda org: org.base_url)
+        self.progress = progress
         self.redactor = redactor or Redactor()
         self.debug = debug
 
@@ -94,7 +96,7 @@ class Runner:
             log.warning("warning: %s", warning)
         records: list[StepRecord] = []
         ctx = ActionContext(sessions=scopes, variables=variables, route=self.route,
-                            register_secret=self.redactor.add, log=log)
+                            register_secret=self.redactor.add, log=log, progress=self.progress)
         error: dict[str, Any] | None = None
         exit_code = 0
         try:
@@ -176,6 +178,9 @@ class Runner:
                             status="failed" if failure else "succeeded",
                             duration_ms=round((time.perf_counter() - started) * 1000, 1),
                             requests=counter.count)
+        clear = getattr(self.progress, "clear", None)
+        if clear is not None:
+            clear()
         records.append(record)
         if failure is not None:
             record.error = self.redactor.mask(failure.to_dict())

@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from sandbox.state import Organization, Project, Repository, Token
+from sandbox.state import (Organization, Pipeline, Project, Repository, Run, Token, WorkItem,
+                           stable_id)
 
 LAST_UPDATE = "2026-01-05T09:30:00.000Z"
 
@@ -98,3 +99,86 @@ def connection_data(org: Organization, token: Token) -> dict[str, Any]:
 
 SIGN_IN_PAGE = ("<!DOCTYPE html><html><head><title>Azure DevOps Services | Sign In</title></head>"
                 "<body><p>Sign in to continue to Azure DevOps.</p></body></html>")
+
+
+def pipeline(base: str, project: Project, item: Pipeline) -> dict[str, Any]:
+    api = f"{base}/{project.id}/_apis/pipelines/{item.id}?revision={item.revision}"
+    return {
+        "_links": {"self": {"href": api},
+                   "web": {"href": f"{base}/{quote(project.name)}/_build/definition?definitionId={item.id}"}},
+        "configuration": {"path": item.path,
+                          "repository": {"id": item.repository_id, "type": "azureReposGit"},
+                          "type": "yaml"},
+        "url": api, "id": item.id, "revision": item.revision, "name": item.name,
+        "folder": item.folder,
+    }
+
+
+def pipeline_ref(base: str, project: Project, item: Pipeline) -> dict[str, Any]:
+    return {"url": f"{base}/{project.id}/_apis/pipelines/{item.id}?revision={item.revision}",
+            "id": item.id, "revision": item.revision, "name": item.name, "folder": item.folder}
+
+
+def pipeline_listed(base: str, project: Project, item: Pipeline) -> dict[str, Any]:
+    data = pipeline(base, project, item)
+    del data["configuration"]  # the list leaves the configuration out
+    return data
+
+
+def run(base: str, project: Project, item: Run) -> dict[str, Any]:
+    api = f"{base}/{project.id}/_apis/pipelines/{item.pipeline.id}/runs/{item.id}"
+    web = f"{base}/{quote(project.name)}/_build/results?buildId={item.id}"
+    data: dict[str, Any] = {
+        "_links": {"self": {"href": api}, "web": {"href": web},
+                   "pipeline.web": {"href": f"{base}/{quote(project.name)}/_build/definition?definitionId={item.pipeline.id}"},
+                   "pipeline": {"href": f"{base}/{project.id}/_apis/pipelines/{item.pipeline.id}?revision={item.pipeline.revision}"}},
+        "pipeline": pipeline_ref(base, project, item.pipeline),
+        "state": item.state,
+        "createdDate": item.created,
+        "url": api,
+        "resources": {"repositories": {"self": {
+            "repository": {"id": item.pipeline.repository_id, "type": "azureReposGit"},
+            "refName": item.ref_name,
+            "version": stable_id("commit", str(item.id)).replace("-", "")[:40]}}},
+        "id": item.id,
+        "name": item.name,
+    }
+    if item.template_parameters:
+        data["templateParameters"] = item.template_parameters
+    if item.result is not None:
+        data["result"] = item.result
+        data["finishedDate"] = item.finished
+    return data
+
+
+def identity_ref(base: str, token: Token) -> dict[str, Any]:
+    return {"displayName": token.user, "url": f"{base}/_apis/Identities/{token.user_id}",
+            "_links": {"avatar": {"href": f"{base}/_apis/GraphProfile/MemberAvatars/aad.{token.user_id}"}},
+            "id": token.user_id, "uniqueName": token.email,
+            "imageUrl": f"{base}/_api/_common/identityImage?id={token.user_id}",
+            "descriptor": f"aad.{token.user_id.replace('-', '')}"}
+
+
+def work_item(base: str, org: Organization, project: Project, item: WorkItem) -> dict[str, Any]:
+    api = f"{base}/_apis/wit/workItems/{item.id}"
+    data: dict[str, Any] = {"id": item.id, "rev": item.rev, "fields": item.fields}
+    if item.relations:
+        data["relations"] = item.relations
+    data["_links"] = {
+        "self": {"href": api}, "workItemUpdates": {"href": f"{api}/updates"},
+        "workItemRevisions": {"href": f"{api}/revisions"},
+        "workItemHistory": {"href": f"{api}/history"},
+        "html": {"href": f"{base}/web/wi.aspx?pcguid={org.id}&id={item.id}"},
+        "workItemType": {"href": f"{base}/{project.id}/_apis/wit/workItemTypes/{quote(item.type)}"},
+        "fields": {"href": f"{base}/_apis/wit/fields"},
+    }
+    data["url"] = api
+    return data
+
+
+def work_item_type(base: str, project: Project, name: str) -> dict[str, Any]:
+    return {"name": name, "referenceName": f"Microsoft.VSTS.WorkItemTypes.{name.replace(' ', '')}",
+            "description": f"{name} work item", "color": "009CCC",
+            "icon": {"id": "icon_clipboard", "url": f"{base}/_apis/wit/workItemIcons/icon_clipboard"},
+            "isDisabled": False, "xmlForm": "<FORM/>", "fields": [], "fieldInstances": [],
+            "transitions": {}, "url": f"{base}/{project.id}/_apis/wit/workItemTypes/{quote(name)}"}

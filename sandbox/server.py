@@ -61,8 +61,9 @@ class Request:
                 "Microsoft.VisualStudio.Services.WebApi.InvalidRequestContentException")) from None
 
 
-Route = tuple[str, re.Pattern[str], Callable[[SandboxState, Request], tuple[int, Any]],
-              str | None, bool]
+# A handler returns (status, payload) or (status, payload, headers).
+Handler_ = Callable[[SandboxState, Request], tuple]
+Route = tuple[str, re.Pattern[str], Handler_, str | None, bool]
 
 
 class Router:
@@ -210,8 +211,8 @@ class Handler(BaseHTTPRequestHandler):
                       "user_agent": self.headers.get("User-Agent"),
                       "authorized": "Authorization" in self.headers})
         try:
-            status, payload = self.server.app(state, request)
-            self._send(status, payload)
+            status, payload, *headers = self.server.app(state, request)
+            self._send(status, payload, headers[0] if headers else None)
         except ApiError as error:
             self._send(error.status, error.payload, error.headers, error.content_type)
 

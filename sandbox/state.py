@@ -64,16 +64,74 @@ class Repository:
 
 
 @dataclass
+class Pipeline:
+    id: int
+    name: str
+    folder: str
+    repository_id: str
+    path: str
+    revision: int = 1
+    run_polls: int = 2            # GETs of a run before it completes; -1: never completes
+    run_result: str = "succeeded"
+    parameters: list[str] | None = None  # declared template parameters; None: accept any
+    runs: int = 0
+
+
+@dataclass
+class Run:
+    id: int
+    name: str
+    pipeline: Pipeline
+    ref_name: str
+    created: str
+    template_parameters: dict[str, Any]
+    variables: dict[str, Any]
+    state: str = "inProgress"
+    result: str | None = None
+    finished: str | None = None
+    polls: int = 0
+
+
+@dataclass
+class WorkItem:
+    id: int
+    rev: int
+    type: str
+    fields: dict[str, Any]
+    relations: list[dict[str, Any]]
+
+
+DEFAULT_WORK_ITEM_TYPES = ["Bug", "Epic", "Feature", "Issue", "Task", "Test Case", "User Story"]
+KNOWN_FIELDS = {
+    "System.Title", "System.Description", "System.AssignedTo", "System.Tags", "System.AreaPath",
+    "System.IterationPath", "System.State", "System.Reason", "System.History",
+    "Microsoft.VSTS.Common.Priority", "Microsoft.VSTS.Common.Severity",
+    "Microsoft.VSTS.Common.AcceptanceCriteria", "Microsoft.VSTS.Common.ValueArea",
+    "Microsoft.VSTS.Scheduling.StoryPoints", "Microsoft.VSTS.Scheduling.RemainingWork",
+    "Microsoft.VSTS.Scheduling.OriginalEstimate", "Microsoft.VSTS.TCM.ReproSteps",
+}
+
+
+@dataclass
 class Project:
     id: str
     name: str
     description: str = ""
     revision: int = 1
     repositories: list[Repository] = field(default_factory=list)
+    pipelines: list[Pipeline] = field(default_factory=list)
+    work_item_types: list[str] = field(default_factory=lambda: list(DEFAULT_WORK_ITEM_TYPES))
+    custom_fields: set[str] = field(default_factory=set)
 
     def repository(self, id_or_name: str) -> Repository | None:
         key = id_or_name.lower()
         return next((r for r in self.repositories if r.id == key or r.name.lower() == key), None)
+
+    def pipeline(self, pipeline_id: int) -> Pipeline | None:
+        return next((p for p in self.pipelines if p.id == pipeline_id), None)
+
+    def work_item_type(self, name: str) -> str | None:
+        return next((t for t in self.work_item_types if t.lower() == name.lower()), None)
 
 
 @dataclass
@@ -95,24 +153,49 @@ class SandboxState:
         self.organizations: dict[str, Organization] = {}
         self.tokens: dict[str, Token] = {}
         self.requests: list[dict[str, Any]] = []
+        self.work_items: dict[int, WorkItem] = {}
+        self.runs: dict[int, Run] = {}
+        self._next = {"pipeline": 1, "run": 1, "work_item": 1}
         self.load(seed if seed is not None else default_seed())
+
+    def next_id(self, kind: str) -> int:
+        with self.lock:
+            value = self._next[kind]
+            self._next[kind] = value + 1
+            return value
 
     def load(self, seed: dict[str, Any]) -> None:
         with self.lock:
             for org_name, org in (seed.get("organizations") or {}).items():
                 organization = Organization(id=stable_id(org_name), name=org_name)
                 for project in org.get("projects", []):
-                    p_id = stable_id(org_name, project["name"])
-                    organization.projects.append(Project(
-                        id=p_id, name=project["name"], description=project.get("description", ""),
-                        repositories=[Repository(id=stable_id(org_name, project["name"], r["name"]),
-                                                 name=r["name"],
-                                                 default_branch=r.get("defaultBranch"),
-                                                 size=int(r.get("size", 0)))
-                                      for r in project.get("repositories", [])]))
+                    organization.projects.append(self._project(org_name, project))
                 self.organizations[org_name.lower()] = organization
             for item in seed.get("tokens") or []:
                 self.add_token(**item)
+
+    def _project(self, org_name: str, seed: dict[str, Any]) -> Project:
+        project = Project(
+            id=stable_id(org_name, seed["name"]), name=seed["name"],
+            description=seed.get("description", ""),
+            repositories=[Repository(id=stable_id(org_name, seed["name"], r["name"]),
+                                     name=r["name"], default_branch=r.get("defaultBranch"),
+                                     size=int(r.get("size", 0)))
+                          for r in seed.get("repositories", [])],
+            custom_fields=set(seed.get("custom_fields", [])))
+        if "work_item_types" in seed:
+            project.work_item_types = list(seed["work_item_types"])
+        for item in seed.get("pipelines", []):
+            repo = project.repository(item["repository"])
+            if repo is None:
+                raise ValueError(f"seed: pipeline {item['name']!r} names an unknown repository")
+            project.pipelines.append(Pipeline(
+                id=self.next_id("pipeline"), name=item["name"], folder=item.get("folder", "\\"),
+                repository_id=repo.id, path=item.get("path", "azure-pipelines.yml"),
+                run_polls=int(item.get("run_polls", 2)),
+                run_result=item.get("run_result", "succeeded"),
+                parameters=item.get("parameters")))
+        return project
 
     def add_token(self, token: str, user: str = "Sandbox User", email: str | None = None,
                   scopes: list[str] | None = None, expired: bool = False,

@@ -19,6 +19,8 @@ class Session:
     project_name: str
     user: str
     rest: RestClient = field(repr=False)
+    # Pipeline names (and \folder\name) -> ids learnt during this session.
+    pipeline_ids: dict[str, int] = field(default_factory=dict, repr=False)
 
     def close(self) -> None:
         self.rest.close()

@@ -20,6 +20,9 @@ VENDORED = {
         "git/7.1/httpExamples/repositories/GET__git_repositories__repositoryId_.json",
     "git/POST__git_repositories.json": "git/7.1/httpExamples/repositories/POST__git_repositories.json",
     "core/GET__projects.json": "core/7.1/httpExamples/projects/GET__projects.json",
+    "wit/POST__wit_workitems_create.json":
+        "wit/7.1/httpExamples/workItems/POST__wit_workitems_create.json",
+    "pipelines/pipelines.json": "pipelines/7.1/pipelines.json",
 }
 ERROR_KEYS = {"$id": str, "innerException": type(None), "message": str, "typeName": str,
               "typeKey": str, "errorCode": int, "eventId": int}
@@ -273,3 +276,104 @@ def test_requests_are_recorded_without_credentials(sandbox, http):
     entry = sandbox.state.requests[-1]
     assert entry["path"] == "/contoso/_apis/projects" and entry["authorized"] is True
     assert DEMO_PAT not in json.dumps(entry)
+
+
+def spec_properties(definition: str) -> set[str]:
+    """Properties of a definition in pipelines.json, with those of the ones it extends."""
+    spec = json.loads((FIXTURES / "pipelines" / "pipelines.json").read_text(encoding="utf-8-sig"))
+    found: set[str] = set()
+    pending = [spec["definitions"][definition]]
+    while pending:
+        item = pending.pop()
+        found |= set(item.get("properties", {}))
+        pending += [spec["definitions"][ref["$ref"].rsplit("/", 1)[-1]] for ref in item.get("allOf", [])]
+    return found
+
+
+def test_create_repository_matches_the_example(sandbox, http):
+    response = http.post(f"{sandbox.url}/contoso/Payments/_apis/git/repositories",
+                         params={"api-version": "7.1"},
+                         json={"name": "AnotherRepository", "project": {"id": "x"}})
+    assert response.status_code == 201
+    assert_same_shape(example("git/POST__git_repositories.json"), response.json())
+    again = http.post(f"{sandbox.url}/contoso/Payments/_apis/git/repositories",
+                      params={"api-version": "7.1"}, json={"name": "anotherrepository"})
+    assert_error_body(again, 409, "GitRepositoryNameAlreadyExistsException", "TF400948")
+
+
+def test_writes_need_an_api_version(sandbox, http):
+    response = http.post(f"{sandbox.url}/contoso/Payments/_apis/git/repositories",
+                         json={"name": "x"})
+    assert_error_body(response, 400, "VssVersionNotSpecifiedException")
+
+
+def test_create_work_item_matches_the_example(sandbox, http):
+    response = http.post(f"{sandbox.url}/contoso/Payments/_apis/wit/workitems/$Task",
+                         params={"api-version": "7.1"},
+                         headers={"Content-Type": "application/json-patch+json"},
+                         data=json.dumps([{"op": "add", "path": "/fields/System.Title",
+                                           "from": None, "value": "Sample task"}]))
+    assert response.status_code == 200
+    assert_same_shape(example("wit/POST__wit_workitems_create.json"), response.json())
+
+
+def test_work_items_need_json_patch(sandbox, http):
+    response = http.post(f"{sandbox.url}/contoso/Payments/_apis/wit/workitems/$Task",
+                         params={"api-version": "7.1"}, json=[])
+    assert_error_body(response, 400, "VssRequestContentTypeNotSupportedException")
+
+
+def test_unknown_work_item_type_is_vs402323(sandbox, http):
+    response = http.post(f"{sandbox.url}/contoso/Payments/_apis/wit/workitems/$Tsk",
+                         params={"api-version": "7.1"},
+                         headers={"Content-Type": "application/json-patch+json"}, data="[]")
+    assert_error_body(response, 404, "WorkItemTypeNotFoundException", "VS402323")
+
+
+def test_work_item_types_have_the_example_keys(sandbox, http):
+    body = get(http, sandbox, "Payments/_apis/wit/workitemtypes").json()
+    # The keys of the first type in wit/7.1/httpExamples/workItemTypes/GET__wit_workItemTypes.json
+    # (480 KB, not vendored).
+    assert set(body["value"][0]) == {"name", "referenceName", "description", "color", "icon",
+                                     "isDisabled", "xmlForm", "fields", "fieldInstances",
+                                     "transitions", "url"}
+    assert body["count"] == len(body["value"])
+
+
+def test_pipelines_and_runs_use_the_spec_fields(sandbox, http):
+    listed = get(http, sandbox, "Payments/_apis/pipelines").json()
+    assert set(listed) == {"count", "value"}
+    pipeline = listed["value"][0]
+    assert set(pipeline) <= spec_properties("Pipeline")
+    assert {"id", "name", "folder", "revision", "url", "_links"} <= set(pipeline)
+    full = get(http, sandbox, f"Payments/_apis/pipelines/{pipeline['id']}").json()
+    assert set(full) <= spec_properties("Pipeline") and full["configuration"]["type"] == "yaml"
+    run = http.post(f"{sandbox.url}/contoso/Payments/_apis/pipelines/{pipeline['id']}/runs",
+                    params={"api-version": "7.1"}, json={}).json()
+    assert set(run) <= spec_properties("Run")
+    assert run["state"] == "inProgress" and "result" not in run
+    assert set(run["pipeline"]) <= spec_properties("PipelineReference")
+    for _ in range(2):
+        polled = get(http, sandbox, f"Payments/_apis/pipelines/{pipeline['id']}/runs/{run['id']}").json()
+    assert polled["state"] == "completed" and polled["result"] in ("succeeded", "failed")
+    assert "finishedDate" in polled
+
+
+def test_pipeline_list_pages_with_continuation_tokens(sandbox, http):
+    first = get(http, sandbox, "Payments/_apis/pipelines", **{"$top": 1})
+    token = first.headers["x-ms-continuationtoken"]
+    second = get(http, sandbox, "Payments/_apis/pipelines", **{"$top": 1, "continuationToken": token})
+    assert "x-ms-continuationtoken" not in second.headers  # only when more rows exist
+    names = [first.json()["value"][0]["name"], second.json()["value"][0]["name"]]
+    assert names == sorted(names, key=str.lower) and len(set(names)) == 2
+
+
+def test_create_pipeline_refusals(sandbox, http):
+    url = f"{sandbox.url}/contoso/Payments/_apis/pipelines"
+    no_path = http.post(url, params={"api-version": "7.1"},
+                        json={"name": "x", "configuration": {"type": "yaml"}})
+    assert_error_body(no_path, 400, "ArgumentNullException")
+    assert "Parameter name: Path" in no_path.json()["message"]
+    designer = http.post(url, params={"api-version": "7.1"},
+                         json={"name": "x", "configuration": {"type": "designerJson"}})
+    assert_error_body(designer, 400, "UnsupportedConfigurationTypeException")

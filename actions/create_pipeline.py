@@ -1,0 +1,75 @@
+"""CreatePipeline: a YAML pipeline on an Azure Repos Git repository of the session's project."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from actions.base import (TRANSPORT_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
+                          SessionInput, SessionRef)
+from actions.git import get_repository, is_guid
+from actions.pipelines import (BUILD_EXECUTE, Pipeline, PipelineName, check_yaml_path,
+                               normalize_folder, pipeline_fields, remember)
+from rest.errors import AlreadyExists, NotFound
+
+
+class Inputs(ActionInputs):
+    session: SessionInput = SessionRef()
+    name: PipelineName = Field(description="Name of the new pipeline", examples=["payments-ci"])
+    repository: str = Field(min_length=1, max_length=64,
+                            description="Repository that holds the YAML file: its name or id",
+                            examples=["payments-api"])
+    yaml_path: Annotated[str, AfterValidator(check_yaml_path)] = Field(
+        "azure-pipelines.yml", description="Path of the YAML file in the repository")
+    folder: Annotated[str, AfterValidator(normalize_folder)] = Field(
+        "\\", description=r"Pipeline folder, e.g. \ or \ci\nightly", examples=["\\ci"])
+
+
+class Outputs(ActionOutputs):
+    pipeline: Pipeline
+
+    def summary(self) -> str:
+        return f"created pipeline {self.pipeline.name!r} (id {self.pipeline.id})"
+
+
+def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
+    session = ctx.session(inputs.session)
+    # An id is used as is; a name costs one lookup (which also proves the repository exists).
+    repository_id = (inputs.repository if is_guid(inputs.repository)
+                     else get_repository(session, inputs.repository)["id"])
+    body = {"name": inputs.name, "folder": inputs.folder,
+            "configuration": {"type": "yaml", "path": inputs.yaml_path,
+                              "repository": {"id": repository_id, "type": "azureReposGit"}}}
+    where = f"pipeline {inputs.name!r} in folder {inputs.folder!r} of project {session.project_name!r}"
+    try:
+        created = session.rest.post(f"{session.project_id}/_apis/pipelines", body,
+                                    scope=BUILD_EXECUTE, subject=where)
+    except AlreadyExists as exists:
+        raise AlreadyExists(exists.message, "Choose another name or folder.",
+                            status=exists.status, details=exists.details,
+                            after_request=True) from None
+    except NotFound as missing:  # the only thing the create can miss is the repository
+        said = f" (the service said: {missing.service_message})" if missing.service_message else ""
+        raise NotFound(f"repository {inputs.repository!r} was not found in project "
+                       f"{session.project_name!r}{said}", status=missing.status,
+                       details=missing.details, after_request=True) from None
+    remember(session, created)
+    return Outputs(pipeline=Pipeline(**pipeline_fields(created)))
+
+
+ACTION = Action(
+    name="CreatePipeline", label="Create pipeline", group="Pipelines",
+    description="Creates a YAML pipeline whose definition lives in a Git repository of the "
+                "session's project.",
+    inputs=Inputs, outputs=Outputs, run=run,
+    errors={
+        "INVALID_INPUT": "the name, folder or yaml_path is malformed, or the service refused "
+                         "the definition",
+        "SESSION_NOT_FOUND": "the session is not connected",
+        "NOT_FOUND": "the repository does not exist in the project",
+        "ALREADY_EXISTS": "a pipeline of that name exists in that folder",
+        "AUTH_FAILED": "the token has expired or was revoked since Connect",
+        "PERMISSION_DENIED": f"the token lacks {BUILD_EXECUTE} (or Code (Read) for the "
+                             "repository lookup)",
+        **TRANSPORT_ERRORS,
+    })

@@ -1,0 +1,64 @@
+"""CreateRepo: a new Git repository in the session's project, or the existing one on request."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from actions.base import (TRANSPORT_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
+                          SessionInput, SessionRef)
+from actions.git import CODE_MANAGE, Repository, get_repository, repository_fields
+from actions.names import RepositoryName
+from rest.errors import AlreadyExists
+
+
+class Inputs(ActionInputs):
+    session: SessionInput = SessionRef()
+    name: RepositoryName = Field(description="Name of the new repository",
+                                 examples=["payments-worker"])
+    if_exists: Literal["fail", "reuse"] = Field(
+        "fail", description="fail: ALREADY_EXISTS if the name is taken; reuse: return the "
+                            "existing repository with created: false, so a bot can be re-run")
+
+
+class Outputs(ActionOutputs):
+    repository: Repository
+    created: bool = Field(description="false when an existing repository was reused")
+
+    def summary(self) -> str:
+        verb = "created" if self.created else "reused existing"
+        return f"{verb} repository {self.repository.name!r}"
+
+
+def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
+    session = ctx.session(inputs.session)
+    where = f"repository {inputs.name!r} in project {session.project_name!r}"
+    try:
+        created = session.rest.post(f"{session.project_id}/_apis/git/repositories",
+                                    {"name": inputs.name, "project": {"id": session.project_id}},
+                                    scope=CODE_MANAGE, subject=where)
+    except AlreadyExists as exists:
+        if inputs.if_exists == "fail":
+            raise AlreadyExists(exists.message, "Choose another name, or set if_exists: reuse "
+                                "to use the existing repository.", status=exists.status,
+                                details=exists.details, after_request=True) from None
+        existing = get_repository(session, inputs.name)
+        return Outputs(repository=Repository(**repository_fields(existing)), created=False)
+    return Outputs(repository=Repository(**repository_fields(created)), created=True)
+
+
+ACTION = Action(
+    name="CreateRepo", label="Create repository", group="Repos",
+    description="Creates a Git repository in the session's project; with if_exists: reuse an "
+                "existing repository of that name is returned instead.",
+    inputs=Inputs, outputs=Outputs, run=run,
+    errors={
+        "INVALID_INPUT": "the name breaks the naming rules",
+        "SESSION_NOT_FOUND": "the session is not connected",
+        "ALREADY_EXISTS": "the name is taken and if_exists is fail",
+        "AUTH_FAILED": "the token has expired or was revoked since Connect",
+        "PERMISSION_DENIED": f"the token lacks {CODE_MANAGE} or the user may not create "
+                             "repositories",
+        "NOT_FOUND": "the project no longer exists",
+        **TRANSPORT_ERRORS,
+    })

@@ -1,0 +1,179 @@
+"""QueueRun: start a run of a pipeline, and optionally wait until it completes."""
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated, Any, Iterator, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from actions.base import (TRANSPORT_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
+                          SessionInput, SessionRef)
+from actions.pipelines import BUILD_EXECUTE, BUILD_READ, find_pipeline
+from rest.errors import Timeout
+
+FIRST_POLLS = (0.2, 0.5, 1.0)  # seconds: quick answers for short runs...
+POLL_GROWTH, POLL_MAX = 1.5, 15.0  # ...then never faster than once a second, growing to 15 s
+_BAD_REF = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|//|/$|\.lock$|^/|\.$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]*$")
+
+
+def check_branch(value: str) -> str:
+    if not value or _BAD_REF.search(value) or any(ord(ch) < 32 for ch in value):
+        raise ValueError(f"{value!r} is not a valid branch or ref name")
+    return value
+
+
+def _check_names(value: dict[str, Any]) -> dict[str, Any]:
+    for name in value:
+        if not _NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid name (letters, digits, '.', '_', '-', "
+                             "starting with a letter or '_')")
+    return value
+
+
+class VariableValue(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    value: str
+    is_secret: bool = Field(False, alias="isSecret")
+
+
+Scalar = Union[str, int, float, bool]
+
+
+class Inputs(ActionInputs):
+    session: SessionInput = SessionRef()
+    pipeline: Union[Annotated[int, Field(ge=1)], Annotated[str, Field(min_length=1, max_length=512)]] = Field(
+        description=r"Pipeline id, or its name (or \folder\name)", examples=[12, "payments-ci"])
+    branch: Annotated[str, AfterValidator(check_branch)] | None = Field(
+        None, description="Branch to build: a short name (main) or a full ref (refs/heads/main, "
+                          "refs/pull/1/merge); default: the pipeline's default branch",
+        examples=["main"])
+    template_parameters: Annotated[dict[str, Any], AfterValidator(_check_names)] = Field(
+        default_factory=dict, description="Values of the YAML's runtime parameters")
+    variables: Annotated[dict[str, Union[Scalar, VariableValue]], AfterValidator(_check_names)] = Field(
+        default_factory=dict,
+        description="Pipeline variables: name -> value, or name -> {value, is_secret}")
+    wait: bool = Field(False, description="Wait until the run completes")
+    timeout_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600,
+                                 description="With wait: how long to wait before TIMEOUT")
+
+
+class Run(BaseModel):
+    id: int
+    name: str
+    state: str = Field(description="unknown, inProgress, canceling or completed")
+    result: str | None = Field(None, description="succeeded, failed, canceled or unknown; "
+                                                 "none until the run completes")
+    web_url: str | None = None
+
+
+class Outputs(ActionOutputs):
+    run: Run
+
+    def summary(self) -> str:
+        outcome = f"{self.run.state}, {self.run.result}" if self.run.result else self.run.state
+        return f"run {self.run.name} (id {self.run.id}): {outcome}"
+
+
+def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
+    session = ctx.session(inputs.session)
+    pipeline_id = _pipeline_id(session, inputs.pipeline)
+    runs = f"{session.project_id}/_apis/pipelines/{pipeline_id}/runs"
+    item = session.rest.post(runs, _body(inputs), scope=BUILD_EXECUTE,
+                             subject=f"pipeline {inputs.pipeline!r} in project "
+                                     f"{session.project_name!r}")
+    current = _run(item)
+    ctx.log.info("queued run %s of pipeline %s: %s", current.id, inputs.pipeline,
+                 current.web_url or "")
+    if inputs.wait and current.state != "completed":
+        current = _wait(ctx, session, f"{runs}/{current.id}", current, inputs.timeout_seconds)
+    if current.result and current.result != "succeeded":
+        ctx.log.warning("run %s completed with result %s: %s", current.id, current.result,
+                        current.web_url or "")
+    return Outputs(run=current)
+
+
+def _pipeline_id(session, pipeline: int | str) -> int:
+    if isinstance(pipeline, int):
+        return pipeline
+    return int(pipeline) if pipeline.isdigit() else find_pipeline(session, pipeline)
+
+
+def _body(inputs: Inputs) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if inputs.branch:
+        ref = inputs.branch if inputs.branch.startswith("refs/") else f"refs/heads/{inputs.branch}"
+        body["resources"] = {"repositories": {"self": {"refName": ref}}}
+    if inputs.template_parameters:
+        body["templateParameters"] = inputs.template_parameters
+    if inputs.variables:
+        body["variables"] = {
+            name: ({"value": value.value, "isSecret": value.is_secret}
+                   if isinstance(value, VariableValue)
+                   else {"value": _text(value), "isSecret": False})
+            for name, value in inputs.variables.items()}
+    return body
+
+
+def _text(value: Scalar) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _run(item: dict[str, Any]) -> Run:
+    return Run(id=item["id"], name=str(item.get("name", item["id"])),
+               state=item.get("state", "unknown"), result=item.get("result"),
+               web_url=item.get("_links", {}).get("web", {}).get("href"))
+
+
+def poll_delays() -> Iterator[float]:
+    yield from FIRST_POLLS
+    delay = FIRST_POLLS[-1]
+    while True:
+        delay = min(delay * POLL_GROWTH, POLL_MAX)
+        yield delay
+
+
+def _wait(ctx: ActionContext, session, route: str, current: Run, timeout: float) -> Run:
+    started = time.monotonic()
+    deadline = started + timeout
+    for delay in poll_delays():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        ctx.sleep(min(delay, remaining))
+        previous = current.state
+        current = _run(session.rest.get(route, scope=BUILD_READ,
+                                        subject=f"run {current.id} in project "
+                                                f"{session.project_name!r}"))
+        elapsed = time.monotonic() - started
+        line = f"run {current.id}: {current.state}" + (
+            f" ({current.result})" if current.result else "") + f", {elapsed:.0f} s"
+        if ctx.progress is not None:
+            ctx.progress(f"{line} {current.web_url or ''}")
+        elif current.state != previous:
+            ctx.log.info("%s %s", line, current.web_url or "")
+        if current.state == "completed":
+            return current
+    raise Timeout(f"run {current.id} did not complete within {timeout:g} s (last state: "
+                  f"{current.state}); it goes on in Azure DevOps: {current.web_url or ''}",
+                  "Look at the run at the link; raise timeout_seconds to wait longer.",
+                  details={"run_id": current.id, "web_url": current.web_url},
+                  after_request=True)
+
+
+ACTION = Action(
+    name="QueueRun", label="Queue pipeline run", group="Pipelines",
+    description="Queues a run of a pipeline (by id or name) on a branch, with template "
+                "parameters and variables; with wait: true, polls until it completes.",
+    inputs=Inputs, outputs=Outputs, run=run,
+    errors={
+        "INVALID_INPUT": "an input is malformed, the pipeline name is ambiguous, or the service "
+                         "refused the run (e.g. an unknown template parameter)",
+        "SESSION_NOT_FOUND": "the session is not connected",
+        "NOT_FOUND": "the pipeline does not exist",
+        "TIMEOUT": "with wait, the run did not complete within timeout_seconds",
+        "AUTH_FAILED": "the token has expired or was revoked since Connect",
+        "PERMISSION_DENIED": f"the token lacks {BUILD_EXECUTE}",
+        **{k: v for k, v in TRANSPORT_ERRORS.items() if k != "TIMEOUT"},
+    })
