@@ -92,6 +92,12 @@ TRANSPORT_ERRORS = {
     "NETWORK_ERROR": "the service could not be reached",
     "SERVICE_ERROR": "the service failed (5xx) or answered something that is not JSON",
 }
+# ... and any action that uses a connected session.
+SESSION_ERRORS = {
+    "SESSION_NOT_FOUND": "the session is not connected",
+    "AUTH_FAILED": "the token has expired or was revoked since Connect",
+    **TRANSPORT_ERRORS,
+}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from actions.base import (TRANSPORT_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
+from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
                           SessionInput, SessionRef)
 from actions.git import get_repository, is_guid
 from actions.pipelines import (BUILD_EXECUTE, Pipeline, PipelineName, check_yaml_path,
@@ -63,13 +63,11 @@ ACTION = Action(
                 "session's project.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={
+        **SESSION_ERRORS,
         "INVALID_INPUT": "the name, folder or yaml_path is malformed, or the service refused "
                          "the definition",
-        "SESSION_NOT_FOUND": "the session is not connected",
         "NOT_FOUND": "the repository does not exist in the project",
         "ALREADY_EXISTS": "a pipeline of that name exists in that folder",
-        "AUTH_FAILED": "the token has expired or was revoked since Connect",
         "PERMISSION_DENIED": f"the token lacks {BUILD_EXECUTE} (or Code (Read) for the "
                              "repository lookup)",
-        **TRANSPORT_ERRORS,
     })

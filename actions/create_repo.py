@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from actions.base import (TRANSPORT_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
+from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
                           SessionInput, SessionRef)
 from actions.git import CODE_MANAGE, Repository, get_repository, repository_fields
 from actions.names import RepositoryName
@@ -53,12 +53,10 @@ ACTION = Action(
                 "existing repository of that name is returned instead.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={
+        **SESSION_ERRORS,
         "INVALID_INPUT": "the name breaks the naming rules",
-        "SESSION_NOT_FOUND": "the session is not connected",
         "ALREADY_EXISTS": "the name is taken and if_exists is fail",
-        "AUTH_FAILED": "the token has expired or was revoked since Connect",
         "PERMISSION_DENIED": f"the token lacks {CODE_MANAGE} or the user may not create "
                              "repositories",
         "NOT_FOUND": "the project no longer exists",
-        **TRANSPORT_ERRORS,
     })

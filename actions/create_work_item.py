@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from actions.base import (TRANSPORT_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
+from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
                           SessionInput, SessionRef, path_segment)
 from rest.errors import AdobotError, NotFound
 
@@ -159,11 +159,9 @@ ACTION = Action(
                 "title, description, assignee, tags, paths, priority, a parent and any fields.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={
+        **SESSION_ERRORS,
         "INVALID_INPUT": "an input is malformed, or a rule of the project refused the item "
                          "(e.g. a required field, a value not allowed, an unknown area path)",
-        "SESSION_NOT_FOUND": "the session is not connected",
         "NOT_FOUND": "the type or the parent work item does not exist",
-        "AUTH_FAILED": "the token has expired or was revoked since Connect",
         "PERMISSION_DENIED": f"the token lacks {WORK_WRITE}",
-        **TRANSPORT_ERRORS,
     })

@@ -5,7 +5,7 @@ from fnmatch import fnmatchcase
 
 from pydantic import Field
 
-from actions.base import (TRANSPORT_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
+from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
                           SessionInput, SessionRef)
 from actions.git import CODE_READ, ListedRepository, repository_fields
 
@@ -45,10 +45,8 @@ ACTION = Action(
                 "a case-insensitive glob on the name. An empty project gives an empty list.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={
+        **SESSION_ERRORS,
         "INVALID_INPUT": "an input is malformed",
-        "SESSION_NOT_FOUND": "the session is not connected",
-        "AUTH_FAILED": "the token has expired or was revoked since Connect",
         "PERMISSION_DENIED": f"the token lacks {CODE_READ}",
         "NOT_FOUND": "the project no longer exists",
-        **TRANSPORT_ERRORS,
     })

@@ -1,7 +1,6 @@
 """What the pipeline actions share: names, folders, the pipeline model, finding one by name."""
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Iterator, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from actions.base import (TRANSPORT_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
+from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
                           SessionInput, SessionRef)
 from actions.pipelines import BUILD_EXECUTE, BUILD_READ, find_pipeline
 from rest.errors import Timeout
@@ -168,12 +168,11 @@ ACTION = Action(
                 "parameters and variables; with wait: true, polls until it completes.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={
+        **SESSION_ERRORS,
         "INVALID_INPUT": "an input is malformed, the pipeline name is ambiguous, or the service "
                          "refused the run (e.g. an unknown template parameter)",
-        "SESSION_NOT_FOUND": "the session is not connected",
         "NOT_FOUND": "the pipeline does not exist",
-        "TIMEOUT": "with wait, the run did not complete within timeout_seconds",
-        "AUTH_FAILED": "the token has expired or was revoked since Connect",
+        "TIMEOUT": "with wait, the run did not complete within timeout_seconds (or the service "
+                   "did not answer in time)",
         "PERMISSION_DENIED": f"the token lacks {BUILD_EXECUTE}",
-        **{k: v for k, v in TRANSPORT_ERRORS.items() if k != "TIMEOUT"},
     })

@@ -148,7 +148,8 @@ def list_pipelines(state: SandboxState, request: Request) -> tuple[int, Any] | t
         start = int(request.query.get("continuationToken") or 0)
     except ValueError:
         raise reject(400, "The value of $top or continuationToken is not valid.",
-                     "InvalidArgumentValueException", "Microsoft.VisualStudio.Services.WebApi")
+                     "InvalidArgumentValueException",
+                     "Microsoft.VisualStudio.Services.WebApi") from None
     page = ordered[start:start + max(top, 1)]
     values = [body.pipeline_listed(request.base, project, p) for p in page]
     headers = {}

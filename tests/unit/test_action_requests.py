@@ -215,14 +215,14 @@ def test_queue_run_waits_with_growing_intervals(ctx, requests_mock):
     outputs, sent = run(ctx, "QueueRun", pipeline=7, wait=True)
     assert sent == 6 and outputs.run.state == "completed" and outputs.run.result == "succeeded"
     assert slept[:3] == [0.2, 0.5, 1.0]
-    assert all(b >= a for a, b in zip(slept, slept[1:]))
+    assert all(b >= a for a, b in zip(slept, slept[1:], strict=False))
     assert all(delay >= 1.0 for delay in slept[2:])
 
 
 def test_poll_intervals_grow_to_a_cap():
     from actions.queue_run import POLL_MAX, poll_delays
 
-    delays = [d for d, _ in zip(poll_delays(), range(30))]
+    delays = [d for d, _ in zip(poll_delays(), range(30), strict=False)]
     assert delays[:3] == [0.2, 0.5, 1.0] and delays[-1] == POLL_MAX
     assert all(1.0 <= d <= POLL_MAX for d in delays[2:])
 
