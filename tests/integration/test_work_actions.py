@@ -277,3 +277,26 @@ def test_bad_inputs_send_nothing(sandbox, action, inputs, field):
     error = failed(result, "INVALID_INPUT", exit_code=2)
     assert field in error["message"]
     assert sandbox.state.requests == [] and result.steps[0].requests == 0
+
+
+@pytest.mark.parametrize("action, inputs", [
+    ("ListRepos", {}), ("CreateRepo", {"name": "x"}),
+    ("CreatePipeline", {"name": "x", "repository": "infra"}), ("QueueRun", {"pipeline": 1}),
+    ("CreateWorkItem", {"type": "Task", "title": "x"}),
+])
+def test_a_token_revoked_after_connect_is_auth_failed(sandbox, action, inputs):
+    from sessions.store import SessionStore
+
+    sandbox.state.add_token("short-lived", scopes=["app_token"])
+    runner = Runner(route=sandbox_route(sandbox))
+    shared = SessionStore("global")  # two bots share one global session, as parent and child
+    connect = json.loads(bot(token="t"))
+    connect["steps"][0]["inputs"]["session"] = {"name": "ado", "scope": "global"}
+    assert runner.run(parse_bot(json.dumps(connect)), {"t": "short-lived"},
+                      global_sessions=shared).status == "succeeded"
+    del sandbox.state.tokens["short-lived"]  # revoked by an admin
+    result = runner.run(parse_bot(json.dumps({"name": "t2", "steps": [step(action, **inputs)]})),
+                        {}, global_sessions=shared)
+    shared.close_all()
+    error = failed(result, "AUTH_FAILED")
+    assert "not accepted" in error["message"]

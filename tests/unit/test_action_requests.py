@@ -3,6 +3,8 @@ with requests-mock standing in for the service."""
 from __future__ import annotations
 
 import pytest
+import requests
+import requests_mock as rm
 
 from actions import registry
 from actions.base import ActionContext
@@ -280,3 +282,51 @@ def test_rule_failure_is_invalid_input_with_the_reason(ctx, requests_mock):
         run(ctx, "CreateWorkItem", type="Bug", title="x")
     assert caught.value.code == "INVALID_INPUT" and caught.value.exit_code == 1
     assert "Repro Steps" in caught.value.message
+
+
+# --- Every action, every failure of the transport ----------------------------------------------
+
+MINIMAL = {
+    "ListRepos": {}, "CreateRepo": {"name": "svc"},
+    "CreatePipeline": {"name": "ci", "repository": REPO_ID},
+    "QueueRun": {"pipeline": 7}, "CreateWorkItem": {"type": "Task", "title": "x"},
+}
+FAULTS = {
+    "AUTH_FAILED": {"status_code": 401, "json": error(
+        "Access Denied: The Personal Access Token used has expired.", "AccessCheckException")},
+    "PERMISSION_DENIED": {"status_code": 401, "json": error(
+        "TF400813: The user 'u' is not authorized to access this resource.",
+        "UnauthorizedRequestException")},
+    "THROTTLED": {"status_code": 429, "headers": {"Retry-After": "5"}, "json": error(
+        "TF400733: The request has been canceled.", "RequestCanceledException")},
+    "SERVICE_ERROR": {"status_code": 503, "text": "Service Unavailable"},
+    "TIMEOUT": {"exc": requests.exceptions.ReadTimeout},
+    "NETWORK_ERROR": {"exc": requests.exceptions.ConnectionError("reset by peer")},
+}
+
+
+@pytest.mark.parametrize("code", list(FAULTS))
+@pytest.mark.parametrize("action", list(MINIMAL))
+def test_every_action_reports_transport_failures(ctx, requests_mock, action, code):
+    requests_mock.register_uri(rm.ANY, rm.ANY, **FAULTS[code])
+    with pytest.raises(AdobotError) as caught:
+        run(ctx, action, **MINIMAL[action])
+    assert caught.value.code == code
+    assert caught.value.exit_code == 1 and caught.value.hint
+    assert code in registry.get(action).errors  # the manifest of errors says so
+
+
+@pytest.mark.parametrize("action", list(MINIMAL))
+def test_every_action_needs_a_connected_session(requests_mock, action):
+    chosen = registry.get(action)
+    with pytest.raises(AdobotError) as caught:
+        chosen.run(ActionContext(sessions=SessionScopes()), chosen.parse_inputs(MINIMAL[action]))
+    assert caught.value.code == "SESSION_NOT_FOUND" and caught.value.exit_code == 2
+    assert requests_mock.call_count == 0
+
+
+def test_declared_error_codes_are_the_contracts():
+    from rest.errors import ERROR_CODES
+
+    for action in registry.all_actions():
+        assert set(action.errors) <= set(ERROR_CODES), action.name
