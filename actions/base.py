@@ -80,6 +80,8 @@ class ActionContext:
     # A one-line progress display (a terminal), or None where only log lines make sense.
     progress: Callable[[str], None] | None = None
     sleep: Callable[[float], None] = time.sleep
+    # Opens the vault when a credential is asked for (None: the default vault path).
+    vault: Callable[[], Any] | None = None
 
     def session(self, ref: SessionRef) -> Session:
         return self.sessions.find(ref.name, ref.scope)

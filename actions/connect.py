@@ -70,7 +70,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     organization = parse_organization_url(inputs.organization_url)
     name, scope = inputs.session.name, inputs.session.scope
     ctx.sessions.check_free(name)  # SESSION_EXISTS before anything is sent
-    token = resolve_token(inputs.personal_access_token, ctx.variables)
+    token = resolve_token(inputs.personal_access_token, ctx.variables, ctx.vault)
     ctx.register_secret(token)
     client = RestClient(ctx.route(organization), token)
     try:

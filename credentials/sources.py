@@ -1,12 +1,15 @@
 """The three sources of a personal access token, and turning one into a ``Secret``."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from credentials.secret import Secret
-from rest.errors import CredentialNotFound, InvalidInput
+from rest.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from credentials.vault import Vault
 
 FIELD = "personal_access_token"
 SHAPES = ("{credential: {locker, name, attribute}}, {variable: NAME} or {insecure: VALUE}")
@@ -74,7 +77,9 @@ def clean_token(raw: object, where: str) -> Secret:
     return Secret(token)
 
 
-def resolve_token(source: TokenSource, variables: Mapping[str, Any]) -> Secret:
+def resolve_token(source: TokenSource, variables: Mapping[str, Any],
+                  vault: Callable[[], "Vault"] | None = None) -> Secret:
+    """The token a source names. ``vault`` opens the vault, only when a credential is asked for."""
     if isinstance(source, FromInsecure):
         return clean_token(source.insecure.get_secret_value(), "the insecure token")
     if isinstance(source, FromVariable):
@@ -87,7 +92,9 @@ def resolve_token(source: TokenSource, variables: Mapping[str, Any]) -> Secret:
         if isinstance(value, Secret):
             value = value.reveal()
         return clean_token(value, f"variable {source.variable!r}")
-    raise CredentialNotFound(
-        f"credential {source.credential} was not found: no vault is configured yet",
-        "Until the vault is available, pass the token with "
-        "{variable: NAME} and `--var-env NAME=ENVVAR`.", field=FIELD)
+    from credentials.vault import Vault
+
+    ref = source.credential
+    store = vault() if vault is not None else Vault()
+    secret = store.get(ref.locker, ref.name, ref.attribute)
+    return clean_token(secret.reveal(), f"credential {ref}")

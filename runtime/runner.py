@@ -78,9 +78,11 @@ class Runner:
 
     def __init__(self, *, route: Callable[[OrganizationUrl], str] | None = None,
                  redactor: Redactor | None = None, debug: bool = False,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None,
+                 vault_path: str | None = None) -> None:
         self.route = route or (lambda org: org.base_url)
         self.progress = progress
+        self.vault_path = vault_path
         self.redactor = redactor or Redactor()
         self.debug = debug
 
@@ -96,7 +98,8 @@ class Runner:
             log.warning("warning: %s", warning)
         records: list[StepRecord] = []
         ctx = ActionContext(sessions=scopes, variables=variables, route=self.route,
-                            register_secret=self.redactor.add, log=log, progress=self.progress)
+                            register_secret=self.redactor.add, log=log, progress=self.progress,
+                            vault=self._open_vault)
         error: dict[str, Any] | None = None
         exit_code = 0
         try:
@@ -113,6 +116,11 @@ class Runner:
             variables=self.redactor.mask(variables), steps=records,
             error=self.redactor.mask(error) if error else None, exit_code=exit_code,
             duration_ms=round((time.perf_counter() - started) * 1000, 1), warnings=found_warnings)
+
+    def _open_vault(self):
+        from credentials.vault import Vault
+
+        return Vault(self.vault_path)
 
     def _seed_variables(self, bot: Bot, overrides: Mapping[str, Any]) -> dict[str, Any]:
         variables = {**bot.variables, **overrides}

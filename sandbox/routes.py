@@ -370,3 +370,11 @@ def get_work_item(state: SandboxState, request: Request) -> tuple[int, Any]:
     project = request.org.project(item.fields["System.TeamProject"])
     assert project is not None
     return 200, body.work_item(request.base, request.org, project, item)
+
+
+@router.add("GET", "/_apis/git/repositories", "vso.code")
+def list_all_repositories(state: SandboxState, request: Request) -> tuple[int, Any]:
+    assert request.org is not None
+    values = [body.repository(request.base, request.org, project, repo)
+              for project in request.org.projects for repo in project.repositories]
+    return 200, {"value": values, "count": len(values)}

@@ -81,16 +81,29 @@ CASES = {
 }
 
 
+CREDENTIAL = "{credential: {locker: ado, name: canary, attribute: pat}}"
+
+
+@pytest.mark.parametrize("source", ["variable", "vault"])
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
 @pytest.mark.parametrize("output", [(), ("--json",)], ids=["text", "json"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_canary_never_leaks(tmp_path, sandbox_with_canary, case, output, debug):
+def test_canary_never_leaks(tmp_path, sandbox_with_canary, case, output, debug, source):
     sb = sandbox_with_canary
     scopes, steps, project, code, exit_code = CASES[case]
     if scopes is not None:
         allow(sb, scopes)
-    bot = bot_file(tmp_path, sb, VARIABLE, steps.replace("URL", sb.org_url()), project)
-    done = run(tmp_path, bot, *ENV_ARGS, *output, *(("--debug",) if debug else ()))
+    args: tuple[str, ...] = ENV_ARGS
+    token_source = VARIABLE
+    if source == "vault":  # the vault (and its key) sit in tmp_path: scanned like every file
+        from credentials.secret import Secret
+        from credentials.vault import Vault
+
+        Vault(tmp_path / "vault.json").put("ado", "canary", "pat", Secret(CANARY))
+        args, token_source = ("--vault", str(tmp_path / "vault.json")), CREDENTIAL
+    steps = steps.replace("URL", sb.org_url()).replace(VARIABLE, token_source)
+    bot = bot_file(tmp_path, sb, token_source, steps, project)
+    done = run(tmp_path, bot, *args, *output, *(("--debug",) if debug else ()))
     assert done.returncode == exit_code, done.stderr
     if output:
         doc = json.loads(done.stdout)

@@ -1,0 +1,355 @@
+"""The encrypted vault: lockers -> credentials -> attributes, each value sealed on its own.
+
+- Values: AES-256-GCM with a fresh nonce, bound to their place (``locker/credential/attribute``
+  is the associated data), so a value moved to another entry no longer opens.
+- The file: JSON with names and dates in clear (``vault list`` needs no key) and an HMAC over
+  all of it, so a flipped byte anywhere is caught. A key id tells a wrong key from a tampered file.
+- The key: ``ADOBOT_VAULT_KEY`` (base64 of 32 bytes), else a key file beside the vault, created
+  with mode 0600 on first write.
+- Writes: under an exclusive lock (a ``.lock`` file beside the vault), to a temporary file that
+  is fsync'ed and renamed over the vault, so a crash leaves the old vault whole.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from credentials.secret import Secret
+from rest.errors import CredentialNotFound, InvalidInput, VaultError
+
+VERSION = 1
+KEY_ENV = "ADOBOT_VAULT_KEY"
+NEW_KEY_ENV = "ADOBOT_VAULT_NEW_KEY"
+PATH_ENV = "ADOBOT_VAULT"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_thread_lock = threading.Lock()
+
+
+def default_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "adobot" / "vault.json"
+
+
+def vault_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """--vault, else $ADOBOT_VAULT, else the per-user default."""
+    return Path(explicit or os.environ.get(PATH_ENV) or default_path()).expanduser()
+
+
+def check_name(value: str, what: str) -> str:
+    if not isinstance(value, str) or not NAME.match(value):
+        raise InvalidInput(f"{what} {value!r} is not a valid name",
+                           "Use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+                           "or digit.", field=what)
+    return value
+
+
+@dataclass(frozen=True)
+class Entry:
+    locker: str
+    credential: str
+    attribute: str
+    set_at: str
+
+
+class _Keys:
+    """The three keys derived from the vault key: values, file MAC, and the key id."""
+
+    def __init__(self, key: bytes) -> None:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        def derive(info: bytes) -> bytes:
+            return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
+
+        self.aead = AESGCM(derive(b"adobot-vault/values"))
+        self.mac_key = derive(b"adobot-vault/file-mac")
+        self.key_id = derive(b"adobot-vault/key-id")[:8].hex()
+
+    def seal(self, value: str, place: str) -> str:
+        nonce = secrets.token_bytes(12)
+        sealed = self.aead.encrypt(nonce, value.encode("utf-8"), place.encode("utf-8"))
+        return base64.b64encode(nonce + sealed).decode("ascii")
+
+    def open(self, sealed: str, place: str) -> str:
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            raw = base64.b64decode(sealed, validate=True)
+            return self.aead.decrypt(raw[:12], raw[12:], place.encode("utf-8")).decode("utf-8")
+        except (InvalidTag, ValueError, binascii.Error):
+            raise VaultError(f"the value of {place} does not decrypt: the vault file was "
+                             "modified", "Restore the vault from a backup, or store the "
+                             "credential again.") from None
+
+    def mac(self, body: dict[str, Any]) -> str:
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        return hmac.new(self.mac_key, canonical, hashlib.sha256).hexdigest()
+
+
+def decode_key(text: str, source: str) -> bytes:
+    try:
+        key = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except (ValueError, binascii.Error):
+        key = b""
+    if len(key) != 32:
+        raise VaultError(f"the vault key in {source} is not valid (it must be base64 of 32 bytes)",
+                         "Create one with `adobot vault generate-key`.")
+    return key
+
+
+def encode_key(key: bytes) -> str:
+    return base64.urlsafe_b64encode(key).decode("ascii")
+
+
+class Vault:
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = vault_path(path)
+        self.key_path = self.path.with_name(self.path.name + ".key")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    def __repr__(self) -> str:
+        return f"Vault({str(self.path)!r})"
+
+    # --- the key ---------------------------------------------------------------------------
+
+    def _key(self, create: bool) -> bytes:
+        env = os.environ.get(KEY_ENV)
+        if env:
+            return decode_key(env, KEY_ENV)
+        try:
+            return decode_key(self.key_path.read_text(encoding="ascii"), str(self.key_path))
+        except FileNotFoundError:
+            if not create:
+                raise VaultError(f"no vault key: {KEY_ENV} is not set and {self.key_path} "
+                                 "does not exist", f"Set {KEY_ENV}, or restore the key file.") from None
+        key = secrets.token_bytes(32)
+        _write_atomically(self.key_path, encode_key(key) + "\n")
+        return key
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _read(self, keys: _Keys | None) -> dict[str, Any]:
+        """The vault's document; empty if there is no file yet. Checks integrity when keyed."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {"version": VERSION, "lockers": {}}
+        except OSError as exc:
+            raise VaultError(f"the vault {self.path} cannot be read: {exc.strerror}") from None
+        try:
+            doc = json.loads(raw.decode("utf-8"))
+            if not isinstance(doc, dict) or not isinstance(doc.get("lockers"), dict):
+                raise ValueError("no lockers")
+        except (ValueError, UnicodeDecodeError):
+            empty = " (it is empty)" if not raw.strip() else ""
+            raise VaultError(f"the vault {self.path} is truncated or not a vault file{empty}",
+                             "Restore the vault from a backup.") from None
+        if doc.get("version") != VERSION:
+            raise VaultError(f"the vault {self.path} has version {doc.get('version')!r}; this "
+                             f"adobot reads version {VERSION}")
+        if keys is not None:
+            if doc.get("key_id") != keys.key_id:
+                raise VaultError(f"the vault key does not open {self.path}: it was sealed with "
+                                 "another key", f"Use the key it was made with ({KEY_ENV} or "
+                                 f"{self.key_path.name}).")
+            body = {k: v for k, v in doc.items() if k != "mac"}
+            if not hmac.compare_digest(str(doc.get("mac", "")), keys.mac(body)):
+                raise VaultError(f"the vault {self.path} was modified outside adobot (its "
+                                 "integrity check failed)", "Restore the vault from a backup.")
+        return doc
+
+    def entries(self) -> list[Entry]:
+        """Names and dates only; needs no key."""
+        doc = self._read(None)
+        return [Entry(locker, credential, attribute, item.get("set_at", ""))
+                for locker, credentials in sorted(doc["lockers"].items())
+                for credential, attributes in sorted(credentials.items())
+                for attribute, item in sorted(attributes.items())]
+
+    def _recover(self) -> None:
+        if self.key_path.with_name(self.key_path.name + ".new").exists():
+            self.finish_rotation()
+
+    def get(self, locker: str, credential: str, attribute: str) -> Secret:
+        place = f"{locker}/{credential}/{attribute}"
+        self._recover()
+        if not self.path.exists():
+            raise CredentialNotFound(f"credential {place} was not found: there is no vault at "
+                                     f"{self.path}", "Ask a control-room admin to store it with "
+                                     f"`adobot vault put {locker} {credential} {attribute}`, or "
+                                     "point --vault / ADOBOT_VAULT at the vault.")
+        keys = _Keys(self._key(create=False))
+        doc = self._read(keys)
+        lockers = doc["lockers"]
+        missing = (f"locker {locker!r}" if locker not in lockers
+                   else f"credential {credential!r} in locker {locker!r}"
+                   if credential not in lockers[locker]
+                   else f"attribute {attribute!r} of {locker}/{credential}"
+                   if attribute not in lockers[locker][credential] else None)
+        if missing:
+            raise CredentialNotFound(f"credential {place} was not found: the vault has no {missing}",
+                                     f"Ask a control-room admin to store it with `adobot vault put "
+                                     f"{locker} {credential} {attribute}`.")
+        return Secret(keys.open(lockers[locker][credential][attribute]["value"], place))
+
+    # --- writing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        with _thread_lock, os.fdopen(fd, "r+b") as handle:
+            _lock_file(handle)
+            try:
+                yield
+            finally:
+                _unlock_file(handle)
+
+    def _write(self, doc: dict[str, Any], keys: _Keys) -> None:
+        body = {"version": VERSION, "key_id": keys.key_id, "lockers": doc["lockers"]}
+        _write_atomically(self.path, json.dumps({**body, "mac": keys.mac(body)}, indent=1,
+                                                sort_keys=True) + "\n")
+
+    def put(self, locker: str, credential: str, attribute: str, value: Secret) -> None:
+        for name, what in ((locker, "locker"), (credential, "credential"), (attribute, "attribute")):
+            check_name(name, what)
+        self._recover()
+        with self._locked():
+            keys = _Keys(self._key(create=not self.path.exists()))
+            doc = self._read(keys)
+            place = f"{locker}/{credential}/{attribute}"
+            doc["lockers"].setdefault(locker, {}).setdefault(credential, {})[attribute] = {
+                "value": keys.seal(value.reveal(), place),
+                "set_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            self._write(doc, keys)
+
+    def remove(self, locker: str, credential: str) -> None:
+        self._recover()
+        with self._locked():
+            keys = _Keys(self._key(create=False))
+            doc = self._read(keys)
+            if credential not in doc["lockers"].get(locker, {}):
+                raise CredentialNotFound(f"credential {locker}/{credential} is not in the vault",
+                                         "`adobot vault list` shows what it holds.")
+            del doc["lockers"][locker][credential]
+            if not doc["lockers"][locker]:
+                del doc["lockers"][locker]
+            self._write(doc, keys)
+
+    def rotate_key(self) -> int:
+        """Re-seal every value under a new key; returns how many values were re-sealed.
+
+        With a key file, the new key is written beside it first (``.key.new``), then the vault,
+        then the key file is replaced: a crash in between leaves a vault that opens with one of
+        the two files, and the next use finishes the rotation. With ADOBOT_VAULT_KEY the new key
+        comes from ADOBOT_VAULT_NEW_KEY, and the admin swaps the variables afterwards.
+        """
+        self._recover()
+        with self._locked():
+            old = _Keys(self._key(create=False))
+            doc = self._read(old)
+            from_env = bool(os.environ.get(KEY_ENV))
+            if from_env:
+                if not os.environ.get(NEW_KEY_ENV):
+                    raise VaultError(f"the key comes from {KEY_ENV}: give the new key in "
+                                     f"{NEW_KEY_ENV}", "Create one with `adobot vault "
+                                     "generate-key`, rotate, then set it as ADOBOT_VAULT_KEY.")
+                new_key = decode_key(os.environ[NEW_KEY_ENV], NEW_KEY_ENV)
+            else:
+                new_key = secrets.token_bytes(32)
+            new = _Keys(new_key)
+            count = 0
+            for locker, credentials in doc["lockers"].items():
+                for credential, attributes in credentials.items():
+                    for attribute, item in attributes.items():
+                        place = f"{locker}/{credential}/{attribute}"
+                        item["value"] = new.seal(old.open(item["value"], place), place)
+                        count += 1
+            if from_env:
+                self._write(doc, new)
+                return count
+            pending = self.key_path.with_name(self.key_path.name + ".new")
+            _write_atomically(pending, encode_key(new_key) + "\n")
+            self._write(doc, new)
+            os.replace(pending, self.key_path)
+            _fsync_dir(self.key_path.parent)
+            return count
+
+    def finish_rotation(self) -> bool:
+        """After a crash mid-rotation: adopt the pending key if the vault was sealed with it."""
+        pending = self.key_path.with_name(self.key_path.name + ".new")
+        if not pending.exists():
+            return False
+        with self._locked():
+            try:
+                self._read(_Keys(decode_key(pending.read_text(encoding="ascii"), str(pending))))
+            except VaultError:
+                pending.unlink()  # the vault was not written: the old key still opens it
+                return False
+            os.replace(pending, self.key_path)
+            return True
+
+
+def generate_key() -> str:
+    return encode_key(secrets.token_bytes(32))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Temporary file (0600) in the same folder, fsync, rename over, fsync the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+try:
+    import fcntl
+
+    def _lock_file(handle) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+    def _unlock_file(handle) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+except ImportError:  # Windows
+    import msvcrt
+
+    def _lock_file(handle) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+
+    def _unlock_file(handle) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
