@@ -78,6 +78,9 @@ CASES = {
     "invalid_input": (["app_token"], "  - action: ListRepos\n    inputs: {session: ado, "
                       "name_filter: ''}\n", "Payments", "INVALID_INPUT", 2),
     "invalid_project": (["app_token"], "", "bad/name", "INVALID_INPUT", 2),
+    "already_exists": (["app_token"], "  - action: CreateRepo\n    inputs: {session: ado, "
+                       "name: payments-api}\n", "Payments", "ALREADY_EXISTS", 1),
+    "invalid_bot": (["app_token"], "  - action: ListRepo\n", "Payments", "INVALID_BOT", 2),
 }
 
 
@@ -158,4 +161,38 @@ def test_token_echoed_by_the_service_is_masked(tmp_path):
     assert done.returncode == 1
     error = json.loads(done.stdout)["error"]
     assert error["code"] == "NOT_FOUND" and "***" in error["message"]
+    assert_no_canary(tmp_path, done, bot)
+
+
+@pytest.mark.parametrize("damage, code", [("missing", "CREDENTIAL_NOT_FOUND"),
+                                          ("tampered", "VAULT_ERROR"),
+                                          ("wrong_key", "VAULT_ERROR")])
+def test_canary_never_leaks_from_a_broken_vault(tmp_path, sandbox_with_canary, damage, code):
+    from credentials.secret import Secret
+    from credentials.vault import Vault, generate_key
+
+    vault = Vault(tmp_path / "vault.json")
+    vault.put("ado", "canary" if damage != "missing" else "other", "pat", Secret(CANARY))
+    if damage == "tampered":
+        vault.path.write_text(vault.path.read_text().replace('"value": "', '"value": "A', 1))
+    if damage == "wrong_key":
+        vault.key_path.write_text(generate_key())
+    bot = bot_file(tmp_path, sandbox_with_canary, CREDENTIAL, LIST)
+    done = run(tmp_path, bot, "--vault", str(vault.path), "--json", "--debug")
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["error"]["code"] == code
+    assert_no_canary(tmp_path, done, bot)
+
+
+def test_canary_never_leaks_on_a_network_error(tmp_path, sandbox_with_canary):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bot = bot_file(tmp_path, sandbox_with_canary, VARIABLE, LIST,
+                   org_url=f"http://127.0.0.1:{port}/contoso")
+    done = run(tmp_path, bot, *ENV_ARGS, "--json", "--debug")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["error"]["code"] == "NETWORK_ERROR"
     assert_no_canary(tmp_path, done, bot)
