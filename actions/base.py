@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import logging
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Literal, Mapping
 from urllib.parse import quote
@@ -82,6 +83,11 @@ class ActionContext:
     sleep: Callable[[float], None] = time.sleep
     # Opens the vault when a credential is asked for (None: the default vault path).
     vault: Callable[[], Any] | None = None
+    # The folder of the running bot's file: relative paths (RunBot, ReadCsv) start there.
+    bot_dir: Path = field(default_factory=Path)
+    # Runs a child bot (path, seed variables) and returns its final variables, secrets masked.
+    run_bot: Callable[[str, Mapping[str, Any]], dict[str, Any]] | None = None
+    step_path: str = ""  # the path of the step being run, e.g. "4"
 
     def session(self, ref: SessionRef) -> Session:
         return self.sessions.find(ref.name, ref.scope)
@@ -149,5 +155,6 @@ def describe_problem(action: Action, err: Mapping[str, Any]) -> tuple[str, str]:
     if loc and loc[0] == "personal_access_token":
         return "", f"input {name!r}: {text}"  # never show the value
     value = err.get("input")
-    shown = f" (got {value!r})" if isinstance(value, (str, int, float, bool)) and len(repr(value)) < 80 else ""
+    shown = f" (got {value!r})" if isinstance(value, (str, int, float, bool)) and \
+        len(repr(value)) < 80 and str(value) not in text else ""
     return "", f"input {name!r}: {text}{shown}"

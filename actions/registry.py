@@ -15,6 +15,8 @@ _MODULES = {
     "QueueRun": "actions.queue_run",
     "CreateWorkItem": "actions.create_work_item",
     "Disconnect": "actions.disconnect",
+    "RunBot": "actions.run_bot",
+    "ReadCsv": "actions.read_csv",
 }
 
 

@@ -59,10 +59,19 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser(
-        "validate", help="check a bot file without any network traffic",
-        description="Check a bot file without sending anything: its structure, action names, "
-                    "output names, and the inputs that do not depend on variables.")
+        "validate", help="check a bot file (and the bots it runs) without any network traffic",
+        description="Check a bot tree without sending anything and list every problem with its "
+                    "file, line and step: structure, unknown actions and outputs, inputs, "
+                    "undefined variables, sessions used before a Connect, child bots; tokens "
+                    "written into a bot file are a warning.")
     validate.add_argument("bot", metavar="BOT.yaml")
+    validate.add_argument("--var", action="append", default=[], metavar="NAME[=VALUE]",
+                          help="declare a variable the run will be given; repeatable")
+    validate.add_argument("--var-env", action="append", default=[], metavar="NAME=ENVVAR",
+                          help="declare a variable the run will take from the environment")
+    validate.add_argument("--session", action="append", default=[], metavar="NAME",
+                          help="declare a global session a parent bot connects (to check a "
+                               "child bot on its own); repeatable")
     validate.set_defaults(handler=_validate)
 
     actions = commands.add_parser("actions", help="list the actions")
@@ -222,11 +231,15 @@ def _summary(result) -> str:
     lines = [f"Bot {result.bot!r} {result.status}: {plural(len(result.steps), 'step')}, "
              f"{plural(result.requests, 'request')}, {result.duration_ms:.0f} ms"]
     width = max((len(s.action) for s in result.steps), default=0)
+    path_width = max((len(s.path) for s in result.steps), default=0)
     for step in result.steps:
         outcome = step.summary or ("done" if step.status == "succeeded" else step.status)
         if step.error:
             outcome = f"failed: {step.error['code']}"
-        lines.append(f"  {step.path:<6} {step.action:<{width}}  {outcome}")
+        lines.append(f"  {step.path:<{path_width}}  {step.action:<{width}}  {outcome}")
+    if result.failures:
+        lines.append(f"Failures (on_error: continue): {len(result.failures)}")
+        lines += [f"  {f['path']}: {f['code']}: {f['message']}" for f in result.failures]
     if result.variables:
         lines.append("Variables:")
         for name, value in result.variables.items():
@@ -235,31 +248,29 @@ def _summary(result) -> str:
 
 
 def _short(value: Any, limit: int = 100) -> str:
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        names = [str(v.get("name", v.get("id", "?"))) for v in value]
-        text = f"[{len(value)} items: {', '.join(names)}]"
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v
+                                                 for v in value):
+        text = f"[{len(value)} items: {', '.join(str(v['name']) for v in value)}]"
+    elif isinstance(value, list) and len(value) > 3:
+        text = f"[{len(value)} items]"
     else:
         text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from runtime.loader import load_bot
-    from runtime.validate import problems, warnings
+    from runtime.validate import validate_file
 
-    try:
-        bot = load_bot(args.bot)
-    except AdobotError as error:
-        _print_error(error.to_dict(), args.redactor)
-        return error.exit_code
-    for warning in warnings(bot):
-        print(f"warning: {warning}", file=sys.stderr)
-    found = problems(bot)
-    for problem in found:
-        print(f"error: INVALID_INPUT: {problem}", file=sys.stderr)
-    if found:
+    declared = [item.partition("=")[0] for item in args.var + args.var_env]
+    findings = validate_file(args.bot, declared, args.session)
+    errors = [f for f in findings if f.severity == "error"]
+    for finding in findings:
+        print(args.redactor.scrub(str(finding)), file=sys.stderr)
+    if errors:
+        print(f"{os.path.basename(args.bot)}: {len(errors)} "
+              f"problem{'s' if len(errors) != 1 else ''}", file=sys.stderr)
         return 2
-    print(f"{bot.file.name}: OK ({len(bot.steps)} steps)")
+    print(f"{os.path.basename(args.bot)}: OK")
     return 0
 
 

@@ -12,8 +12,9 @@ from actions import registry
 from rest.errors import AdobotError, InvalidBot
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-STEP_KEYS_ACTION = {"action", "inputs", "outputs", "name"}
-STEP_KEYS_LOOP = {"for_each", "as", "steps", "name"}
+STEP_KEYS_ACTION = {"action", "inputs", "outputs", "name", "on_error"}
+STEP_KEYS_LOOP = {"for_each", "as", "steps", "name", "on_error"}
+ON_ERROR = ("fail", "continue")
 BOT_KEYS = {"name", "description", "variables", "steps"}
 
 
@@ -28,6 +29,8 @@ class Step:
     for_each: Any = None
     item_name: str = "item"
     steps: list["Step"] = field(default_factory=list)
+    on_error: str = "fail"  # or "continue": record the failure and go on
+    known: bool = True      # False: an unknown action (kept only while validating)
 
 
 @dataclass
@@ -89,101 +92,141 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_bot(path: str | Path) -> Bot:
+def load_bot(path: str | Path, problems: list[InvalidBot] | None = None) -> Bot:
+    """Load and check a bot file. With ``problems``, collect every problem instead of raising
+    at the first (``adobot validate``); the Bot returned is then as complete as it can be."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InvalidBot(f"bot file {str(file)!r} does not exist",
-                         "Check the path; it is relative to the current directory.") from None
+                         "Check the path; it is relative to the current directory "
+                         "(for RunBot: to the calling bot's file).") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidBot(f"bot file {str(file)!r} cannot be read: {exc}") from None
-    return parse_bot(text, file)
+    return parse_bot(text, file, problems)
 
 
-def parse_bot(text: str, file: Path = Path("<bot>")) -> Bot:
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-    except AdobotError as exc:
-        exc.message = f"{file.name}: {exc.message}"
-        exc.args = (exc.message,)
-        raise
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidBot(f"{file.name} is not valid YAML{where}: {problem}") from None
-    if not isinstance(data, dict):
-        raise InvalidBot(f"{file.name} must be a mapping with 'name' and 'steps'",
-                         "Start from examples/quickstart.yaml.")
-    _check_keys(data, BOT_KEYS, f"{file.name}")
-    name = data.get("name", file.stem)
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidBot(f"{file.name}: 'name' must be text")
-    variables = data.get("variables") or {}
-    if not isinstance(variables, dict):
-        raise _at(file, data, "'variables' must be a mapping of names to values")
-    for var in variables:
-        if not isinstance(var, str) or not VARIABLE_NAME.match(var):
-            raise _at(file, variables, f"variable name {var!r} is not valid (letters, digits "
-                      "and '_', not starting with a digit)")
-    steps = data.get("steps")
-    if not isinstance(steps, list) or not steps:
-        raise _at(file, data, "'steps' must be a non-empty list of steps")
-    return Bot(name=name, file=file, variables=dict(variables),
-               steps=_parse_steps(steps, "", file))
+def parse_bot(text: str, file: Path = Path("<bot>"),
+              problems: list[InvalidBot] | None = None) -> Bot:
+    return _Parser(file, problems).bot(text)
 
 
-def _parse_steps(raw_steps: list[Any], prefix: str, file: Path) -> list[Step]:
-    return [_parse_step(raw, f"{prefix}{i}", file) for i, raw in enumerate(raw_steps, start=1)]
+class _Parser:
+    def __init__(self, file: Path, problems: list[InvalidBot] | None) -> None:
+        self.file = file
+        self.problems = problems
 
+    def report(self, line: int, message: str, hint: str | None = None,
+               field: str | None = None) -> None:
+        where = f"{self.file.name}:{line}" if line else self.file.name
+        problem = InvalidBot(f"{where}: {message}", hint, field=field)
+        if self.problems is None:
+            raise problem
+        self.problems.append(problem)
 
-def _parse_step(raw: Any, path: str, file: Path) -> Step:
-    if not isinstance(raw, dict):
-        raise InvalidBot(f"{file.name}: step {path} must be a mapping with 'action' or 'for_each'")
-    line = getattr(raw, "line", 0)
-    where = f"{file.name}:{line}: step {path}"
-    if "for_each" in raw:
-        _check_keys(raw, STEP_KEYS_LOOP, where)
+    def bot(self, text: str) -> Bot:
+        try:
+            data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        except AdobotError as exc:  # a duplicate key, found while loading: nothing to go on
+            raise InvalidBot(f"{self.file.name}: {exc.message}", exc.hint) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise InvalidBot(f"{self.file.name} is not valid YAML{where}: {problem}") from None
+        if not isinstance(data, dict):
+            raise InvalidBot(f"{self.file.name} must be a mapping with 'name' and 'steps'",
+                             "Start from examples/quickstart.yaml.")
+        line = getattr(data, "line", 0)
+        self.keys(data, BOT_KEYS, line, "")
+        name = data.get("name", self.file.stem)
+        if not isinstance(name, str) or not name.strip():
+            self.report(line, "'name' must be text")
+            name = self.file.stem
+        variables = data.get("variables") or {}
+        if not isinstance(variables, dict):
+            self.report(line, "'variables' must be a mapping of names to values")
+            variables = {}
+        for var in variables:
+            if not isinstance(var, str) or not VARIABLE_NAME.match(var):
+                self.report(getattr(variables, "line", line), f"variable name {var!r} is not "
+                            "valid (letters, digits and '_', not starting with a digit)")
+        steps = data.get("steps")
+        if not isinstance(steps, list) or not steps:
+            self.report(line, "'steps' must be a non-empty list of steps")
+            steps = []
+        return Bot(name=name, file=self.file, variables=dict(variables),
+                   steps=self.steps(steps, "", line))
+
+    def steps(self, raw_steps: list[Any], prefix: str, line: int) -> list[Step]:
+        parsed = [self.step(raw, f"{prefix}{i}", line) for i, raw in enumerate(raw_steps, 1)]
+        return [step for step in parsed if step is not None]
+
+    def step(self, raw: Any, path: str, parent_line: int) -> Step | None:
+        if not isinstance(raw, dict):
+            self.report(parent_line, f"step {path} must be a mapping with 'action' or 'for_each'")
+            return None
+        line = getattr(raw, "line", 0)
+        on_error = raw.get("on_error", "fail")
+        if on_error not in ON_ERROR:
+            self.report(line, f"step {path}: on_error must be 'fail' or 'continue', not "
+                        f"{on_error!r}")
+            on_error = "fail"
+        if "for_each" in raw:
+            return self.loop(raw, path, line, on_error)
+        if "action" not in raw:
+            self.report(line, f"step {path} has neither 'action' nor 'for_each'")
+            return None
+        self.keys(raw, STEP_KEYS_ACTION, line, f"step {path}: ")
+        step = Step(path=path, line=line, name=raw.get("name"), action=str(raw["action"]),
+                    on_error=on_error)
+        try:
+            action = registry.get(raw["action"])
+        except InvalidBot as exc:
+            self.report(line, f"step {path}: {exc.message}", exc.hint, field="action")
+            step.known = False
+            return step
+        step.action = action.name
+        inputs = raw.get("inputs") or {}
+        if not isinstance(inputs, dict):
+            self.report(line, f"step {path} ({action.name}): 'inputs' must be a mapping of "
+                        "input names to values")
+            inputs = {}
+        outputs = raw.get("outputs") or {}
+        if not isinstance(outputs, dict):
+            self.report(line, f"step {path} ({action.name}): 'outputs' must map output names "
+                        "to variable names")
+            outputs = {}
+        known = list(action.outputs.model_fields)
+        for out, var in list(outputs.items()):
+            if out not in known:
+                self.report(line, f"step {path}: {action.name} has no output {out!r}",
+                            f"Its outputs: {', '.join(known) or 'none'}.")
+                del outputs[out]
+            elif not isinstance(var, str) or not VARIABLE_NAME.match(var):
+                self.report(line, f"step {path}: output {out!r} must name a variable, not "
+                            f"{var!r}")
+                del outputs[out]
+        step.inputs, step.outputs = dict(inputs), dict(outputs)
+        return step
+
+    def loop(self, raw: dict, path: str, line: int, on_error: str) -> Step:
+        self.keys(raw, STEP_KEYS_LOOP, line, f"step {path}: ")
         item_name = raw.get("as", "item")
         if not isinstance(item_name, str) or not VARIABLE_NAME.match(item_name):
-            raise InvalidBot(f"{where}: 'as' must be a variable name, not {item_name!r}")
+            self.report(line, f"step {path}: 'as' must be a variable name, not {item_name!r}")
+            item_name = "item"
         inner = raw.get("steps")
         if not isinstance(inner, list) or not inner:
-            raise InvalidBot(f"{where}: a for_each step needs a non-empty list of 'steps'")
+            self.report(line, f"step {path}: a for_each step needs a non-empty list of 'steps'")
+            inner = []
         return Step(path=path, line=line, name=raw.get("name"), for_each=raw["for_each"],
-                    item_name=item_name, steps=_parse_steps(inner, f"{path}.", file))
-    if "action" not in raw:
-        raise InvalidBot(f"{where} has neither 'action' nor 'for_each'")
-    _check_keys(raw, STEP_KEYS_ACTION, where)
-    try:
-        action = registry.get(raw["action"])
-    except InvalidBot as exc:
-        raise InvalidBot(f"{where}: {exc.message}", exc.hint, field="action") from None
-    inputs = raw.get("inputs") or {}
-    if not isinstance(inputs, dict):
-        raise InvalidBot(f"{where}: 'inputs' must be a mapping of input names to values")
-    outputs = raw.get("outputs") or {}
-    if not isinstance(outputs, dict):
-        raise InvalidBot(f"{where}: 'outputs' must map output names to variable names")
-    known = list(action.outputs.model_fields)
-    for out, var in outputs.items():
-        if out not in known:
-            raise InvalidBot(f"{where}: {action.name} has no output {out!r}",
-                             f"Its outputs: {', '.join(known) or 'none'}.")
-        if not isinstance(var, str) or not VARIABLE_NAME.match(var):
-            raise InvalidBot(f"{where}: output {out!r} must name a variable, not {var!r}")
-    return Step(path=path, line=line, name=raw.get("name"), action=action.name,
-                inputs=dict(inputs), outputs=dict(outputs))
+                    item_name=item_name, on_error=on_error,
+                    steps=self.steps(inner, f"{path}.", line))
 
-
-def _check_keys(mapping: dict, allowed: set[str], where: str) -> None:
-    unknown = [k for k in mapping if k not in allowed]
-    if unknown:
-        raise InvalidBot(f"{where}: unknown key {unknown[0]!r}",
-                         f"Allowed here: {', '.join(sorted(allowed))}.")
-
-
-def _at(file: Path, node: Any, message: str) -> InvalidBot:
-    line = getattr(node, "line", 0)
-    return InvalidBot(f"{file.name}:{line}: {message}" if line else f"{file.name}: {message}")
+    def keys(self, mapping: dict, allowed: set[str], line: int, where: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                self.report(line, f"{where}unknown key {key!r}",
+                            f"Allowed here: {', '.join(sorted(allowed))}.")

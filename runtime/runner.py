@@ -4,16 +4,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from actions import registry
 from actions.base import ActionContext
 from credentials.secret import Secret
 from rest.client import count_requests
-from rest.errors import AdobotError, InternalError, InvalidInput
+from rest.errors import AdobotError, InternalError, InvalidBot, InvalidInput
 from rest.urls import OrganizationUrl
 from runtime.interpolate import interpolate
-from runtime.loader import Bot, Step
+from runtime.loader import Bot, Step, load_bot
 from runtime.redact import Redactor
 from runtime.validate import warnings
 from sessions.store import SessionScopes, SessionStore
@@ -54,6 +55,7 @@ class RunResult:
     exit_code: int
     duration_ms: float
     warnings: list[str] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)  # continued past (on_error)
 
     @property
     def requests(self) -> int:
@@ -62,60 +64,111 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         return {"bot": self.bot, "status": self.status, "variables": self.variables,
                 "steps": [step.to_dict() for step in self.steps], "error": self.error,
-                "duration_ms": self.duration_ms, "requests": self.requests,
-                "warnings": self.warnings}
+                "failures": self.failures, "duration_ms": self.duration_ms,
+                "requests": self.requests, "warnings": self.warnings}
 
 
 class _StepFailed(Exception):
+    """A step failed and the bot stops; ``path`` says where, through child bots too."""
+
     def __init__(self, error: AdobotError, path: str, action: str) -> None:
         super().__init__(error.message)
         self.error, self.path, self.action = error, path, action
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.error.to_dict(), "path": self.path, "action": self.action}
+
+
+@dataclass
+class _Tree:
+    """What all the bots of one top-level run share."""
+
+    records: list[StepRecord] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+MAX_DEPTH = 10        # RunBot nesting: deeper is a loop of bots calling each other
+PROGRESS_AFTER = 5    # loops of more items show progress on a terminal
+
 
 class Runner:
-    """Runs bots. One runner can run many bots; each run has its own variables and local
-    sessions, and, unless a global store is given, its own global sessions too."""
+    """Runs bots. A runner holds no state of a run, so threads may share one; each run has its
+    own variables and local sessions, and, unless a global store is given, its own global
+    sessions too (closed when the run ends, also when it fails)."""
 
     def __init__(self, *, route: Callable[[OrganizationUrl], str] | None = None,
                  redactor: Redactor | None = None, debug: bool = False,
                  progress: Callable[[str], None] | None = None,
                  vault_path: str | None = None) -> None:
         self.route = route or (lambda org: org.base_url)
-        self.progress = progress
-        self.vault_path = vault_path
         self.redactor = redactor or Redactor()
         self.debug = debug
+        self.progress = progress
+        self.vault_path = vault_path
 
     def run(self, bot: Bot, overrides: Mapping[str, Any] | None = None,
             global_sessions: SessionStore | None = None) -> RunResult:
         started = time.perf_counter()
         owns_global = global_sessions is None
-        scopes = SessionScopes(global_=global_sessions)
-        variables = self._seed_variables(bot, overrides or {})
-        self._register_file_tokens(bot)
-        found_warnings = warnings(bot)
-        for warning in found_warnings:
-            log.warning("warning: %s", warning)
-        records: list[StepRecord] = []
-        ctx = ActionContext(sessions=scopes, variables=variables, route=self.route,
-                            register_secret=self.redactor.add, log=log, progress=self.progress,
-                            vault=self._open_vault)
+        store = global_sessions if global_sessions is not None else SessionStore("global")
+        tree = _Tree()
         error: dict[str, Any] | None = None
         exit_code = 0
+        variables: dict[str, Any] = {}
         try:
-            self._run_steps(bot.steps, ctx, records, prefix="")
+            variables = self._execute(bot, dict(overrides or {}), store, tree, prefix="", depth=0)
         except _StepFailed as failed:
-            error = {**failed.error.to_dict(), "path": failed.path, "action": failed.action}
-            exit_code = failed.error.exit_code
+            error, exit_code = failed.to_dict(), failed.error.exit_code
+            variables = getattr(failed, "variables", {})
         finally:
-            scopes.local.close_all()
             if owns_global:
-                scopes.global_.close_all()
+                store.close_all()
+        if tree.failures and not error:
+            log.warning("warning: %s failed and the bot went on (on_error: continue)",
+                        plural(len(tree.failures), "step"))
         return RunResult(
             bot=bot.name, status="failed" if error else "succeeded",
-            variables=self.redactor.mask(variables), steps=records,
+            variables=self.redactor.mask(variables), steps=tree.records,
             error=self.redactor.mask(error) if error else None, exit_code=exit_code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1), warnings=found_warnings)
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            warnings=tree.warnings, failures=self.redactor.mask(tree.failures))
+
+    def _execute(self, bot: Bot, overrides: dict[str, Any], store: SessionStore, tree: _Tree,
+                 prefix: str, depth: int) -> dict[str, Any]:
+        """Run one bot of the tree; returns its final variables (unmasked)."""
+        scopes = SessionScopes(global_=store)
+        variables = self._seed_variables(bot, overrides)
+        self._register_file_tokens(bot)
+        for warning in warnings(bot):
+            log.warning("warning: %s", warning)
+            tree.warnings.append(warning)
+        ctx = ActionContext(sessions=scopes, variables=variables, route=self.route,
+                            register_secret=self.redactor.add, log=log, progress=self.progress,
+                            vault=self._open_vault, bot_dir=bot.file.parent)
+        ctx.run_bot = lambda path, seed: self._child(bot, path, seed, store, tree,
+                                                     ctx.step_path, depth)
+        try:
+            self._run_steps(bot.steps, ctx, tree, prefix)
+        except _StepFailed as failed:
+            failed.variables = variables  # type: ignore[attr-defined]
+            raise
+        finally:
+            scopes.local.close_all()
+        return variables
+
+    def _child(self, parent: Bot, path: str, seed: Mapping[str, Any], store: SessionStore,
+               tree: _Tree, step_path: str, depth: int) -> dict[str, Any]:
+        """RunBot: the child shares the global sessions; its local ones close when it ends."""
+        if depth + 1 > MAX_DEPTH:
+            raise InvalidBot(f"bots call each other more than {MAX_DEPTH} deep (at "
+                             f"{parent.file.name} calling {path})",
+                             "Look for a bot that runs itself, directly or through others.")
+        file = (parent.file.parent / path) if not Path(path).is_absolute() else Path(path)
+        child = load_bot(file)
+        variables = self._execute(child, dict(seed), store, tree,
+                                  prefix=f"{step_path}/{child.file.name}:", depth=depth + 1)
+        return self.redactor.mask(variables)
 
     def _open_vault(self):
         from credentials.vault import Vault
@@ -138,17 +191,22 @@ class Runner:
             if isinstance(value, str):
                 self.redactor.add(Secret(value.strip()))
 
-    def _run_steps(self, steps: list[Step], ctx: ActionContext, records: list[StepRecord],
+    def _run_steps(self, steps: list[Step], ctx: ActionContext, tree: _Tree,
                    prefix: str) -> None:
         for step in steps:
             path = prefix + step.path.rsplit(".", 1)[-1]
-            if step.action is None:
-                self._run_loop(step, path, ctx, records)
-            else:
-                self._run_action(step, path, ctx, records)
+            try:
+                if step.action is None:
+                    self._run_loop(step, path, ctx, tree)
+                else:
+                    self._run_action(step, path, ctx, tree)
+            except _StepFailed as failed:
+                if step.on_error != "continue":
+                    raise
+                tree.failures.append(failed.to_dict())
+                log.info("step %s failed and the bot goes on (on_error: continue)", path)
 
-    def _run_loop(self, step: Step, path: str, ctx: ActionContext,
-                  records: list[StepRecord]) -> None:
+    def _run_loop(self, step: Step, path: str, ctx: ActionContext, tree: _Tree) -> None:
         variables = ctx.variables
         try:
             items = interpolate(step.for_each, variables, f"step {path} for_each")
@@ -157,14 +215,29 @@ class Runner:
                                    f"{type(items).__name__}", field="for_each")
         except AdobotError as exc:
             raise _StepFailed(exc, path, "for_each") from None
+        show = self.progress if self.progress is not None and len(items) > PROGRESS_AFTER else None
+        started, failed = time.perf_counter(), 0
         for index, item in enumerate(items):
             variables[step.item_name] = item  # type: ignore[index]
-            self._run_steps(step.steps, ctx, records, prefix=f"{path}[{index}].")
+            try:
+                self._run_steps(step.steps, ctx, tree, prefix=f"{path}[{index}].")
+            except _StepFailed as failure:
+                if step.on_error != "continue":
+                    raise
+                failed += 1
+                tree.failures.append(failure.to_dict())
+            if show is not None:
+                rate = (index + 1) / max(time.perf_counter() - started, 1e-9)
+                show(f"step {path}: {index + 1}/{len(items)} items, {failed} failed, "
+                     f"{rate:.1f}/s")
+        if show is not None:
+            getattr(show, "clear", lambda: None)()
 
-    def _run_action(self, step: Step, path: str, ctx: ActionContext,
-                    records: list[StepRecord]) -> None:
+    def _run_action(self, step: Step, path: str, ctx: ActionContext, tree: _Tree) -> None:
         started = time.perf_counter()
         action_name = step.action or ""
+        ctx.step_path = path
+        child_failure: _StepFailed | None = None
         with count_requests() as counter:
             try:
                 action = registry.get(action_name)
@@ -174,6 +247,8 @@ class Runner:
                     values = outputs.model_dump(mode="json", include=set(step.outputs))
                     for output, variable in step.outputs.items():
                         ctx.variables[variable] = values[output]  # type: ignore[index]
+            except _StepFailed as failed:  # a child bot (RunBot) failed: keep its path
+                child_failure, failure = failed, failed.error
             except AdobotError as exc:
                 failure = exc
             except Exception as exc:  # a bug: say so, keep the traceback for --debug
@@ -189,13 +264,13 @@ class Runner:
         clear = getattr(self.progress, "clear", None)
         if clear is not None:
             clear()
-        records.append(record)
+        tree.records.append(record)
         if failure is not None:
             record.error = self.redactor.mask(failure.to_dict())
             log.info("step %s %s failed (%s, %.0f ms)", path, action_name,
                      plural(record.requests, "request"), record.duration_ms,
-                     exc_info=failure if self.debug else None)
-            raise _StepFailed(failure, path, action_name)
+                     exc_info=failure if self.debug and child_failure is None else None)
+            raise child_failure or _StepFailed(failure, path, action_name)
         record.summary = outputs.summary()
         log.info("step %s %s: %s (%s, %.0f ms)", path, action_name, record.summary or "done",
                  plural(record.requests, "request"), record.duration_ms)

@@ -1,37 +1,183 @@
-"""Checks of a loaded bot that need no network: inputs that do not depend on variables, and
-warnings (tokens written into the bot file)."""
+"""Checks a bot tree without any network: every problem at once, each with file, line and step.
+
+What it finds: bot-file structure, unknown actions (with the closest name), unknown outputs,
+inputs that break the action's own input model (those that do not depend on ``${...}``),
+variables used before anything defines them, sessions used where no Connect could have made
+them (and names connected twice), RunBot children (checked too, with the sessions and variables
+they are given), and tokens written into a bot file (a warning).
+"""
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
 
 from pydantic import ValidationError
 
 from actions import registry
 from actions.base import describe_problem
-from runtime.loader import Bot
+from rest.errors import AdobotError, InvalidBot
+from runtime.loader import Bot, Step, load_bot
+
+_REFERENCE = re.compile(r"(?<!\$)\$\{\s*([A-Za-z_][A-Za-z0-9_]*)")
+MAX_DEPTH = 10
 
 
-def problems(bot: Bot) -> list[str]:
-    found = []
-    for step in bot.all_steps():
-        if step.action is None:
-            continue
-        action = registry.get(step.action)
-        # Inputs built from ${...} are known only at run time; check the rest now.
-        dynamic = {k for k, v in step.inputs.items() if "${" in json.dumps(v, default=str)}
-        literal = {k: v for k, v in step.inputs.items() if k not in dynamic}
-        try:
-            action.inputs.model_validate(literal)
-        except ValidationError as exc:
-            for err in exc.errors():
-                if err["loc"] and err["loc"][0] in dynamic:
-                    continue
-                found.append(f"{bot.file.name}:{step.line}: step {step.path} ({step.action}): "
-                             f"{describe_problem(action, err)[1]}")
-    return found
+@dataclass
+class Finding:
+    severity: str  # "error" or "warning"
+    where: str     # "bot.yaml:12: step 3 (ListRepos)"
+    message: str
+    hint: str | None = None
+    order: tuple[int, int] = (0, 0)  # (which file, line): findings are listed in this order
+
+    def __str__(self) -> str:
+        text = f"{self.severity}: {self.where}: {self.message}" if self.where else \
+            f"{self.severity}: {self.message}"
+        return text + (f"\n  hint: {self.hint}" if self.hint else "")
+
+
+@dataclass
+class _Scope:
+    """What is known at a point of a bot: defined variables and connected sessions."""
+
+    variables: set[str]
+    local: set[str] = field(default_factory=set)
+    global_: set[str] = field(default_factory=set)
 
 
 def warnings(bot: Bot) -> list[str]:
     return [f"{bot.file.name}:{step.line}: step {step.path} ({step.action}) has its token as an "
             "insecure string in the bot file; store it in the vault or pass it in a variable "
             "(--var-env)" for step in bot.insecure_token_steps()]
+
+
+def validate_file(path: str | Path, declared: Iterable[str] = (),
+                  sessions: Iterable[str] = ()) -> list[Finding]:
+    """Every finding of the bot at ``path`` and the bots it runs. ``declared`` names variables
+    the run will be given; ``sessions`` names global sessions a parent will have connected."""
+    checker = _Checker()
+    checker.file(Path(path), _Scope(variables=set(declared), global_=set(sessions)), stack=())
+    return sorted(checker.findings, key=lambda finding: finding.order)
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+        self.files: dict[Path, int] = {}
+
+    def add(self, bot: Bot, step: Step | None, message: str, hint: str | None = None,
+            severity: str = "error") -> None:
+        where = bot.file.name
+        if step is not None:
+            where = f"{bot.file.name}:{step.line}: step {step.path}" + (
+                f" ({step.action})" if step.action else "")
+        order = (self.files.get(bot.file, 0), step.line if step is not None else 0)
+        self.findings.append(Finding(severity, where, message, hint, order))
+
+    def file(self, path: Path, scope: _Scope, stack: tuple[Path, ...],
+             caller: tuple[Bot, Step] | None = None) -> Bot | None:
+        problems: list[InvalidBot] = []
+        try:
+            bot = load_bot(path, problems)
+        except AdobotError as error:  # unreadable, not YAML: nothing more to check
+            if caller:
+                self.add(*caller, error.message, error.hint)
+            else:
+                self.findings.append(Finding("error", "", error.message, error.hint))
+            return None
+        index = self.files.setdefault(bot.file, len(self.files))
+        self.findings += [Finding("error", "", p.message, p.hint, (index, _line_of(p.message)))
+                          for p in problems]
+        for step in bot.insecure_token_steps():
+            self.add(bot, step, "the token is an insecure string in the bot file; store it in "
+                     "the vault or pass it in a variable (--var-env)", severity="warning")
+        scope.variables |= set(bot.variables)
+        self.steps(bot, bot.steps, scope, stack + (path.resolve(),))
+        return bot
+
+    def steps(self, bot: Bot, steps: list[Step], scope: _Scope, stack: tuple[Path, ...]) -> None:
+        for step in steps:
+            if step.action is None:
+                self.references(bot, step, step.for_each, scope)
+                scope.variables.add(step.item_name)
+                self.steps(bot, step.steps, scope, stack)
+            elif step.known:
+                self.action(bot, step, scope, stack)
+
+    def references(self, bot: Bot, step: Step, value: Any, scope: _Scope) -> None:
+        text = json.dumps(value, default=str)
+        for name in dict.fromkeys(_REFERENCE.findall(text)):
+            if name not in scope.variables:
+                self.add(bot, step, f"variable {name!r} is not defined here",
+                         f"Define it under 'variables:', map an earlier step's output to it, or "
+                         f"declare it with `adobot validate --var {name}` if the run gives it.")
+
+    def action(self, bot: Bot, step: Step, scope: _Scope, stack: tuple[Path, ...]) -> None:
+        action = registry.get(step.action)
+        self.references(bot, step, step.inputs, scope)
+        dynamic = {k for k, v in step.inputs.items() if "${" in json.dumps(v, default=str)}
+        try:
+            action.inputs.model_validate({k: v for k, v in step.inputs.items() if k not in dynamic})
+        except ValidationError as exc:
+            for err in exc.errors():
+                if not (err["loc"] and err["loc"][0] in dynamic):
+                    hint, message = describe_problem(action, err)
+                    self.add(bot, step, message, hint or None)
+        self.sessions(bot, step, scope)
+        if step.action == "RunBot":
+            self.child(bot, step, scope, stack)
+        scope.variables |= set(step.outputs.values())
+
+    def sessions(self, bot: Bot, step: Step, scope: _Scope) -> None:
+        raw = step.inputs.get("session", "default")
+        name = raw.get("name", "default") if isinstance(raw, dict) else raw
+        wanted = raw.get("scope") if isinstance(raw, dict) else None
+        if not isinstance(name, str) or "${" in name or "session" not in registry.get(
+                step.action).inputs.model_fields:
+            return
+        token = step.inputs.get("personal_access_token")
+        if step.action == "Connect":
+            if name in scope.local or name in scope.global_:
+                self.add(bot, step, f"session {name!r} is already connected here "
+                         "(SESSION_EXISTS at run time)", "Use another name, or Disconnect first.")
+            (scope.global_ if wanted == "global" else scope.local).add(name)
+            if isinstance(token, dict) and isinstance(token.get("variable"), str) \
+                    and token["variable"] not in scope.variables:
+                self.add(bot, step, f"token variable {token['variable']!r} is not defined in the "
+                         "bot", f"Give it when running: --var-env {token['variable']}=ENVVAR.",
+                         severity="warning")
+            return
+        visible = {"local": scope.local, "global": scope.global_}.get(
+            wanted, scope.local | scope.global_)
+        if name not in visible:
+            self.add(bot, step, f"session {name!r} is used but no Connect before this step makes "
+                     "it" + (f" in the {wanted} scope" if wanted else ""),
+                     "Connect it earlier in this bot, or (for a child bot) in the parent with "
+                     "scope: global.")
+        elif step.action == "Disconnect":
+            scope.local.discard(name) if name in scope.local else scope.global_.discard(name)
+
+    def child(self, bot: Bot, step: Step, scope: _Scope, stack: tuple[Path, ...]) -> None:
+        target = step.inputs.get("bot")
+        if not isinstance(target, str) or "${" in target:
+            return
+        path = Path(target) if Path(target).is_absolute() else bot.file.parent / target
+        if path.resolve() in stack:
+            self.add(bot, step, f"{target} is already running in this chain of bots: it would "
+                     "call itself without end", "Break the cycle of RunBot steps.")
+            return
+        if len(stack) >= MAX_DEPTH:
+            self.add(bot, step, f"bots call each other more than {MAX_DEPTH} deep")
+            return
+        seed = step.inputs.get("variables")
+        child_scope = _Scope(variables=set(seed) if isinstance(seed, dict) else set(),
+                             global_=scope.global_)  # the same set: shared both ways
+        self.file(path, child_scope, stack, caller=(bot, step))
+
+
+def _line_of(message: str) -> int:
+    found = re.match(r"^[^:]+:(\d+):", message)
+    return int(found.group(1)) if found else 0

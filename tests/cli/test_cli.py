@@ -108,31 +108,12 @@ def test_debug_shows_the_traceback_only_when_asked(tmp_path):
     assert "Traceback" in loud.stderr and "SessionNotFound" in loud.stderr
 
 
-def test_validate_reports_literal_input_problems(tmp_path):
-    path = write_bot(tmp_path, "name: x\nsteps:\n  - action: Connect\n    inputs:\n"
-                     "      organization_url: https://dev.azure.com/contoso\n"
-                     "      project: 'a/b'\n      personal_access_token: {insecure: abc}\n"
-                     "  - action: ListRepos\n    inputs: {session: '${s}', name_filter: ''}\n")
-    done = adobot("validate", path)
-    assert done.returncode == 2
-    assert "bot.yaml:3: step 1 (Connect): input 'project'" in done.stderr
-    assert "bot.yaml:8: step 2 (ListRepos): input 'name_filter'" in done.stderr
-    assert "warning: bot.yaml:3: step 1 (Connect) has its token as an insecure string" in done.stderr
-    assert "abc" not in done.stderr
-
-
-def test_validate_accepts_the_quickstart():
-    done = adobot("validate", QUICKSTART)
-    assert done.returncode == 0, done.stderr
-    assert "quickstart.yaml: OK" in done.stdout
-
-
 def test_actions_lists_them():
     done = adobot("actions", "--json")
     assert done.returncode == 0
     assert [a["name"] for a in json.loads(done.stdout)] == [
         "Connect", "ListRepos", "CreateRepo", "CreatePipeline", "QueueRun", "CreateWorkItem",
-        "Disconnect"]
+        "Disconnect", "RunBot", "ReadCsv"]
     assert "ListRepos" in adobot("actions").stdout
 
 

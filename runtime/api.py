@@ -1,0 +1,118 @@
+"""The Python API, for builders who script rather than write YAML.
+
+Run a bot file (or a loaded bot) with variables::
+
+    from runtime import api
+    result = api.run("examples/quickstart.yaml", {"pat": os.environ["ADO_PAT"]})
+    result.status, result.variables["repo_count"], result.exit_code
+
+Or call actions one by one with a context that holds the sessions::
+
+    with api.Context() as ctx:
+        ctx.run("Connect", organization_url="https://dev.azure.com/contoso", project="Payments",
+                personal_access_token={"variable": "pat"}, session={"name": "ado", "scope": "global"},
+                variables={"pat": token})
+        repos = ctx.run("ListRepos", session="ado")["repositories"]
+
+Child bots may run in threads on one global session: pass ``global_sessions=ctx.global_sessions``
+to ``api.run`` from each thread; the session store is locked and the HTTP pool is shared.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from actions import registry
+from actions.base import ActionContext
+from credentials.secret import Secret
+from rest.client import count_requests
+from runtime.interpolate import interpolate
+from runtime.loader import Bot, load_bot
+from runtime.redact import Redactor
+from runtime.runner import RunResult, Runner
+from sessions.store import SessionScopes, SessionStore
+
+if TYPE_CHECKING:
+    from sandbox import Sandbox
+
+__all__ = ["Context", "load", "run"]
+
+
+def load(path: str | Path) -> Bot:
+    """Load and check a bot file (INVALID_BOT is raised as an AdobotError)."""
+    return load_bot(path)
+
+
+def _route(sandbox: "Sandbox | None"):
+    return (lambda org: f"{sandbox.url}/{org.name}") if sandbox is not None else None
+
+
+def run(bot: Bot | str | Path, variables: Mapping[str, Any] | None = None, *,
+        sandbox: "Sandbox | bool | None" = None, vault: str | None = None,
+        global_sessions: SessionStore | None = None) -> RunResult:
+    """Run a bot; never raises for the bot's own failures: read ``status`` and ``error``.
+
+    ``sandbox=True`` runs against a fresh embedded sandbox; a ``Sandbox`` instance is used as
+    is. ``global_sessions`` shares global sessions with the caller (they stay open).
+    """
+    loaded = bot if isinstance(bot, Bot) else load_bot(bot)
+    with contextlib.ExitStack() as stack:
+        if sandbox is True:
+            from sandbox import Sandbox
+
+            sandbox = stack.enter_context(Sandbox())
+        runner = Runner(route=_route(sandbox or None), vault_path=vault)
+        return runner.run(loaded, variables, global_sessions=global_sessions)
+
+
+class Context:
+    """Sessions and variables for calling actions one at a time; closes its sessions on exit."""
+
+    def __init__(self, *, sandbox: "Sandbox | None" = None, vault: str | None = None,
+                 global_sessions: SessionStore | None = None, bot_dir: str | Path = ".") -> None:
+        self.redactor = Redactor()
+        self.global_sessions = global_sessions if global_sessions is not None else SessionStore("global")
+        self._owns_global = global_sessions is None
+        runner = Runner(route=_route(sandbox), redactor=self.redactor, vault_path=vault)
+        self._context = ActionContext(
+            sessions=SessionScopes(global_=self.global_sessions), variables={},
+            route=runner.route, register_secret=self.redactor.add, vault=runner._open_vault,
+            bot_dir=Path(bot_dir))
+        self.requests = 0
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return self._context.variables  # type: ignore[return-value]
+
+    def run(self, action: str, variables: Mapping[str, Any] | None = None,
+            **inputs: Any) -> dict[str, Any]:
+        """Run one action; returns its outputs as plain data, or raises AdobotError.
+
+        ``variables`` are added to the context first (e.g. a token for {variable: NAME});
+        ``${...}`` in inputs reads the context's variables.
+        """
+        if variables:
+            self.variables.update(variables)
+        source = inputs.get("personal_access_token")
+        if isinstance(source, dict) and isinstance(self.variables.get(source.get("variable")), str):
+            token = Secret(self.variables[source["variable"]])  # hold it as a secret from now on
+            self.variables[source["variable"]] = token
+            self.redactor.add(token)
+        chosen = registry.get(action)
+        parsed = chosen.parse_inputs(interpolate(inputs, self.variables, "inputs"))
+        with count_requests() as counter:
+            outputs = chosen.run(self._context, parsed)
+        self.requests += counter.count
+        return outputs.model_dump(mode="json")
+
+    def close(self) -> None:
+        self._context.sessions.local.close_all()
+        if self._owns_global:
+            self.global_sessions.close_all()
+
+    def __enter__(self) -> "Context":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
