@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # The sandbox's demo token: it works only against the embedded emulator.
 DEMO_PAT := sandbox-demo-pat
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench manifests install clean
 
 install: $(STAMP)
 
@@ -21,6 +21,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+manifests: $(STAMP)
+	$(BIN)/adobot manifest --write
 
 bench: $(STAMP)
 	$(BIN)/python bench/requests_per_action.py

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Literal, Mapping
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema,
+                      model_validator)
 
 from credentials.secret import Secret
 from rest.errors import InvalidInput
@@ -47,8 +48,25 @@ class SessionRef(BaseModel):
 
 
 # How every action but Connect names its session.
-SessionInput = Annotated[SessionRef, Field(
-    description="Session to use: a name, or {name, scope}; default: the session named 'default'")]
+def session_schema(scope_default: str | None, description: str, examples: list) -> dict:
+    """The JSON Schema of a session input: a name, or {name, scope} (the manifests show it)."""
+    scope: dict[str, Any] = {"enum": ["local", "global"],
+                             "description": "local: this bot only; global: shared by the parent "
+                                            "bot and every child bot it runs"}
+    if scope_default:
+        scope["default"] = scope_default
+    name = {"type": "string", "pattern": SESSION_NAME_PATTERN, "maxLength": 32}
+    return {"description": description, "examples": examples, "anyOf": [
+        {**name, "description": "a session name"},
+        {"type": "object", "additionalProperties": False, "required": ["name"],
+         "properties": {"name": name, "scope": scope}}]}
+
+
+SessionInput = Annotated[SessionRef, WithJsonSchema(session_schema(
+    None, "Session to use: a name, or {name, scope}; without a scope a local session of that "
+    "name is used first, then a global one. Default: the session named 'default'.",
+    ["ado", {"name": "ado", "scope": "global"}])),
+    Field(default="default", validate_default=True)]
 
 
 def path_segment(value: str) -> str:

@@ -1,13 +1,13 @@
 """Connect: prove a token against an organization and a project, and keep the session."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from actions.base import (TRANSPORT_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionName)
+                          SessionName, session_schema)
 from actions.names import ProjectName
 from credentials.sources import TokenSource, check_source_shape, resolve_token
 from rest.client import PREVIEW_API_VERSION, RestClient
@@ -25,15 +25,24 @@ class NewSession(BaseModel):
 
 class Inputs(ActionInputs):
     organization_url: str = Field(description=f"Organization URL: {FORMS}",
-                                  examples=["https://dev.azure.com/contoso"])
+                                  examples=["https://dev.azure.com/contoso"],
+                                  json_schema_extra={"format": "uri", "pattern": "^https?://"})
     project: ProjectName = Field(description="Project name (or id) in that organization",
                                  examples=["Payments"])
     authentication_method: Literal["pat"] = Field(
-        "pat", description="How to authenticate: a personal access token")
+        "pat", description="How to authenticate: a personal access token", examples=["pat"])
     personal_access_token: TokenSource = Field(
-        description="Where the token comes from: {credential: {locker, name, attribute}}, "
-                    "{variable: NAME} or {insecure: VALUE}")
-    session: NewSession = Field(NewSession(), description="Name and scope of the new session")
+        description="A credential input: where the token comes from, one of "
+                    "{credential: {locker, name, attribute}} (the encrypted vault), "
+                    "{variable: NAME} (a bot variable) or {insecure: VALUE} (plain text in the "
+                    "bot file: works, with a warning). The value is never shown.",
+        examples=[{"credential": {"locker": "ado", "name": "ci-bot", "attribute": "pat"}},
+                  {"variable": "pat"}],
+        json_schema_extra={"x-credential": {"sources": ["credential", "variable", "insecure"]}})
+    session: Annotated[NewSession, WithJsonSchema(session_schema(
+        "local", "Name and scope of the new session: a name, or {name, scope}. Default: "
+        "{name: default, scope: local}.", ["ado", {"name": "ado", "scope": "global"}])),
+        Field(default="default", validate_default=True)]
 
     @field_validator("organization_url")
     @classmethod

@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput, SessionRef)
+                          SessionInput)
 from actions.git import get_repository, is_guid
 from actions.pipelines import (BUILD_EXECUTE, Pipeline, PipelineName, check_yaml_path,
                                normalize_folder, pipeline_fields, remember)
@@ -14,13 +14,14 @@ from rest.errors import AlreadyExists, NotFound
 
 
 class Inputs(ActionInputs):
-    session: SessionInput = SessionRef()
+    session: SessionInput
     name: PipelineName = Field(description="Name of the new pipeline", examples=["payments-ci"])
     repository: str = Field(min_length=1, max_length=64,
                             description="Repository that holds the YAML file: its name or id",
                             examples=["payments-api"])
     yaml_path: Annotated[str, AfterValidator(check_yaml_path)] = Field(
-        "azure-pipelines.yml", description="Path of the YAML file in the repository")
+        "azure-pipelines.yml", description="Path of the YAML file in the repository",
+        examples=["azure-pipelines.yml", "ci/build.yaml"], json_schema_extra={"pattern": r"\.ya?ml$"})
     folder: Annotated[str, AfterValidator(normalize_folder)] = Field(
         "\\", description=r"Pipeline folder, e.g. \ or \ci\nightly", examples=["\\ci"])
 

@@ -6,19 +6,20 @@ from typing import Literal
 from pydantic import Field
 
 from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput, SessionRef)
+                          SessionInput)
 from actions.git import CODE_MANAGE, Repository, get_repository, repository_fields
 from actions.names import RepositoryName
 from rest.errors import AlreadyExists
 
 
 class Inputs(ActionInputs):
-    session: SessionInput = SessionRef()
+    session: SessionInput
     name: RepositoryName = Field(description="Name of the new repository",
                                  examples=["payments-worker"])
     if_exists: Literal["fail", "reuse"] = Field(
         "fail", description="fail: ALREADY_EXISTS if the name is taken; reuse: return the "
-                            "existing repository with created: false, so a bot can be re-run")
+                            "existing repository with created: false, so a bot can be re-run",
+        examples=["reuse"])
 
 
 class Outputs(ActionOutputs):

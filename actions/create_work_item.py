@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput, SessionRef, path_segment)
+                          SessionInput, path_segment)
 from rest.errors import AdobotError, NotFound
 
 WORK_WRITE = "Work Items (Read & write)"
@@ -61,22 +61,28 @@ TreePath = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_
 
 
 class Inputs(ActionInputs):
-    session: SessionInput = SessionRef()
+    session: SessionInput
     type: str = Field(min_length=1, max_length=128, pattern=r"^[^/\\?#&%\x00-\x1f]+$",
                       description="Work item type of the project: Task, Bug, User Story, …",
                       examples=["Task"])
     title: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_title)] = Field(
         description="Title (one line, at most 255 characters)", examples=["Write the runbook"])
     description: Annotated[str, AfterValidator(_no_control)] | None = Field(
-        None, max_length=1_000_000, description="Description (HTML)")
+        None, max_length=1_000_000, description="Description (HTML)",
+        examples=["<p>Steps and links for the on-call team</p>"])
     assigned_to: str | None = Field(None, min_length=1, max_length=256,
-                                    description="User: e-mail or display name")
+                                    description="User: e-mail or display name",
+                                    examples=["jamal@contoso.com"])
     tags: Annotated[list[Annotated[str, Field(max_length=400)]], AfterValidator(_tags)] | None = Field(
         None, description="Tags; stored joined with '; '", examples=[["ops", "q3"]])
-    area_path: TreePath | None = Field(None, description=r"Area path, e.g. Payments\Web")
-    iteration_path: TreePath | None = Field(None, description=r"Iteration path, e.g. Payments\Sprint 1")
-    priority: int | None = Field(None, ge=1, le=4, description="Priority, 1 (highest) to 4")
-    parent_id: int | None = Field(None, ge=1, description="Id of the parent work item")
+    area_path: TreePath | None = Field(None, description=r"Area path, e.g. Payments\Web",
+                                       examples=["Payments\\Web"])
+    iteration_path: TreePath | None = Field(None, description=r"Iteration path, e.g. Payments\Sprint 1",
+                                            examples=["Payments\\Sprint 1"])
+    priority: int | None = Field(None, ge=1, le=4, description="Priority, 1 (highest) to 4",
+                                 examples=[2])
+    parent_id: int | None = Field(None, ge=1, description="Id of the parent work item",
+                                  examples=[297])
     fields: Annotated[dict[str, Any], AfterValidator(_fields)] = Field(
         default_factory=dict, description="Any other fields: reference name -> value",
         examples=[{"Microsoft.VSTS.Scheduling.StoryPoints": 3}])

@@ -1,13 +1,12 @@
 """Disconnect: close a session and forget it (no request is sent)."""
 from __future__ import annotations
 
-from pydantic import Field
 
-from actions.base import Action, ActionContext, ActionInputs, NoOutputs, SessionRef
+from actions.base import Action, ActionContext, ActionInputs, NoOutputs, SessionInput
 
 
 class Inputs(ActionInputs):
-    session: SessionRef = Field(SessionRef(), description="Session to close (name or {name, scope})")
+    session: SessionInput
 
 
 def run(ctx: ActionContext, inputs: Inputs) -> NoOutputs:

@@ -6,12 +6,12 @@ from fnmatch import fnmatchcase
 from pydantic import Field
 
 from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput, SessionRef)
+                          SessionInput)
 from actions.git import CODE_READ, ListedRepository, repository_fields
 
 
 class Inputs(ActionInputs):
-    session: SessionInput = SessionRef()
+    session: SessionInput
     name_filter: str | None = Field(
         None, min_length=1, max_length=256,
         description="Glob on the repository name, case-insensitive (e.g. 'payments-*')",

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Iterator, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput, SessionRef)
+                          SessionInput)
 from actions.pipelines import BUILD_EXECUTE, BUILD_READ, find_pipeline
 from rest.errors import Timeout
 
@@ -33,16 +33,16 @@ def _check_names(value: dict[str, Any]) -> dict[str, Any]:
 
 
 class VariableValue(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    value: str
-    is_secret: bool = Field(False, alias="isSecret")
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    value: str = Field(description="The variable's value")
+    is_secret: bool = Field(False, description="Mark the variable secret in the run")
 
 
 Scalar = Union[str, int, float, bool]
 
 
 class Inputs(ActionInputs):
-    session: SessionInput = SessionRef()
+    session: SessionInput
     pipeline: Union[Annotated[int, Field(ge=1)], Annotated[str, Field(min_length=1, max_length=512)]] = Field(
         description=r"Pipeline id, or its name (or \folder\name)", examples=[12, "payments-ci"])
     branch: Annotated[str, AfterValidator(check_branch)] | None = Field(
@@ -50,13 +50,16 @@ class Inputs(ActionInputs):
                           "refs/pull/1/merge); default: the pipeline's default branch",
         examples=["main"])
     template_parameters: Annotated[dict[str, Any], AfterValidator(_check_names)] = Field(
-        default_factory=dict, description="Values of the YAML's runtime parameters")
+        default_factory=dict, description="Values of the YAML's runtime parameters",
+        examples=[{"environment": "staging"}])
     variables: Annotated[dict[str, Union[Scalar, VariableValue]], AfterValidator(_check_names)] = Field(
         default_factory=dict,
-        description="Pipeline variables: name -> value, or name -> {value, is_secret}")
-    wait: bool = Field(False, description="Wait until the run completes")
+        description="Pipeline variables: name -> value, or name -> {value, is_secret}",
+        examples=[{"verbose": "true", "deployKey": {"value": "k", "is_secret": True}}])
+    wait: bool = Field(False, description="Wait until the run completes", examples=[True])
     timeout_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600,
-                                 description="With wait: how long to wait before TIMEOUT")
+                                 description="With wait: how long to wait before TIMEOUT",
+                                 examples=[600])
 
 
 class Run(BaseModel):

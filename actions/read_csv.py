@@ -15,7 +15,8 @@ MAX_BYTES = 64 * 1024 * 1024
 class Inputs(ActionInputs):
     path: str = Field(min_length=1, max_length=1024,
                       description="CSV file, relative to the bot's file", examples=["tasks.csv"])
-    delimiter: str = Field(",", min_length=1, max_length=1, description="Field separator")
+    delimiter: str = Field(",", min_length=1, max_length=1, description="Field separator",
+                           examples=[";"])
 
 
 class Outputs(ActionOutputs):

@@ -14,7 +14,8 @@ class Inputs(ActionInputs):
                      description="Child bot file, relative to this bot's file",
                      examples=["child.yaml"])
     variables: dict[str, Any] = Field(default_factory=dict,
-                                      description="Variables to seed the child with")
+                                      description="Variables to seed the child with",
+                                      examples=[{"service": "ledger"}])
 
 
 class Outputs(ActionOutputs):

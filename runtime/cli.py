@@ -78,6 +78,17 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_argument("--json", action="store_true", help="print JSON")
     actions.set_defaults(handler=_actions)
 
+    manifest = commands.add_parser(
+        "manifest", help="print (or write) the manifest of an action",
+        description="Print the manifest JSON of an action (inputs and outputs as JSON Schema, "
+                    "errors), of all actions (--all), or write manifests/ (--write).")
+    chosen = manifest.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("action", nargs="?", help="action name, e.g. Connect")
+    chosen.add_argument("--all", action="store_true", help="every manifest, as one JSON list")
+    chosen.add_argument("--write", nargs="?", const="", metavar="DIR",
+                        help="write one file per action and index.json (default: manifests/)")
+    manifest.set_defaults(handler=_manifest)
+
     vault_file = argparse.ArgumentParser(add_help=False)
     vault_file.add_argument("--vault", metavar="PATH",
                             help="vault file (default: $ADOBOT_VAULT, else ~/.config/adobot/vault.json)")
@@ -271,6 +282,28 @@ def _validate(args: argparse.Namespace) -> int:
               f"problem{'s' if len(errors) != 1 else ''}", file=sys.stderr)
         return 2
     print(f"{os.path.basename(args.bot)}: OK")
+    return 0
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    from actions import manifest, registry
+
+    if args.write is not None:
+        from pathlib import Path
+
+        folder = Path(args.write) if args.write else manifest.DEFAULT_DIR
+        written = manifest.write(folder)
+        print(f"wrote {len(written)} files to {folder}")
+        return 0
+    if args.all:
+        print(json.dumps([manifest.manifest(a) for a in registry.all_actions()], indent=2))
+        return 0
+    try:
+        action = registry.get(args.action)
+    except AdobotError as error:
+        _print_error(error.to_dict(), args.redactor)
+        return error.exit_code
+    print(manifest.render(manifest.manifest(action)), end="")
     return 0
 
 

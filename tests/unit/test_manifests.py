@@ -1,0 +1,160 @@
+"""The manifests: fresh, valid JSON Schema (draft 2020-12), complete, and true to the runtime."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from actions import manifest, registry
+from actions.base import ActionInputs
+from rest.errors import ERROR_CODES, AdobotError
+from runtime.loader import load_bot
+from tests.conftest import ADOBOT, EXAMPLES, ROOT
+
+MANIFESTS = ROOT / "manifests"
+ACTIONS = registry.all_actions()
+NAMES = [a.name for a in ACTIONS]
+
+
+def test_checked_in_manifests_are_not_stale():
+    on_disk = {p.name: p.read_text(encoding="utf-8") for p in MANIFESTS.glob("*.json")}
+    fresh = manifest.files()
+    assert sorted(on_disk) == sorted(fresh), "run `make manifests`"
+    for name, text in fresh.items():
+        assert on_disk[name] == text, f"manifests/{name} is stale: run `make manifests`"
+
+
+def load(name: str) -> dict:
+    return json.loads((MANIFESTS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_manifest_is_complete_and_valid_json_schema(name):
+    data = load(name)
+    assert data["package"]["name"] == "adobot" and data["package"]["version"]
+    assert data["name"] == name and data["label"] and data["description"]
+    assert data["group"] in {"Session", "Repos", "Pipelines", "Boards", "Bots"}
+    for part in ("inputs", "outputs"):
+        assert data[part]["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        Draft202012Validator.check_schema(data[part])
+    assert data["errors"] and all(e["code"] in ERROR_CODES and e["when"] for e in data["errors"])
+    for prop_name, prop in data["inputs"]["properties"].items():
+        assert prop.get("description"), f"{name}.{prop_name} has no description"
+        assert prop.get("examples"), f"{name}.{prop_name} has no example"
+
+
+def validator(schema: dict, part: dict | None = None) -> Draft202012Validator:
+    """A validator for one property (or the whole schema) that resolves the root's $defs."""
+    target = {**(part if part is not None else schema), "$defs": schema.get("$defs", {})}
+    return Draft202012Validator(target)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_example_and_default_validates(name):
+    inputs = load(name)["inputs"]
+    for prop_name, prop in inputs["properties"].items():
+        check = validator(inputs, prop)
+        for example in prop["examples"]:
+            assert not list(check.iter_errors(example)), (prop_name, example)
+        if "default" in prop:
+            assert not list(check.iter_errors(prop["default"])), (prop_name, prop["default"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_examples_are_accepted_by_the_runtime_models(name):
+    """One source of truth: what the manifest shows, the runtime accepts."""
+    action = registry.get(name)
+    inputs = load(name)["inputs"]
+    whole = {key: inputs["properties"][key]["examples"][0] for key in inputs["properties"]}
+    assert not list(validator(inputs).iter_errors(whole))
+    action.parse_inputs(whole)  # raises if the model disagrees
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_required_inputs_match_the_model(name):
+    action = registry.get(name)
+    required = {k for k, f in action.inputs.model_fields.items() if f.is_required()}
+    assert set(load(name)["inputs"].get("required", [])) == required
+    assert issubclass(action.inputs, ActionInputs)
+    assert load(name)["inputs"]["additionalProperties"] is False
+
+
+def test_credential_and_session_inputs_are_described():
+    connect = load("Connect")["inputs"]
+    token = connect["properties"]["personal_access_token"]
+    assert token["x-credential"]["sources"] == ["credential", "variable", "insecure"]
+    assert len(token["anyOf"]) == 3
+    insecure = connect["$defs"]["FromInsecure"]["properties"]["insecure"]
+    assert insecure["writeOnly"] is True
+    for name in ("Connect", "ListRepos", "Disconnect"):
+        session = load(name)["inputs"]["properties"]["session"]
+        assert session["anyOf"][1]["properties"]["scope"]["enum"] == ["local", "global"]
+        assert "global" in session["anyOf"][1]["properties"]["scope"]["description"]
+
+
+def test_naming_rules_are_in_the_schemas():
+    project = load("Connect")["inputs"]["properties"]["project"]
+    check = validator(load("Connect")["inputs"], project)
+    assert not list(check.iter_errors("Payments"))
+    for bad in ("a/b", "_x", "x.", "y" * 65, ""):
+        assert list(check.iter_errors(bad)), bad
+    priority = load("CreateWorkItem")["inputs"]["properties"]["priority"]
+    assert priority["anyOf"][0].items() >= {"minimum": 1, "maximum": 4}.items()
+
+
+def test_index_lists_every_action():
+    data = load("index")
+    assert [a["name"] for a in data["actions"]] == NAMES
+    assert all((MANIFESTS / a["file"]).is_file() for a in data["actions"])
+
+
+def literal_inputs(value):
+    """Inputs as written in a bot file, minus those that depend on ${...} (known at run time)."""
+    return {k: v for k, v in value.items() if "${" not in json.dumps(v)}
+
+
+@pytest.mark.parametrize("bot", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_example_bots_validate_against_the_manifests(bot):
+    for step in load_bot(EXAMPLES / bot).all_steps():
+        if step.action is None:
+            continue
+        schema = load(step.action)["inputs"]
+        literal = literal_inputs(step.inputs)
+        errors = [e for e in validator(schema).iter_errors(literal)
+                  if not (e.validator == "required" and any(
+                      f"'{k}' is a required" in e.message for k in step.inputs))]
+        assert not errors, (bot, step.path, [e.message for e in errors])
+
+
+def test_manifest_commands():
+    one = subprocess.run([str(ADOBOT), "manifest", "Connect"], capture_output=True, text=True)
+    assert one.returncode == 0 and json.loads(one.stdout) == load("Connect")
+    every = subprocess.run([str(ADOBOT), "manifest", "--all"], capture_output=True, text=True)
+    assert [m["name"] for m in json.loads(every.stdout)] == NAMES
+    unknown = subprocess.run([str(ADOBOT), "manifest", "Conect"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "Did you mean 'Connect'?" in unknown.stderr
+
+
+def test_manifest_write(tmp_path):
+    (tmp_path / "Stale.json").write_text("{}")
+    done = subprocess.run([str(ADOBOT), "manifest", "--write", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(manifest.files())
+
+
+def test_schema_errors_match_runtime_errors():
+    """A value the schema refuses, the runtime refuses too (and the other way round)."""
+    cases = {"CreateWorkItem": [{"type": "Task", "title": "x", "priority": 5},
+                                {"type": "Task", "title": "x", "extra": 1},
+                                {"type": "Task"}],
+             "QueueRun": [{"pipeline": 0}, {"pipeline": 1, "timeout_seconds": 0}],
+             "CreateRepo": [{"name": "a/b"}, {"name": ""}]}
+    for name, values in cases.items():
+        schema = load(name)["inputs"]
+        for value in values:
+            assert list(validator(schema).iter_errors(value)), value
+            with pytest.raises(AdobotError):
+                registry.get(name).parse_inputs(value)
