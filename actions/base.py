@@ -106,6 +106,9 @@ class ActionContext:
     # Runs a child bot (path, seed variables) and returns its final variables, secrets masked.
     run_bot: Callable[[str, Mapping[str, Any]], dict[str, Any]] | None = None
     step_path: str = ""  # the path of the step being run, e.g. "4"
+    # Timeouts and retry policy for the sessions this bot connects (the bot's `settings:`).
+    timeout: tuple[float, float] = (10.0, 60.0)
+    retry_policy: Any = None
 
     def session(self, ref: SessionRef) -> Session:
         return self.sessions.find(ref.name, ref.scope)

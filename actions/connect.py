@@ -81,7 +81,8 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     ctx.sessions.check_free(name)  # SESSION_EXISTS before anything is sent
     token = resolve_token(inputs.personal_access_token, ctx.variables, ctx.vault)
     ctx.register_secret(token)
-    client = RestClient(ctx.route(organization), token)
+    client = RestClient(ctx.route(organization), token, timeout=ctx.timeout,
+                        policy=ctx.retry_policy)
     try:
         user = _who_am_i(client, organization.name)
         project = client.get(f"_apis/projects/{_path(inputs.project)}",

@@ -11,6 +11,7 @@ from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, A
                           SessionInput)
 from actions.pipelines import BUILD_EXECUTE, BUILD_READ, find_pipeline
 from rest.errors import Timeout
+from rest.retry import action_budget
 
 FIRST_POLLS = (0.2, 0.5, 1.0)  # seconds: quick answers for short runs...
 POLL_GROWTH, POLL_MAX = 1.5, 15.0  # ...then never faster than once a second, growing to 15 s
@@ -146,9 +147,11 @@ def _wait(ctx: ActionContext, session, route: str, current: Run, timeout: float)
             break
         ctx.sleep(min(delay, remaining))
         previous = current.state
-        current = _run(session.rest.get(route, scope=BUILD_READ,
-                                        subject=f"run {current.id} in project "
-                                                f"{session.project_name!r}"))
+        # Each poll gets the whole retry budget: a long wait must not use it up.
+        with action_budget(session.rest.policy.budget_seconds):
+            current = _run(session.rest.get(route, scope=BUILD_READ,
+                                            subject=f"run {current.id} in project "
+                                                    f"{session.project_name!r}"))
         elapsed = time.monotonic() - started
         line = f"run {current.id}: {current.state}" + (
             f" ({current.result})" if current.result else "") + f", {elapsed:.0f} s"

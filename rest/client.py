@@ -16,11 +16,14 @@ from typing import Any, Iterator, Mapping
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from credentials.secret import Secret
 from rest import __version__
-from rest.errors import NetworkError, Timeout
+from rest.errors import AdobotError, NetworkError, Timeout
 from rest.responses import raise_for_response, read_json
+from rest.retry import (IDEMPOTENT, RETRY_ON_IDEMPOTENT, RateLimitPacer, RetryPolicy, deadline,
+                        retry_after)
 
 API_VERSION = "7.1"
 # connectionData is a preview API: a bare "7.1" is refused there.
@@ -70,9 +73,12 @@ class RestClient:
     """A connection to one organization: ``get``/``post`` return decoded JSON or raise."""
 
     def __init__(self, base_url: str, token: Secret, *,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+                 policy: RetryPolicy | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.policy = policy or RetryPolicy()
+        self.pacer = RateLimitPacer()
         self._http = requests.Session()
         self._http.auth = _PatAuth(token)
         self._http.headers.update({
@@ -119,7 +125,8 @@ class RestClient:
              body: Any = None, content_type: str = "application/json",
              api_version: str = API_VERSION, scope: str | None = None,
              subject: str | None = None) -> requests.Response:
-        """Send one request; return the response if it is a usable answer, else raise.
+        """Send one request, retrying what the policy allows (see ``rest.retry``); return the
+        response if it is a usable answer, else raise.
 
         ``scope`` names the PAT scope the route needs (said in PERMISSION_DENIED);
         ``subject`` names what the route addresses (said in NOT_FOUND and ALREADY_EXISTS).
@@ -129,23 +136,94 @@ class RestClient:
             query.update({k: v for k, v in params.items() if v is not None})
         headers = {"Content-Type": content_type} if body is not None else None
         url = self.url(path)
+        policy = self.policy
+        started = policy.clock()
+        until = deadline(policy, started)
+        attempt = 0
+        while True:
+            attempt += 1
+            pause = self.pacer.pause(policy)
+            if pause:
+                log.debug("rate limit nearly spent: pausing %.2f s", pause)
+                policy.sleep(pause)
+            self._count()
+            response: requests.Response | None = None
+            try:
+                response = self._http.request(method, url, params=query, json=body,
+                                              headers=headers, timeout=self.timeout,
+                                              allow_redirects=False)
+            except requests.RequestException as exc:
+                sent = _maybe_sent(exc)
+                failure = self._transport_error(method, url, exc, sent)
+                retry, wait = (not sent or method in IDEMPOTENT), policy.backoff(attempt)
+            else:
+                log.debug("%s %s -> %s", method, response.url, response.status_code)
+                self.pacer.note(response.headers)
+                status = response.status_code
+                retry = status == 429 or (status in RETRY_ON_IDEMPOTENT and method in IDEMPOTENT)
+                if not retry:
+                    self._raise_for(response, method, scope, subject)
+                    return response
+                wait = retry_after(response.headers)
+                wait = policy.backoff(attempt) if wait is None else wait
+                failure = None
+            if not retry:
+                raise failure
+            wait = min(wait, policy.max_delay)
+            if attempt >= policy.max_attempts or policy.clock() + wait > until:
+                self._give_up(failure, response, method, scope, subject, attempt,
+                              policy.clock() - started)
+            log.info("%s %s: %s; retrying in %.1f s (attempt %d of %d)", method,
+                     url.split("?")[0], failure.code if failure else f"HTTP {response.status_code}",
+                     wait, attempt + 1, policy.max_attempts)
+            policy.sleep(wait)
+
+    def _count(self) -> None:
         counter = _counter.get()
         if counter is not None:
             counter.count += 1
         self.requests_sent += 1
+
+    def _raise_for(self, response: requests.Response, method: str, scope: str | None,
+                   subject: str | None) -> None:
         try:
-            response = self._http.request(
-                method, url, params=query, json=body, headers=headers,
-                timeout=self.timeout, allow_redirects=False)
-        except requests.Timeout as exc:
-            raise Timeout(f"{method} {url} got no answer within {self._timeout_text(exc)}",
-                          after_request=True) from None
-        except requests.ConnectionError as exc:
-            raise NetworkError(f"could not reach {self.base_url}: {_reason(exc)}",
-                               after_request=True) from None
-        log.debug("%s %s -> %s", method, response.url, response.status_code)
-        raise_for_response(response, scope=scope, subject=subject)
-        return response
+            raise_for_response(response, scope=scope, subject=subject)
+        except AdobotError as error:
+            if method not in IDEMPOTENT and response.status_code >= 500:
+                error.details["outcome_unknown"] = True  # it may have acted before failing
+            raise
+
+    def _give_up(self, failure: AdobotError | None, response: requests.Response | None,
+                 method: str, scope: str | None, subject: str | None, attempts: int,
+                 elapsed: float) -> None:
+        if failure is None:
+            assert response is not None
+            try:
+                self._raise_for(response, method, scope, subject)
+            except AdobotError as error:
+                failure = error
+        assert failure is not None
+        failure.message += f" (gave up after {attempts} attempts over {elapsed:.1f} s)"
+        failure.args = (failure.message,)
+        failure.details["attempts"] = attempts
+        failure.details["elapsed_seconds"] = round(elapsed, 1)
+        raise failure
+
+    def _transport_error(self, method: str, url: str, exc: requests.RequestException,
+                         sent: bool) -> AdobotError:
+        unknown = sent and method not in IDEMPOTENT
+        after = (" The request may have been acted on: check before running it again."
+                 if unknown else "")
+        if isinstance(exc, requests.Timeout):
+            error: AdobotError = Timeout(
+                f"{method} {url.split('?')[0]} got no answer within "
+                f"{self._timeout_text(exc)}.{after}", after_request=True)
+        else:
+            error = NetworkError(f"could not reach {self.base_url}: {_reason(exc)}.{after}",
+                                 after_request=True)
+        if unknown:
+            error.details["outcome_unknown"] = True
+        return error
 
     def _timeout_text(self, exc: requests.Timeout) -> str:
         connect, read = self.timeout
@@ -158,7 +236,16 @@ class RestClient:
         self.closed = True
 
 
-def _reason(exc: requests.ConnectionError) -> str:
+def _maybe_sent(exc: requests.RequestException) -> bool:
+    """False only when the request cannot have left: no connection was ever made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+    reason = getattr(inner, "reason", inner)
+    return not isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+def _reason(exc: requests.RequestException) -> str:
     """The cause in a few words, without urllib3's wrapper text."""
     inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
     inner = getattr(inner, "reason", None) or inner  # urllib3's MaxRetryError wraps the cause

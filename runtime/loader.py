@@ -7,15 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from actions import registry
 from rest.errors import AdobotError, InvalidBot
+from runtime.settings import BotSettings
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 STEP_KEYS_ACTION = {"action", "inputs", "outputs", "name", "on_error"}
 STEP_KEYS_LOOP = {"for_each", "as", "steps", "name", "on_error"}
 ON_ERROR = ("fail", "continue")
-BOT_KEYS = {"name", "description", "variables", "steps"}
+BOT_KEYS = {"name", "description", "variables", "steps", "settings"}
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Bot:
     file: Path
     variables: dict[str, Any]
     steps: list[Step]
+    settings: BotSettings = field(default_factory=BotSettings)
 
     def all_steps(self) -> list[Step]:
         """Every step, depth first (steps inside for_each included)."""
@@ -157,7 +160,19 @@ class _Parser:
             self.report(line, "'steps' must be a non-empty list of steps")
             steps = []
         return Bot(name=name, file=self.file, variables=dict(variables),
-                   steps=self.steps(steps, "", line))
+                   steps=self.steps(steps, "", line), settings=self.settings(data, line))
+
+    def settings(self, data: dict, line: int) -> BotSettings:
+        raw = data.get("settings") or {}
+        try:
+            return BotSettings.model_validate(raw)
+        except ValidationError as exc:
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "settings"
+                self.report(getattr(raw, "line", line), f"settings: {where}: "
+                            f"{str(err['msg']).removeprefix('Value error, ')}",
+                            f"Allowed: {', '.join(BotSettings.model_fields)}.")
+            return BotSettings()
 
     def steps(self, raw_steps: list[Any], prefix: str, line: int) -> list[Step]:
         parsed = [self.step(raw, f"{prefix}{i}", line) for i, raw in enumerate(raw_steps, 1)]

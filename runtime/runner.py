@@ -11,6 +11,7 @@ from actions import registry
 from actions.base import ActionContext
 from credentials.secret import Secret
 from rest.client import count_requests
+from rest.retry import RetryPolicy, action_budget
 from rest.errors import AdobotError, InternalError, InvalidBot, InvalidInput
 from rest.urls import OrganizationUrl
 from runtime.interpolate import interpolate
@@ -145,7 +146,8 @@ class Runner:
             tree.warnings.append(warning)
         ctx = ActionContext(sessions=scopes, variables=variables, route=self.route,
                             register_secret=self.redactor.add, log=log, progress=self.progress,
-                            vault=self._open_vault, bot_dir=bot.file.parent)
+                            vault=self._open_vault, bot_dir=bot.file.parent,
+                            timeout=bot.settings.timeout, retry_policy=bot.settings.policy())
         ctx.run_bot = lambda path, seed: self._child(bot, path, seed, store, tree,
                                                      ctx.step_path, depth)
         try:
@@ -169,6 +171,10 @@ class Runner:
         variables = self._execute(child, dict(seed), store, tree,
                                   prefix=f"{step_path}/{child.file.name}:", depth=depth + 1)
         return self.redactor.mask(variables)
+
+    @staticmethod
+    def _budget(ctx: ActionContext) -> float:
+        return ctx.retry_policy.budget_seconds if ctx.retry_policy else RetryPolicy().budget_seconds
 
     def _open_vault(self):
         from credentials.vault import Vault
@@ -238,7 +244,7 @@ class Runner:
         action_name = step.action or ""
         ctx.step_path = path
         child_failure: _StepFailed | None = None
-        with count_requests() as counter:
+        with count_requests() as counter, action_budget(self._budget(ctx)):
             try:
                 action = registry.get(action_name)
                 inputs = action.parse_inputs(interpolate(step.inputs, ctx.variables, "inputs"))

@@ -204,8 +204,11 @@ def test_unreachable_host_is_network_error():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     text = bot(connect()).replace("https://dev.azure.com/contoso", f"http://127.0.0.1:{port}/contoso")
+    text = text.replace("name: t\n", "name: t\nsettings: {retry_attempts: 2}\n")
     result = run_text(text, pat=DEMO_PAT)
     assert result.error["code"] == "NETWORK_ERROR" and result.exit_code == 1
+    assert "gave up after 2 attempts" in result.error["message"]  # refused: safe to retry
+    assert result.steps[0].requests == 2
     assert f"127.0.0.1:{port}" in result.error["message"]
     assert "refused" in result.error["message"].lower()
     assert "object at 0x" not in result.error["message"]

@@ -31,7 +31,7 @@ def bot_file(tmp_path: Path, sb: Sandbox, token_source: str, extra_steps: str = 
              project: str = "Payments", org_url: str | None = None) -> Path:
     path = tmp_path / "bot.yaml"
     path.write_text(
-        "name: canary\nsteps:\n  - action: Connect\n    inputs:\n"
+        "name: canary\nsettings: {retry_attempts: 2}\nsteps:\n  - action: Connect\n    inputs:\n"
         f"      organization_url: {org_url or sb.org_url()}\n      project: {project}\n"
         f"      personal_access_token: {token_source}\n      session: ado\n"
         "    outputs: {user: who}\n"

@@ -11,6 +11,7 @@ from actions.base import ActionContext
 from credentials.secret import Secret
 from rest.client import RestClient, count_requests
 from rest.errors import AdobotError
+from rest.retry import RetryPolicy
 from sessions.session import Session
 from sessions.store import SessionScopes
 
@@ -25,7 +26,8 @@ def ctx():
     scopes = SessionScopes()
     session = Session(name="default", scope="local", organization="contoso",
                       organization_url=BASE, project_id=PID, project_name="Payments",
-                      user="Jamal", rest=RestClient(BASE, Secret("mock-pat")))
+                      user="Jamal", rest=RestClient(BASE, Secret("mock-pat"),
+                                                     policy=RetryPolicy(sleep=lambda s: None)))
     scopes.add(session)
     context = ActionContext(sessions=scopes, sleep=lambda seconds: None)
     yield context

@@ -10,14 +10,24 @@ import requests
 from credentials.secret import Secret
 from rest.client import PREVIEW_API_VERSION, RestClient, count_requests
 from rest.errors import AdobotError
+from rest.retry import RetryPolicy
 
 BASE = "https://dev.azure.com/contoso"
 PAT = "unit-test-pat-0123456789"
 
 
+class Waits(list):
+    """Records the retry policy's sleeps instead of sleeping."""
+
+
 @pytest.fixture
-def client():
-    rest = RestClient(BASE, Secret(PAT))
+def waits():
+    return Waits()
+
+
+@pytest.fixture
+def client(waits):
+    rest = RestClient(BASE, Secret(PAT), policy=RetryPolicy(sleep=waits.append))
     yield rest
     rest.close()
 
