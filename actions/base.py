@@ -14,7 +14,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, WithJsonSch
                       model_validator)
 
 from credentials.secret import Secret
-from rest.errors import InvalidInput
+from rest.errors import AdobotError, InvalidInput
 from rest.urls import OrganizationUrl
 from sessions.session import Session
 from sessions.store import SessionScopes
@@ -112,6 +112,35 @@ class ActionContext:
 
     def session(self, ref: SessionRef) -> Session:
         return self.sessions.find(ref.name, ref.scope)
+
+
+def create_once(ctx: ActionContext, what: str, post: Callable[[], Any],
+                find: Callable[[], Any | None]) -> Any:
+    """Send a create; if its answer was lost (the service may have acted), look the thing up by
+    name: found, it is taken as created; not found, the create is sent again. A create is so
+    never sent twice for one thing."""
+    try:
+        return post()
+    except AdobotError as lost:
+        if not lost.details.get("outcome_unknown"):
+            raise
+        found = find()
+        if found is not None:
+            ctx.log.info("the answer to creating %s was lost, but it exists now: taken as "
+                         "created", what)
+            return found
+        ctx.log.info("the answer to creating %s was lost and it does not exist: sending the "
+                     "create again", what)
+        return post()
+
+
+def say_where_to_look(error: AdobotError, place: str) -> AdobotError:
+    """For creates that cannot be looked up safely: the outcome is unknown, say where to check."""
+    if error.details.get("outcome_unknown"):
+        error.message += f" The outcome is unknown: look at {place} before running it again."
+        error.args = (error.message,)
+        error.hint = "Check whether it was created (the link above); run again only if not."
+    return error
 
 
 # Errors any action that sends requests can raise, beside its own.

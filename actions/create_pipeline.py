@@ -6,10 +6,11 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput)
+                          SessionInput, create_once)
 from actions.git import get_repository, is_guid
 from actions.pipelines import (BUILD_EXECUTE, Pipeline, PipelineName, check_yaml_path,
-                               normalize_folder, pipeline_fields, remember)
+                               normalize_folder, pipeline_fields, pipeline_named,
+                               remember)
 from rest.errors import AlreadyExists, NotFound
 
 
@@ -43,8 +44,9 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
                               "repository": {"id": repository_id, "type": "azureReposGit"}}}
     where = f"pipeline {inputs.name!r} in folder {inputs.folder!r} of project {session.project_name!r}"
     try:
-        created = session.rest.post(f"{session.project_id}/_apis/pipelines", body,
-                                    scope=BUILD_EXECUTE, subject=where)
+        created = create_once(ctx, where, lambda: session.rest.post(
+            f"{session.project_id}/_apis/pipelines", body, scope=BUILD_EXECUTE, subject=where),
+            lambda: pipeline_named(session, inputs.name, inputs.folder))
     except AlreadyExists as exists:
         raise AlreadyExists(exists.message, "Choose another name or folder.",
                             status=exists.status, details=exists.details,

@@ -6,10 +6,10 @@ from typing import Literal
 from pydantic import Field
 
 from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput)
+                          SessionInput, create_once)
 from actions.git import CODE_MANAGE, Repository, get_repository, repository_fields
 from actions.names import RepositoryName
-from rest.errors import AlreadyExists
+from rest.errors import AlreadyExists, NotFound
 
 
 class Inputs(ActionInputs):
@@ -34,10 +34,18 @@ class Outputs(ActionOutputs):
 def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     session = ctx.session(inputs.session)
     where = f"repository {inputs.name!r} in project {session.project_name!r}"
+    body = {"name": inputs.name, "project": {"id": session.project_id}}
+
+    def find() -> dict | None:
+        try:
+            return get_repository(session, inputs.name)
+        except NotFound:
+            return None
+
     try:
-        created = session.rest.post(f"{session.project_id}/_apis/git/repositories",
-                                    {"name": inputs.name, "project": {"id": session.project_id}},
-                                    scope=CODE_MANAGE, subject=where)
+        created = create_once(ctx, where, lambda: session.rest.post(
+            f"{session.project_id}/_apis/git/repositories", body, scope=CODE_MANAGE,
+            subject=where), find)
     except AlreadyExists as exists:
         if inputs.if_exists == "fail":
             raise AlreadyExists(exists.message, "Choose another name, or set if_exists: reuse "

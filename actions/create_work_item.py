@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput, path_segment)
+                          SessionInput, path_segment,
+                          say_where_to_look)
 from rest.errors import AdobotError, NotFound
 
 WORK_WRITE = "Work Items (Read & write)"
@@ -133,6 +134,11 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
                                          f"{session.project_name!r}")
     except NotFound as missing:
         raise _explain_missing(session, inputs, missing) from None
+    except AdobotError as error:
+        # No marker can be queried without WIQL, so a lost answer is reported, not guessed.
+        raise say_where_to_look(error, f"{session.rest.base_url}/{path_segment(session.project_name)}"
+                                       f"/_workitems/recentlycreated/ (a {inputs.type} titled "
+                                       f"{inputs.title!r})") from None
     return Outputs(work_item=WorkItem(
         id=item["id"], rev=item.get("rev", 1), url=item.get("url", ""),
         web_url=item.get("_links", {}).get("html", {}).get("href")))

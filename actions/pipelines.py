@@ -90,12 +90,7 @@ def find_pipeline(session: Session, name: str) -> int:
     cached = session.pipeline_ids.get(_key(folder, short))
     if cached is not None:
         return cached
-    matches: list[dict[str, Any]] = []
-    for page in session.rest.pages(f"{session.project_id}/_apis/pipelines",
-                                   params={"$top": PAGE_SIZE}, scope=BUILD_READ,
-                                   subject=f"the pipelines of project {session.project_name!r}"):
-        matches += [p for p in page if str(p.get("name", "")).lower() == short.lower()
-                    and (folder is None or _folder_key(p.get("folder", "")) == _folder_key(folder))]
+    matches = _pipelines_named(session, short, folder)
     if not matches:
         raise NotFound(f"pipeline {name!r} was not found in project {session.project_name!r}",
                        "Check the name (and folder), or give the pipeline's id.",
@@ -107,6 +102,23 @@ def find_pipeline(session: Session, name: str) -> int:
                            r"\folder\name.", field="pipeline", after_request=True)
     remember(session, matches[0])
     return matches[0]["id"]
+
+
+def _pipelines_named(session: Session, name: str, folder: str | None) -> list[dict[str, Any]]:
+    """Every pipeline of that name (in that folder, if given), paging through the list."""
+    matches: list[dict[str, Any]] = []
+    for page in session.rest.pages(f"{session.project_id}/_apis/pipelines",
+                                   params={"$top": PAGE_SIZE}, scope=BUILD_READ,
+                                   subject=f"the pipelines of project {session.project_name!r}"):
+        matches += [p for p in page if str(p.get("name", "")).lower() == name.lower()
+                    and (folder is None or _folder_key(p.get("folder", "")) == _folder_key(folder))]
+    return matches
+
+
+def pipeline_named(session: Session, name: str, folder: str) -> dict[str, Any] | None:
+    """The pipeline called ``name`` in ``folder``, or None."""
+    matches = _pipelines_named(session, name, folder)
+    return matches[0] if matches else None
 
 
 def remember(session: Session, item: dict[str, Any]) -> None:

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Iterator, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput)
+                          SessionInput, path_segment, say_where_to_look)
 from actions.pipelines import BUILD_EXECUTE, BUILD_READ, find_pipeline
-from rest.errors import Timeout
+from rest.errors import AdobotError, Timeout
 from rest.retry import action_budget
 
 FIRST_POLLS = (0.2, 0.5, 1.0)  # seconds: quick answers for short runs...
@@ -84,9 +84,14 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     session = ctx.session(inputs.session)
     pipeline_id = _pipeline_id(session, inputs.pipeline)
     runs = f"{session.project_id}/_apis/pipelines/{pipeline_id}/runs"
-    item = session.rest.post(runs, _body(inputs), scope=BUILD_EXECUTE,
-                             subject=f"pipeline {inputs.pipeline!r} in project "
-                                     f"{session.project_name!r}")
+    try:
+        item = session.rest.post(runs, _body(inputs), scope=BUILD_EXECUTE,
+                                 subject=f"pipeline {inputs.pipeline!r} in project "
+                                         f"{session.project_name!r}")
+    except AdobotError as error:  # a lost answer is reported, never guessed: runs pile up
+        raise say_where_to_look(error, f"{session.rest.base_url}/"
+                                       f"{path_segment(session.project_name)}/_build?definitionId="
+                                       f"{pipeline_id}") from None
     current = _run(item)
     ctx.log.info("queued run %s of pipeline %s: %s", current.id, inputs.pipeline,
                  current.web_url or "")

@@ -158,8 +158,9 @@ class RestClient:
                 retry, wait = (not sent or method in IDEMPOTENT), policy.backoff(attempt)
             else:
                 log.debug("%s %s -> %s", method, response.url, response.status_code)
-                self.pacer.note(response.headers)
                 status = response.status_code
+                if status != 429:  # a 429's Retry-After already says how long to wait
+                    self.pacer.note(response.headers)
                 retry = status == 429 or (status in RETRY_ON_IDEMPOTENT and method in IDEMPOTENT)
                 if not retry:
                     self._raise_for(response, method, scope, subject)

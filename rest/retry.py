@@ -71,12 +71,13 @@ class RateLimitPacer:
         self._reset: float | None = None
 
     def note(self, headers: Mapping[str, str]) -> None:
+        """Keep the latest headers; an answer without them means the limit is far away."""
         try:
             remaining = float(headers["X-RateLimit-Remaining"])
             limit = float(headers.get("X-RateLimit-Limit") or 0) or None
             reset = float(headers.get("X-RateLimit-Reset") or 0) or None
         except (KeyError, ValueError):
-            return
+            remaining = limit = reset = None
         with self._lock:
             self._remaining, self._limit, self._reset = remaining, limit, reset
 

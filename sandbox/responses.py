@@ -182,3 +182,25 @@ def work_item_type(base: str, project: Project, name: str) -> dict[str, Any]:
             "icon": {"id": "icon_clipboard", "url": f"{base}/_apis/wit/workItemIcons/icon_clipboard"},
             "isDisabled": False, "xmlForm": "<FORM/>", "fields": [], "fieldInstances": [],
             "transitions": {}, "url": f"{base}/{project.id}/_apis/wit/workItemTypes/{quote(name)}"}
+
+
+def fault_answer(fault) -> tuple[int, Any, dict[str, str], str] | tuple[int, Any, dict[str, str]]:
+    """The answer an injected fault gives instead of the route's."""
+    if fault.kind == "signin":
+        return 203, SIGN_IN_PAGE, {}
+    if fault.kind == "throttle":
+        headers = {"X-RateLimit-Resource": "Core", "X-RateLimit-Limit": "200",
+                   "X-RateLimit-Remaining": "0", "X-RateLimit-Delay": "0"}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = fault.retry_after
+        return 429, error(
+            "TF400733: The request has been canceled: Request was blocked due to exceeding "
+            "usage of resource 'Core' in namespace 'User'.", "RequestBlockedException",
+            "Microsoft.TeamFoundation.Framework.Server.RequestBlockedException, "
+            "Microsoft.TeamFoundation.Framework.Server"), headers
+    headers = {"Retry-After": fault.retry_after} if fault.status == 503 and fault.retry_after else {}
+    return fault.status, error(
+        f"The service is temporarily unavailable (sandbox fault {fault.id}).",
+        "ServiceUnavailableException",
+        "Microsoft.VisualStudio.Services.Common.ServiceUnavailableException, "
+        "Microsoft.VisualStudio.Services.Common"), headers

@@ -8,6 +8,7 @@ import json
 import re
 import socket
 import threading
+import time
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -206,15 +207,53 @@ class Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         request = Request(self, self.command, parts.path, query, body_bytes)
         state = self.server.state
+        if parts.path.rstrip("/") == "/_sandbox/faults":
+            self._send(*self._faults_admin(state, request))
+            return
         state.record({"method": self.command, "path": parts.path, "query": query,
                       "content_type": self.headers.get("Content-Type"),
                       "user_agent": self.headers.get("User-Agent"),
                       "authorized": "Authorization" in self.headers})
+        fault = state.faults.take(self.command, parts.path)
+        extra: dict[str, str] = {}
+        if fault is not None:
+            if fault.kind == "reset_before":
+                return self._drop()
+            if fault.kind == "slow":
+                time.sleep(fault.delay)
+            elif fault.kind == "headers":
+                extra = dict(fault.headers)
+            elif fault.kind != "reset_after":
+                return self._send(*body.fault_answer(fault))
         try:
             status, payload, *headers = self.server.app(state, request)
-            self._send(status, payload, headers[0] if headers else None)
+            answer = (status, payload, {**(headers[0] if headers else {}), **extra})
         except ApiError as error:
-            self._send(error.status, error.payload, error.headers, error.content_type)
+            answer = (error.status, error.payload, {**error.headers, **extra}, error.content_type)
+        if fault is not None and fault.kind == "reset_after":
+            return self._drop()  # acted on, but the answer never leaves
+        self._send(*answer)
+
+    def _faults_admin(self, state: SandboxState, request: Request) -> tuple[int, Any]:
+        if self.command == "GET":
+            return 200, {"count": len(state.faults.list()), "value": state.faults.list()}
+        if self.command == "DELETE":
+            state.faults.clear()
+            return 204, b""
+        if self.command == "POST":
+            try:
+                return 201, state.faults.add(json.loads(request.body_bytes or b"null")).to_dict()
+            except (ValueError, TypeError) as exc:
+                return 400, {"message": f"not a valid fault: {exc}"}
+        return 405, {"message": "use GET, POST or DELETE"}
+
+    def _drop(self) -> None:
+        """Close the connection without a word, as a reset or a lost answer looks."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
               content_type: str = "application/json; charset=utf-8") -> None:

@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sandbox.faults import FaultSet
+
 _NAMESPACE = uuid.UUID("6f1a3c2e-4b7d-4e0a-9c55-2d8f0b1e7a90")
 
 # Full access ("app_token") grants everything; a broader scope grants the narrower ones.
@@ -156,6 +158,7 @@ class SandboxState:
         self.work_items: dict[int, WorkItem] = {}
         self.runs: dict[int, Run] = {}
         self._next = {"pipeline": 1, "run": 1, "work_item": 1}
+        self.faults = FaultSet()
         self.load(seed if seed is not None else default_seed())
 
     def next_id(self, kind: str) -> int:
@@ -173,6 +176,8 @@ class SandboxState:
                 self.organizations[org_name.lower()] = organization
             for item in seed.get("tokens") or []:
                 self.add_token(**item)
+            for rule in seed.get("faults") or []:
+                self.faults.add(rule)
 
     def _project(self, org_name: str, seed: dict[str, Any]) -> Project:
         project = Project(
