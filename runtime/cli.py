@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--vault", metavar="PATH", help="vault file (default: $ADOBOT_VAULT)")
     run.add_argument("--sandbox", action="store_true",
                      help="send all traffic to the embedded Azure DevOps emulator on 127.0.0.1")
+    run.add_argument("--sandbox-seed", metavar="FILE",
+                     help="with --sandbox: the emulator's seed data (JSON), e.g. with faults to "
+                          "rehearse failure")
     run.add_argument("--json", action="store_true",
                      help="print one JSON result document on stdout")
     run.add_argument("--debug", action="store_true", help="show tracebacks and HTTP requests")
@@ -186,7 +189,9 @@ def _run(args: argparse.Namespace) -> int:
             bot = load_bot(args.bot)
             route = None
             if args.sandbox:
-                route = _start_sandbox(stack)
+                route = _start_sandbox(stack, args.sandbox_seed)
+            elif args.sandbox_seed:
+                raise InvalidInput("--sandbox-seed goes with --sandbox", field="--sandbox-seed")
             progress = None
             if sys.stderr.isatty():
                 from runtime.progress import TerminalProgress
@@ -205,10 +210,17 @@ def _run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _start_sandbox(stack: ExitStack):
+def _start_sandbox(stack: ExitStack, seed_path: str | None):
     from sandbox import Sandbox
+    from sandbox.state import load_seed
 
-    sandbox = stack.enter_context(Sandbox())
+    try:
+        seed = load_seed(seed_path) if seed_path else None
+        sandbox = stack.enter_context(Sandbox(seed=seed))
+    except (OSError, ValueError, TypeError) as exc:
+        raise InvalidInput(f"--sandbox-seed {seed_path!r} cannot be used: {exc}",
+                           "Give a JSON file shaped like sandbox/seed.json.",
+                           field="--sandbox-seed") from None
     log.info("sandbox: serving Azure DevOps on %s (every organization URL goes there)", sandbox.url)
     return lambda org: f"{sandbox.url}/{org.name}"
 

@@ -146,3 +146,18 @@ def test_run_against_a_standalone_sandbox_by_url(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_run_with_a_seed_of_faults(tmp_path):
+    seed = json.loads((EXAMPLES.parent / "sandbox" / "seed.json").read_text())
+    seed["faults"] = [{"kind": "reset_after", "method": "POST", "path": "git/repositories"}]
+    (tmp_path / "seed.json").write_text(json.dumps(seed))
+    done = adobot("run", QUICKSTART, "--sandbox", "--sandbox-seed", str(tmp_path / "seed.json"),
+                  "--var-env", "pat=ADOBOT_PAT", "--json", env=PAT_ENV)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["steps"][2]["action"] == "CreateRepo" and doc["steps"][2]["requests"] == 2
+    assert "was lost, but it exists now" in done.stderr
+    bad = adobot("run", QUICKSTART, "--sandbox", "--sandbox-seed", str(tmp_path / "none.json"),
+                 "--json", env=PAT_ENV)
+    assert bad.returncode == 2 and json.loads(bad.stdout)["error"]["code"] == "INVALID_INPUT"
