@@ -26,7 +26,8 @@ manifests: $(STAMP)
 	$(BIN)/adobot manifest --write
 
 bench: $(STAMP)
-	$(BIN)/python bench/requests_per_action.py
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

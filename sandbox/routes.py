@@ -378,3 +378,40 @@ def list_all_repositories(state: SandboxState, request: Request) -> tuple[int, A
     values = [body.repository(request.base, request.org, project, repo)
               for project in request.org.projects for repo in project.repositories]
     return 200, {"value": values, "count": len(values)}
+
+
+
+# --- Location discovery, as the azure-devops SDK does it before its first call ------------------
+
+# (id, area, resource, route template, max version): the locations the SDK's clients look up
+# for the jobs adobot's actions do; ids and templates as the service publishes them.
+LOCATIONS = [
+    ("e81700f7-3be2-46de-8624-2eb35882fcaa", "Location", "ResourceAreas",
+     "_apis/{resource}/{areaId}"),
+    ("225f7195-f9c7-4d14-ab28-a83f7ff77e1f", "git", "repositories",
+     "{project}/_apis/{area}/{resource}/{repositoryId}"),
+    ("62d3d110-0047-428c-ad3c-4fe872c91c74", "wit", "workItems",
+     "{project}/_apis/{area}/{resource}/${type}"),
+    ("7859261e-d2e9-4a68-b820-a5d84cc5bb3d", "pipelines", "runs",
+     "{project}/_apis/pipelines/{pipelineId}/runs/{runId}"),
+    ("28e1305e-2afe-47bf-abaf-cbb0e6a91988", "pipelines", "pipelines",
+     "{project}/_apis/pipelines/{pipelineId}"),
+]
+RESOURCE_AREAS = [("4e080c62-fa21-4fbc-8fef-2a10a2b38049", "git"),
+                  ("5264459e-e5e0-4bd8-b118-0985e68a4ec5", "wit")]
+
+
+@router.add("OPTIONS", "/_apis")
+def resource_locations(state: SandboxState, request: Request) -> tuple[int, Any]:
+    values = [{"id": loc_id, "area": area, "resourceName": resource, "routeTemplate": template,
+               "resourceVersion": 1, "minVersion": "1.0", "maxVersion": "7.1",
+               "releasedVersion": "7.0"} for loc_id, area, resource, template in LOCATIONS]
+    return 200, {"count": len(values), "value": values}
+
+
+@router.add("GET", "/_apis/ResourceAreas", preview=True)
+def resource_areas(state: SandboxState, request: Request) -> tuple[int, Any]:
+    assert request.org is not None
+    values = [{"id": area_id, "name": name, "locationUrl": request.base}
+              for area_id, name in RESOURCE_AREAS]
+    return 200, {"count": len(values), "value": values}

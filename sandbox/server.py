@@ -74,7 +74,8 @@ class Router:
     def add(self, method: str, pattern: str, scope: str | None = None, *,
             preview: bool = False) -> Callable:
         """Register a handler for ``/{org}`` + pattern; ``scope`` is the PAT scope it needs."""
-        regex = re.compile("^/(?P<org>[^/]+)" + pattern + "/?$")
+        # Routes are case-insensitive on the service (…/_apis/ResourceAreas = …/resourceareas).
+        regex = re.compile("^/(?P<org>[^/]+)" + pattern + "/?$", re.IGNORECASE)
 
         def register(handler: Callable) -> Callable:
             self.routes.append((method, regex, handler, scope, preview))
@@ -103,7 +104,7 @@ def check_api_version(request: Request, preview_api: bool) -> None:
         found = re.search(r"api-version=([\w.-]+)", accept)
         raw = found.group(1) if found else None
     if raw is None:
-        if request.method != "GET":
+        if request.method not in ("GET", "OPTIONS"):
             raise ApiError(400, body.error(
                 f'No api-version was supplied for the "{request.method}" request. The version '
                 'must be supplied either as part of the Accept header (e.g. "application/json; '
@@ -209,6 +210,9 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if parts.path.rstrip("/") == "/_sandbox/faults":
             self._send(*self._faults_admin(state, request))
+            return
+        if parts.path.rstrip("/") == "/_sandbox/stats":
+            self._send(200, state.stats())
             return
         state.record({"method": self.command, "path": parts.path, "query": query,
                       "content_type": self.headers.get("Content-Type"),

@@ -216,6 +216,15 @@ class SandboxState:
     def organization(self, name: str) -> Organization | None:
         return self.organizations.get(name.lower())
 
+    def stats(self) -> dict[str, Any]:
+        """Counts for whoever drives the sandbox from outside (GET /_sandbox/stats)."""
+        with self.lock:
+            titles = [w.fields.get("System.Title") for w in self.work_items.values()]
+            return {"requests": len(self.requests), "work_items": len(titles),
+                    "distinct_work_item_titles": len(set(titles)), "runs": len(self.runs),
+                    "repositories": sum(len(p.repositories) for o in self.organizations.values()
+                                        for p in o.projects)}
+
     def record(self, entry: dict[str, Any]) -> None:
         with self.lock:
             self.requests.append(entry)

@@ -215,3 +215,11 @@ def test_faults_from_the_seed():
         statuses = [requests.get(f"{sb.url}/contoso/_apis/projects", auth=("", DEMO_PAT)).status_code
                     for _ in range(4)]
     assert statuses == [200, 429, 200, 429]
+
+
+def test_stats_route_counts_for_outside_drivers(sandbox):
+    run(sandbox, step("CreateWorkItem", type="Task", title="a"),
+        step("CreateWorkItem", type="Task", title="a"))
+    stats = requests.get(f"{sandbox.url}/_sandbox/stats").json()
+    assert stats["work_items"] == 2 and stats["distinct_work_item_titles"] == 1
+    assert stats["requests"] == 4 and stats["repositories"] == 4

@@ -377,3 +377,18 @@ def test_create_pipeline_refusals(sandbox, http):
     designer = http.post(url, params={"api-version": "7.1"},
                          json={"name": "x", "configuration": {"type": "designerJson"}})
     assert_error_body(designer, 400, "UnsupportedConfigurationTypeException")
+
+
+def test_location_discovery_answers_as_the_sdk_expects(sandbox, http):
+    """The azure-devops SDK asks OPTIONS {org}/_apis (no api-version) and the resource areas
+    before its first call; the sandbox answers both, so the SDK works against it."""
+    options = http.options(f"{sandbox.url}/contoso/_apis")
+    assert options.status_code == 200
+    locations = {loc["id"]: loc for loc in options.json()["value"]}
+    git = locations["225f7195-f9c7-4d14-ab28-a83f7ff77e1f"]
+    assert git["routeTemplate"] == "{project}/_apis/{area}/{resource}/{repositoryId}"
+    assert {"area", "resourceName", "maxVersion", "minVersion", "releasedVersion"} <= set(git)
+    areas = http.get(f"{sandbox.url}/contoso/_apis/resourceAreas",
+                     headers={"Accept": "application/json;api-version=7.1-preview.1"}).json()
+    assert {a["name"] for a in areas["value"]} == {"git", "wit"}
+    assert all(a["locationUrl"] == f"{sandbox.url}/contoso" for a in areas["value"])
