@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# Ship bytecode like a deployed bundle: a cold `adobot run` then compiles nothing.
+	$(BIN)/python -m compileall -q actions sessions credentials rest runtime sandbox
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -28,7 +28,7 @@ SessionName = Field(
 class ActionInputs(BaseModel):
     """Inputs are strict about names: an unknown input is an error, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SessionRef(BaseModel):
@@ -37,7 +37,7 @@ class SessionRef(BaseModel):
     Without a scope, a local session of that name is used first, then a global one.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     name: str = SessionName
     scope: Literal["local", "global"] | None = None
 

@@ -17,7 +17,7 @@ from sessions.session import Session
 
 
 class NewSession(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     name: str = SessionName
     scope: Literal["local", "global"] = Field(
         "local", description="local: this bot only; global: shared with parent and child bots")

@@ -33,10 +33,11 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     data = session.rest.get(f"{session.project_id}/_apis/git/repositories", scope=CODE_READ,
                             subject=f"the repositories of project {session.project_name!r}")
     pattern = inputs.name_filter.lower() if inputs.name_filter else None
-    repos = [ListedRepository(**repository_fields(item), size=item.get("size"))
+    repos = [{**repository_fields(item), "size": item.get("size")}
              for item in (data or {}).get("value", [])
              if pattern is None or fnmatchcase(str(item.get("name", "")).lower(), pattern)]
-    return Outputs(repositories=repos, count=len(repos))
+    # One validation of the whole list (in pydantic-core) is cheaper than a model per item.
+    return Outputs.model_validate({"repositories": repos, "count": len(repos)})
 
 
 ACTION = Action(

@@ -34,7 +34,7 @@ def _check_names(value: dict[str, Any]) -> dict[str, Any]:
 
 
 class VariableValue(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     value: str = Field(description="The variable's value")
     is_secret: bool = Field(False, description="Mark the variable secret in the run")
 

@@ -12,7 +12,6 @@ import argparse
 import base64
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -149,9 +148,10 @@ def cpu_per_action(url: str, runs: int, large: int, small: int) -> list[dict]:
     for name, (action, method, path, body) in ACTIONS.items():
         ours, theirs, walls = [], [], []
         for _ in range(runs):
-            cpu, _wall = marginal(lambda n: adobot_cpu(url, action, n), large, small)
+            cpu, _wall = marginal(lambda n, a=action: adobot_cpu(url, a, n), large, small)
             ours.append(cpu)
-            cpu, wall = marginal(lambda n: bare_cpu(url, method, path, body, n), large, small)
+            cpu, wall = marginal(lambda n, m=method, p=path, b=body: bare_cpu(url, m, p, b, n),
+                                 large, small)
             theirs.append(cpu)
             walls.append(wall / 1000)
         rows.append({"what": f"client CPU per {name} (marginal, N={large})",
@@ -231,6 +231,8 @@ def minimum_table() -> list[dict]:
 
 # --- 3. cold start -----------------------------------------------------------------------------
 
+FLOOR = ("import requests, yaml\nfrom pydantic import BaseModel\n"
+         "class Model(BaseModel):\n    x: int = 1\nModel(x=2)")
 PEAK = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL,"
         " stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
@@ -257,7 +259,13 @@ def cold_start(url: str, runs: int) -> list[dict]:
     run_wall, run_peak = cold([str(BIN / "adobot"), "run", str(bot), "--var-env",
                                "pat=BENCH_PAT"], runs, env)
     help_wall, help_peak = cold([str(BIN / "adobot"), "--help"], runs, env)
-    rows = []
+    floor_wall, _ = cold([sys.executable, "-c", FLOOR], runs, env)
+    rows = [{"what": "cold start wall time: importing the dependencies a run needs (requests, "
+                     "pydantic with one model, PyYAML), no adobot code",
+             "adobot": fmt(floor_wall, "ms", 0), "baseline": fmt(base_wall, "ms", 0),
+             "ratio": statistics.median(floor_wall) / statistics.median(base_wall),
+             "target": None, "baseline_name": "python -c 'import requests'",
+             "note": "the floor under `adobot run`"}]
     for what, wall, peak, target in (("`adobot run` Connect→Disconnect", run_wall, run_peak, 2.0),
                                      ("`adobot --help`", help_wall, help_peak, None)):
         rows.append({"what": f"cold start wall time: {what}", "adobot": fmt(wall, "ms", 0),
@@ -320,10 +328,13 @@ def bulk(url: str, items: int, every: int) -> list[dict]:
 # --- 5. scale ----------------------------------------------------------------------------------
 
 def measured(fn) -> tuple[float, float]:
-    tracemalloc.start()
+    """(ms, peak MiB): timed on its own, then run again under tracemalloc for the memory
+    (tracing slows allocation-heavy code, so it must not be in the timing)."""
     started = time.perf_counter()
     fn()
     elapsed = time.perf_counter() - started
+    tracemalloc.start()
+    fn()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return elapsed * 1000, peak / 2 ** 20
@@ -407,7 +418,20 @@ def write_doc(rows: list[dict], quick: bool) -> None:
         lines.append(f"| {row['what']} | {row['adobot']} | {row['baseline']} | "
                      f"{'**' + ratio + '**' if missed else ratio} | {target} | "
                      f"{row['baseline_name']}{'; ' + row['note'] if row.get('note') else ''} |")
-    lines += ["", "A bold ratio missed its target; the notes in README.md and the issue say why.", ""]
+    lines += ["", "A bold ratio missed its target."]
+    floor = next((r for r in rows if r["what"].startswith("cold start wall time: importing")), None)
+    run = next((r for r in rows if "`adobot run`" in r["what"] and "wall" in r["what"]), None)
+    if floor and run and run["ratio"] > 2.0:
+        lines += ["", f"Why `adobot run` cold start is {run['ratio']:.2f}× against a 2× target: "
+                  f"importing the dependencies a run cannot do without — requests, pydantic "
+                  f"(building one model), PyYAML — already takes {floor['ratio']:.2f}× the bare "
+                  "`import requests`, before any adobot code. pydantic alone costs about half "
+                  "of `import requests`. adobot's own modules (compiled, imported only as a "
+                  "command needs them: the vault's crypto, the SDK and the sandbox are never "
+                  "loaded by this run) and the run itself add the rest "
+                  f"({run['ratio'] - floor['ratio']:.2f}×). Meeting 2× would mean dropping "
+                  "pydantic or PyYAML, which the project's dependency rules fix."]
+    lines.append("")
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text("\n".join(lines), encoding="utf-8")
 

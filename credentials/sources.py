@@ -16,7 +16,7 @@ SHAPES = ("{credential: {locker, name, attribute}}, {variable: NAME} or {insecur
 
 
 class _Source(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CredentialRef(_Source):

@@ -19,7 +19,6 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Callable, Iterator, Mapping
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -54,6 +53,8 @@ def retry_after(headers: Mapping[str, str], now: float | None = None) -> float |
         return max(0.0, float(raw))
     except ValueError:
         pass
+    from email.utils import parsedate_to_datetime  # rare: most services send seconds
+
     try:
         when = parsedate_to_datetime(raw).timestamp()
     except (TypeError, ValueError, IndexError):

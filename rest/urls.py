@@ -1,7 +1,6 @@
 """Organization URLs: which forms are accepted, and the base URL that API calls start from."""
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -32,6 +31,8 @@ class OrganizationUrl:
 
 
 def is_loopback(host: str) -> bool:
+    import ipaddress  # only for hosts that are not dev.azure.com: kept off the cold path
+
     if host.lower() == "localhost":
         return True
     try:
@@ -116,6 +117,8 @@ def parse_organization_url(raw: object) -> OrganizationUrl:
 
 
 def _is_ip(host: str) -> bool:
+    import ipaddress
+
     try:
         ipaddress.ip_address(host)
         return True

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import sys
-import traceback
 from contextlib import ExitStack
 from typing import Any, Sequence
 
@@ -30,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one clear line, the traceback only with --debug
         error = InternalError(f"{type(exc).__name__}: {exc}")
         if getattr(args, "debug", False):
+            import traceback
             print(args.redactor.scrub(traceback.format_exc()), file=sys.stderr)
         _print_error(error.to_dict(), args.redactor)
         return error.exit_code
@@ -229,6 +229,7 @@ def _fail_early(args: argparse.Namespace, error: AdobotError) -> int:
     """A failure before the bot started: same JSON document, same error shape."""
     redactor: Redactor = args.redactor
     if args.debug:
+        import traceback
         log.debug("".join(traceback.format_exception(error)))
     detail = error.to_dict()
     if args.json:
@@ -340,6 +341,7 @@ def _vault_command(handler):
             return handler(args)
         except AdobotError as error:
             if getattr(args, "debug", False):
+                import traceback
                 log.debug("".join(traceback.format_exception(error)))
             _print_error(error.to_dict(), args.redactor)
             return error.exit_code

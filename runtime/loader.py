@@ -68,6 +68,11 @@ class Bot:
         """Steps whose token is written in the bot file ({insecure: VALUE})."""
         return [step for step, source in self._token_sources() if "insecure" in source]
 
+    def warnings(self) -> list[str]:
+        return [f"{self.file.name}:{step.line}: step {step.path} ({step.action}) has its token "
+                "as an insecure string in the bot file; store it in the vault or pass it in a "
+                "variable (--var-env)" for step in self.insecure_token_steps()]
+
 
 class _LineDict(dict):
     line = 0

@@ -17,7 +17,6 @@ from rest.urls import OrganizationUrl
 from runtime.interpolate import interpolate
 from runtime.loader import Bot, Step, load_bot
 from runtime.redact import Redactor
-from runtime.validate import warnings
 from sessions.store import SessionScopes, SessionStore
 
 log = logging.getLogger("adobot")
@@ -141,7 +140,7 @@ class Runner:
         scopes = SessionScopes(global_=store)
         variables = self._seed_variables(bot, overrides)
         self._register_file_tokens(bot)
-        for warning in warnings(bot):
+        for warning in bot.warnings():
             log.warning("warning: %s", warning)
             tree.warnings.append(warning)
         ctx = ActionContext(sessions=scopes, variables=variables, route=self.route,

@@ -9,7 +9,7 @@ from rest.retry import RetryPolicy
 class BotSettings(BaseModel):
     """``settings:`` in a bot file; every key is optional."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     connect_timeout_seconds: float = Field(10.0, gt=0, le=300,
                                            description="Time to open a connection")
     read_timeout_seconds: float = Field(60.0, gt=0, le=3600,

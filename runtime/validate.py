@@ -48,12 +48,6 @@ class _Scope:
     global_: set[str] = field(default_factory=set)
 
 
-def warnings(bot: Bot) -> list[str]:
-    return [f"{bot.file.name}:{step.line}: step {step.path} ({step.action}) has its token as an "
-            "insecure string in the bot file; store it in the vault or pass it in a variable "
-            "(--var-env)" for step in bot.insecure_token_steps()]
-
-
 def validate_file(path: str | Path, declared: Iterable[str] = (),
                   sessions: Iterable[str] = ()) -> list[Finding]:
     """Every finding of the bot at ``path`` and the bots it runs. ``declared`` names variables
