@@ -5,13 +5,19 @@ from __future__ import annotations
 import difflib
 import logging
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Mapping
 from urllib.parse import quote
 
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 
 from credentials.secret import Secret
 from rest.errors import AdobotError, InvalidInput
@@ -47,7 +53,6 @@ class SessionRef(BaseModel):
         return {"name": value} if isinstance(value, str) else value
 
 
-# How every action but Connect names its session.
 def session_schema(scope_default: str | None, description: str, examples: list) -> dict:
     """The JSON Schema of a session input: a name, or {name, scope} (the manifests show it)."""
     scope: dict[str, Any] = {"enum": ["local", "global"],
@@ -62,6 +67,7 @@ def session_schema(scope_default: str | None, description: str, examples: list) 
          "properties": {"name": name, "scope": scope}}]}
 
 
+# How every action but Connect names its session.
 SessionInput = Annotated[SessionRef, WithJsonSchema(session_schema(
     None, "Session to use: a name, or {name, scope}; without a scope a local session of that "
     "name is used first, then a global one. Default: the session named 'default'.",

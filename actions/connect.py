@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-from actions.base import (TRANSPORT_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionName, session_schema)
+from actions.base import (
+    TRANSPORT_ERRORS,
+    Action,
+    ActionContext,
+    ActionInputs,
+    ActionOutputs,
+    SessionName,
+    path_segment,
+    session_schema,
+)
 from actions.names import ProjectName
 from credentials.sources import TokenSource, check_source_shape, resolve_token
 from rest.client import PREVIEW_API_VERSION, RestClient
@@ -85,7 +92,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
                         policy=ctx.retry_policy)
     try:
         user = _who_am_i(client, organization.name)
-        project = client.get(f"_apis/projects/{_path(inputs.project)}",
+        project = client.get(f"_apis/projects/{path_segment(inputs.project)}",
                              subject=f"project {inputs.project!r} in organization {organization.name!r}")
         session = Session(name=name, scope=scope, organization=organization.name,
                           organization_url=organization.base_url, project_id=project["id"],
@@ -103,10 +110,6 @@ def _who_am_i(client: RestClient, organization: str) -> str:
                       subject=f"organization {organization!r}")
     user = (data or {}).get("authenticatedUser") or {}
     return str(user.get("providerDisplayName") or user.get("customDisplayName") or user.get("id") or "")
-
-
-def _path(segment: str) -> str:
-    return quote(segment, safe="")
 
 
 ACTION = Action(

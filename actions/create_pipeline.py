@@ -5,12 +5,26 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput, create_once)
+from actions.base import (
+    SESSION_ERRORS,
+    Action,
+    ActionContext,
+    ActionInputs,
+    ActionOutputs,
+    SessionInput,
+    create_once,
+)
 from actions.git import get_repository, is_guid
-from actions.pipelines import (BUILD_EXECUTE, Pipeline, PipelineName, check_yaml_path,
-                               normalize_folder, pipeline_fields, pipeline_named,
-                               remember)
+from actions.pipelines import (
+    BUILD_EXECUTE,
+    Pipeline,
+    PipelineName,
+    check_yaml_path,
+    normalize_folder,
+    pipeline_fields,
+    pipeline_named,
+    remember,
+)
 from rest.errors import AlreadyExists, NotFound
 
 

@@ -5,8 +5,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput, create_once)
+from actions.base import (
+    SESSION_ERRORS,
+    Action,
+    ActionContext,
+    ActionInputs,
+    ActionOutputs,
+    SessionInput,
+    create_once,
+)
 from actions.git import CODE_MANAGE, Repository, get_repository, repository_fields
 from actions.names import RepositoryName
 from rest.errors import AlreadyExists, NotFound

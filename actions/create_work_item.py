@@ -7,9 +7,16 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput, path_segment,
-                          say_where_to_look)
+from actions.base import (
+    SESSION_ERRORS,
+    Action,
+    ActionContext,
+    ActionInputs,
+    ActionOutputs,
+    SessionInput,
+    path_segment,
+    say_where_to_look,
+)
 from rest.errors import AdobotError, NotFound
 
 WORK_WRITE = "Work Items (Read & write)"

@@ -1,7 +1,6 @@
 """Disconnect: close a session and forget it (no request is sent)."""
 from __future__ import annotations
 
-
 from actions.base import Action, ActionContext, ActionInputs, NoOutputs, SessionInput
 
 

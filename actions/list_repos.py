@@ -5,8 +5,14 @@ from fnmatch import fnmatchcase
 
 from pydantic import Field
 
-from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput)
+from actions.base import (
+    SESSION_ERRORS,
+    Action,
+    ActionContext,
+    ActionInputs,
+    ActionOutputs,
+    SessionInput,
+)
 from actions.git import CODE_READ, ListedRepository, repository_fields
 
 

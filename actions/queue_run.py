@@ -7,8 +7,16 @@ from typing import Annotated, Any, Iterator, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from actions.base import (SESSION_ERRORS, Action, ActionContext, ActionInputs, ActionOutputs,
-                          SessionInput, path_segment, say_where_to_look)
+from actions.base import (
+    SESSION_ERRORS,
+    Action,
+    ActionContext,
+    ActionInputs,
+    ActionOutputs,
+    SessionInput,
+    path_segment,
+    say_where_to_look,
+)
 from actions.pipelines import BUILD_EXECUTE, BUILD_READ, find_pipeline
 from rest.errors import AdobotError, Timeout
 from rest.retry import action_budget

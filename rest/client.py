@@ -22,8 +22,14 @@ from credentials.secret import Secret
 from rest import __version__
 from rest.errors import AdobotError, NetworkError, Timeout
 from rest.responses import raise_for_response, read_json
-from rest.retry import (IDEMPOTENT, RETRY_ON_IDEMPOTENT, RateLimitPacer, RetryPolicy, deadline,
-                        retry_after)
+from rest.retry import (
+    IDEMPOTENT,
+    RETRY_ON_IDEMPOTENT,
+    RateLimitPacer,
+    RetryPolicy,
+    deadline,
+    retry_after,
+)
 
 API_VERSION = "7.1"
 # connectionData is a preview API: a bare "7.1" is refused there.

@@ -13,8 +13,16 @@ from urllib.parse import unquote
 
 import requests
 
-from rest.errors import (AdobotError, AlreadyExists, AuthFailed, InvalidInput, NotFound,
-                         PermissionDenied, ServiceError, Throttled)
+from rest.errors import (
+    AdobotError,
+    AlreadyExists,
+    AuthFailed,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ServiceError,
+    Throttled,
+)
 
 _TF_CODE = re.compile(r"^\s*((?:TF|VS)\d+):")
 _ALREADY_EXISTS_KEYS = {"GitRepositoryNameAlreadyExistsException", "DefinitionExistsException",

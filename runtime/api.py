@@ -30,7 +30,7 @@ from rest.client import count_requests
 from runtime.interpolate import interpolate
 from runtime.loader import Bot, load_bot
 from runtime.redact import Redactor
-from runtime.runner import RunResult, Runner
+from runtime.runner import Runner, RunResult
 from sessions.store import SessionScopes, SessionStore
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class Context:
         runner = Runner(route=_route(sandbox), redactor=self.redactor, vault_path=vault)
         self._context = ActionContext(
             sessions=SessionScopes(global_=self.global_sessions), variables={},
-            route=runner.route, register_secret=self.redactor.add, vault=runner._open_vault,
+            route=runner.route, register_secret=self.redactor.add, vault=runner.open_vault,
             bot_dir=Path(bot_dir))
         self.requests = 0
 

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from rest import __version__
 from rest.errors import AdobotError, InternalError, InvalidInput
-from runtime.redact import Redactor, RedactingFilter
+from runtime.redact import RedactingFilter, Redactor
 
 log = logging.getLogger("adobot")
 

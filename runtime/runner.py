@@ -11,8 +11,8 @@ from actions import registry
 from actions.base import ActionContext
 from credentials.secret import Secret
 from rest.client import count_requests
-from rest.retry import RetryPolicy, action_budget
 from rest.errors import AdobotError, InternalError, InvalidBot, InvalidInput
+from rest.retry import RetryPolicy, action_budget
 from rest.urls import OrganizationUrl
 from runtime.interpolate import interpolate
 from runtime.loader import Bot, Step, load_bot
@@ -115,12 +115,11 @@ class Runner:
         tree = _Tree()
         error: dict[str, Any] | None = None
         exit_code = 0
-        variables: dict[str, Any] = {}
+        variables = self._seed_variables(bot, overrides or {})
         try:
-            variables = self._execute(bot, dict(overrides or {}), store, tree, prefix="", depth=0)
+            self._execute(bot, variables, store, tree, prefix="", depth=0)
         except _StepFailed as failed:
             error, exit_code = failed.to_dict(), failed.error.exit_code
-            variables = getattr(failed, "variables", {})
         finally:
             if owns_global:
                 store.close_all()
@@ -134,29 +133,24 @@ class Runner:
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
             warnings=tree.warnings, failures=self.redactor.mask(tree.failures))
 
-    def _execute(self, bot: Bot, overrides: dict[str, Any], store: SessionStore, tree: _Tree,
-                 prefix: str, depth: int) -> dict[str, Any]:
-        """Run one bot of the tree; returns its final variables (unmasked)."""
+    def _execute(self, bot: Bot, variables: dict[str, Any], store: SessionStore, tree: _Tree,
+                 prefix: str, depth: int) -> None:
+        """Run one bot of the tree, updating its (seeded) variables as steps map outputs."""
         scopes = SessionScopes(global_=store)
-        variables = self._seed_variables(bot, overrides)
         self._register_file_tokens(bot)
         for warning in bot.warnings():
             log.warning("warning: %s", warning)
             tree.warnings.append(warning)
         ctx = ActionContext(sessions=scopes, variables=variables, route=self.route,
                             register_secret=self.redactor.add, log=log, progress=self.progress,
-                            vault=self._open_vault, bot_dir=bot.file.parent,
+                            vault=self.open_vault, bot_dir=bot.file.parent,
                             timeout=bot.settings.timeout, retry_policy=bot.settings.policy())
         ctx.run_bot = lambda path, seed: self._child(bot, path, seed, store, tree,
                                                      ctx.step_path, depth)
         try:
             self._run_steps(bot.steps, ctx, tree, prefix)
-        except _StepFailed as failed:
-            failed.variables = variables  # type: ignore[attr-defined]
-            raise
         finally:
             scopes.local.close_all()
-        return variables
 
     def _child(self, parent: Bot, path: str, seed: Mapping[str, Any], store: SessionStore,
                tree: _Tree, step_path: str, depth: int) -> dict[str, Any]:
@@ -167,15 +161,16 @@ class Runner:
                              "Look for a bot that runs itself, directly or through others.")
         file = (parent.file.parent / path) if not Path(path).is_absolute() else Path(path)
         child = load_bot(file)
-        variables = self._execute(child, dict(seed), store, tree,
-                                  prefix=f"{step_path}/{child.file.name}:", depth=depth + 1)
+        variables = self._seed_variables(child, seed)
+        self._execute(child, variables, store, tree, prefix=f"{step_path}/{child.file.name}:",
+                      depth=depth + 1)
         return self.redactor.mask(variables)
 
     @staticmethod
     def _budget(ctx: ActionContext) -> float:
         return ctx.retry_policy.budget_seconds if ctx.retry_policy else RetryPolicy().budget_seconds
 
-    def _open_vault(self):
+    def open_vault(self):
         from credentials.vault import Vault
 
         return Vault(self.vault_path)

@@ -4,8 +4,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from sandbox.state import (Organization, Pipeline, Project, Repository, Run, Token, WorkItem,
-                           stable_id)
+from sandbox.state import (
+    Organization,
+    Pipeline,
+    Project,
+    Repository,
+    Run,
+    Token,
+    WorkItem,
+    stable_id,
+)
 
 LAST_UPDATE = "2026-01-05T09:30:00.000Z"
 

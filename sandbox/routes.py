@@ -6,8 +6,17 @@ from typing import Any
 
 from sandbox import responses as body
 from sandbox.server import ApiError, Request, Router, authenticate, check_api_version
-from sandbox.state import (KNOWN_FIELDS, Organization, Pipeline, Project, Repository, Run,
-                           SandboxState, WorkItem, stable_id)
+from sandbox.state import (
+    KNOWN_FIELDS,
+    Organization,
+    Pipeline,
+    Project,
+    Repository,
+    Run,
+    SandboxState,
+    WorkItem,
+    stable_id,
+)
 
 router = Router()
 
