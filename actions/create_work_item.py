@@ -17,6 +17,7 @@ from actions.base import (
     path_segment,
     say_where_to_look,
 )
+from actions.names import keys_matching
 from rest.errors import AdobotError, NotFound
 
 WORK_WRITE = "Work Items (Read & write)"
@@ -57,12 +58,8 @@ def _tags(value: list[str]) -> list[str]:
     return value
 
 
-def _fields(value: dict[str, Any]) -> dict[str, Any]:
-    for name in value:
-        if not _REFERENCE_NAME.match(name):
-            raise ValueError(f"{name!r} is not a field reference name (e.g. System.Title, "
-                             "Microsoft.VSTS.Common.Priority, Custom.Team)")
-    return value
+_fields = keys_matching(_REFERENCE_NAME, "a field reference name (e.g. System.Title, "
+                        "Microsoft.VSTS.Common.Priority, Custom.Team)")
 
 
 TreePath = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_tree_path)]

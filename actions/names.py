@@ -1,7 +1,8 @@
 """Names Azure DevOps accepts, checked before anything is sent (rules: product brief, FACTS)."""
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any, Callable
 
 from pydantic import AfterValidator, Field
 
@@ -52,3 +53,13 @@ ProjectName = Annotated[str, AfterValidator(check_project_name),
                         Field(json_schema_extra=_NAME_SCHEMA)]
 RepositoryName = Annotated[str, AfterValidator(check_repository_name),
                            Field(json_schema_extra=_NAME_SCHEMA)]
+
+
+def keys_matching(pattern: re.Pattern[str], form: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A validator: every key of a map must match ``pattern`` (``form`` says what it should be)."""
+    def check(value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not pattern.match(name):
+                raise ValueError(f"{name!r} is not {form}")
+        return value
+    return check

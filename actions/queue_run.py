@@ -17,6 +17,7 @@ from actions.base import (
     path_segment,
     say_where_to_look,
 )
+from actions.names import keys_matching
 from actions.pipelines import BUILD_EXECUTE, BUILD_READ, find_pipeline
 from rest.errors import AdobotError, Timeout
 from rest.retry import action_budget
@@ -33,12 +34,8 @@ def check_branch(value: str) -> str:
     return value
 
 
-def _check_names(value: dict[str, Any]) -> dict[str, Any]:
-    for name in value:
-        if not _NAME.match(name):
-            raise ValueError(f"{name!r} is not a valid name (letters, digits, '.', '_', '-', "
-                             "starting with a letter or '_')")
-    return value
+_check_names = keys_matching(_NAME, "a valid name (letters, digits, '.', '_', '-', starting "
+                             "with a letter or '_')")
 
 
 class VariableValue(BaseModel):

@@ -231,12 +231,14 @@ def _fail_early(args: argparse.Namespace, error: AdobotError) -> int:
     if args.debug:
         import traceback
         log.debug("".join(traceback.format_exception(error)))
+    from runtime.runner import RunResult
+
     detail = error.to_dict()
     if args.json:
-        doc = {"bot": os.path.splitext(os.path.basename(args.bot))[0], "status": "failed",
-               "variables": {}, "steps": [], "error": {**detail, "path": None, "action": None},
-               "duration_ms": 0.0, "requests": 0, "warnings": []}
-        print(redactor.scrub(json.dumps(doc, ensure_ascii=False)))
+        result = RunResult(bot=os.path.splitext(os.path.basename(args.bot))[0], status="failed",
+                           variables={}, steps=[], error={**detail, "path": None, "action": None},
+                           exit_code=error.exit_code, duration_ms=0.0)
+        print(redactor.scrub(json.dumps(result.to_dict(), ensure_ascii=False)))
     _print_error(detail, redactor)
     return error.exit_code
 

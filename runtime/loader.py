@@ -17,6 +17,8 @@ VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 STEP_KEYS_ACTION = {"action", "inputs", "outputs", "name", "on_error"}
 STEP_KEYS_LOOP = {"for_each", "as", "steps", "name", "on_error"}
 ON_ERROR = ("fail", "continue")
+INSECURE_TOKEN = ("the token is an insecure string in the bot file; store it in the vault or "
+                  "pass it in a variable (--var-env)")
 BOT_KEYS = {"name", "description", "variables", "steps", "settings"}
 
 
@@ -69,9 +71,8 @@ class Bot:
         return [step for step, source in self._token_sources() if "insecure" in source]
 
     def warnings(self) -> list[str]:
-        return [f"{self.file.name}:{step.line}: step {step.path} ({step.action}) has its token "
-                "as an insecure string in the bot file; store it in the vault or pass it in a "
-                "variable (--var-env)" for step in self.insecure_token_steps()]
+        return [f"{self.file.name}:{step.line}: step {step.path} ({step.action}): "
+                f"{INSECURE_TOKEN}" for step in self.insecure_token_steps()]
 
 
 class _LineDict(dict):

@@ -12,7 +12,7 @@ from actions.base import ActionContext
 from credentials.secret import Secret
 from rest.client import count_requests
 from rest.errors import AdobotError, InternalError, InvalidBot, InvalidInput
-from rest.retry import RetryPolicy, action_budget
+from rest.retry import action_budget
 from rest.urls import OrganizationUrl
 from runtime.interpolate import interpolate
 from runtime.loader import Bot, Step, load_bot
@@ -166,10 +166,6 @@ class Runner:
                       depth=depth + 1)
         return self.redactor.mask(variables)
 
-    @staticmethod
-    def _budget(ctx: ActionContext) -> float:
-        return ctx.retry_policy.budget_seconds if ctx.retry_policy else RetryPolicy().budget_seconds
-
     def open_vault(self):
         from credentials.vault import Vault
 
@@ -238,7 +234,7 @@ class Runner:
         action_name = step.action or ""
         ctx.step_path = path
         child_failure: _StepFailed | None = None
-        with count_requests() as counter, action_budget(self._budget(ctx)):
+        with count_requests() as counter, action_budget(ctx.retry_policy.budget_seconds):
             try:
                 action = registry.get(action_name)
                 inputs = action.parse_inputs(interpolate(step.inputs, ctx.variables, "inputs"))

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from actions import registry
 from actions.base import describe_problem
 from rest.errors import AdobotError, InvalidBot
-from runtime.loader import Bot, Step, load_bot
+from runtime.loader import INSECURE_TOKEN, Bot, Step, load_bot
 
 _REFERENCE = re.compile(r"(?<!\$)\$\{\s*([A-Za-z_][A-Za-z0-9_]*)")
 MAX_DEPTH = 10
@@ -86,8 +86,7 @@ class _Checker:
         self.findings += [Finding("error", "", p.message, p.hint, (index, _line_of(p.message)))
                           for p in problems]
         for step in bot.insecure_token_steps():
-            self.add(bot, step, "the token is an insecure string in the bot file; store it in "
-                     "the vault or pass it in a variable (--var-env)", severity="warning")
+            self.add(bot, step, INSECURE_TOKEN, severity="warning")
         scope.variables |= set(bot.variables)
         self.steps(bot, bot.steps, scope, stack + (path.resolve(),))
         return bot

@@ -63,8 +63,8 @@ class Request:
 
 
 # A handler returns (status, payload) or (status, payload, headers).
-Handler_ = Callable[[SandboxState, Request], tuple]
-Route = tuple[str, re.Pattern[str], Handler_, str | None, bool]
+RouteHandler = Callable[[SandboxState, Request], tuple]
+Route = tuple[str, re.Pattern[str], RouteHandler, str | None, bool]
 
 
 class Router:

@@ -89,6 +89,8 @@ def test_errors_before_running_exit_2_with_one_json_document(args, code, said):
     doc = json.loads(done.stdout)
     assert doc["status"] == "failed" and doc["error"]["code"] == code
     assert said in doc["error"]["message"]
+    assert set(doc) == {"bot", "status", "variables", "steps", "error", "failures",
+                        "duration_ms", "requests", "warnings"}  # the shape of every result
     assert f"{code}:" in done.stderr and "hint:" in done.stderr
 
 
