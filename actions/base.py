@@ -20,7 +20,9 @@ from pydantic import (
 )
 
 from credentials.secret import Secret
+from credentials.sources import credential_inputs
 from rest.errors import AdobotError, InvalidInput
+from rest.retry import RetryPolicy
 from rest.urls import OrganizationUrl
 from sessions.session import Session
 from sessions.store import SessionScopes
@@ -96,7 +98,7 @@ class ActionContext:
     """What the runtime hands an action beside its inputs."""
 
     sessions: SessionScopes
-    variables: Mapping[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
     # Where an organization's API calls go: its own URL, or the sandbox's with --sandbox.
     route: Callable[[OrganizationUrl], str] = lambda org: org.base_url
     # Called with every secret an action handles, so the runtime can mask it in all output.
@@ -114,7 +116,7 @@ class ActionContext:
     step_path: str = ""  # the path of the step being run, e.g. "4"
     # Timeouts and retry policy for the sessions this bot connects (the bot's `settings:`).
     timeout: tuple[float, float] = (10.0, 60.0)
-    retry_policy: Any = None
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
 
     def session(self, ref: SessionRef) -> Session:
         return self.sessions.find(ref.name, ref.scope)
@@ -128,7 +130,7 @@ def create_once(ctx: ActionContext, what: str, post: Callable[[], Any],
     try:
         return post()
     except AdobotError as lost:
-        if not lost.details.get("outcome_unknown"):
+        if not lost.outcome_unknown:
             raise
         found = find()
         if found is not None:
@@ -142,11 +144,11 @@ def create_once(ctx: ActionContext, what: str, post: Callable[[], Any],
 
 def say_where_to_look(error: AdobotError, place: str) -> AdobotError:
     """For creates that cannot be looked up safely: the outcome is unknown, say where to check."""
-    if error.details.get("outcome_unknown"):
-        error.message += f" The outcome is unknown: look at {place} before running it again."
-        error.args = (error.message,)
-        error.hint = "Check whether it was created (the link above); run again only if not."
-    return error
+    if not error.outcome_unknown:
+        return error
+    return error.derive(
+        message=f"{error.message} The outcome is unknown: look at {place} before running it again.",
+        hint="Check whether it was created (the link above); run again only if not.")
 
 
 # Errors any action that sends requests can raise, beside its own.
@@ -174,6 +176,11 @@ class Action:
     outputs: type[ActionOutputs]
     run: Callable[[ActionContext, Any], ActionOutputs]
     errors: Mapping[str, str]  # error code -> when it happens
+    # What it does to Azure DevOps (the manifest says it; MCP hints, a read-only mode and
+    # confirmations read it): changes nothing there, and whether running it twice with the same
+    # inputs has no further effect than running it once.
+    read_only: bool
+    idempotent: bool
 
     def parse_inputs(self, raw: Mapping[str, Any] | None) -> ActionInputs:
         """Validate raw (already interpolated) inputs; every problem is INVALID_INPUT."""
@@ -208,7 +215,7 @@ def describe_problem(action: Action, err: Mapping[str, Any]) -> tuple[str, str]:
         hint = f"Did you mean {close[0]!r}?" if close else f"{action.name} takes: {', '.join(known)}."
         return hint, f"{name!r} is not an input of {action.name}"
     text = str(err["msg"]).removeprefix("Value error, ")
-    if loc and loc[0] == "personal_access_token":
+    if loc and loc[0] in credential_inputs(action.inputs):
         return "", f"input {name!r}: {text}"  # never show the value
     value = err.get("input")
     shown = f" (got {value!r})" if isinstance(value, (str, int, float, bool)) and \

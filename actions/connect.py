@@ -16,7 +16,8 @@ from actions.base import (
     session_schema,
 )
 from actions.names import ProjectName
-from credentials.sources import TokenSource, check_source_shape, resolve_token
+from credentials.sources import Credential, resolve_token
+from rest.auth import PatAuthorizer
 from rest.client import PREVIEW_API_VERSION, RestClient
 from rest.errors import AdobotError
 from rest.urls import FORMS, parse_organization_url
@@ -38,14 +39,13 @@ class Inputs(ActionInputs):
                                  examples=["Payments"])
     authentication_method: Literal["pat"] = Field(
         "pat", description="How to authenticate: a personal access token", examples=["pat"])
-    personal_access_token: TokenSource = Field(
+    personal_access_token: Credential = Field(
         description="A credential input: where the token comes from, one of "
                     "{credential: {locker, name, attribute}} (the encrypted vault), "
                     "{variable: NAME} (a bot variable) or {insecure: VALUE} (plain text in the "
                     "bot file: works, with a warning). The value is never shown.",
         examples=[{"credential": {"locker": "ado", "name": "ci-bot", "attribute": "pat"}},
-                  {"variable": "pat"}],
-        json_schema_extra={"x-credential": {"sources": ["credential", "variable", "insecure"]}})
+                  {"variable": "pat"}])
     session: Annotated[NewSession, WithJsonSchema(session_schema(
         "local", "Name and scope of the new session: a name, or {name, scope}. Default: "
         "{name: default, scope: local}.", ["ado", {"name": "ado", "scope": "global"}])),
@@ -59,11 +59,6 @@ class Inputs(ActionInputs):
         except AdobotError as exc:
             raise ValueError(exc.message) from None
         return value
-
-    @field_validator("personal_access_token", mode="before")
-    @classmethod
-    def _one_source(cls, value: object) -> object:
-        return check_source_shape(value)
 
     @field_validator("session", mode="before")
     @classmethod
@@ -86,12 +81,13 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     organization = parse_organization_url(inputs.organization_url)
     name, scope = inputs.session.name, inputs.session.scope
     ctx.sessions.check_free(name)  # SESSION_EXISTS before anything is sent
-    token = resolve_token(inputs.personal_access_token, ctx.variables, ctx.vault)
+    token = resolve_token(inputs.personal_access_token, ctx.variables, ctx.vault,
+                          field="personal_access_token")
     ctx.register_secret(token)
-    client = RestClient(ctx.route(organization), token, timeout=ctx.timeout,
+    client = RestClient(ctx.route(organization), PatAuthorizer(token), timeout=ctx.timeout,
                         policy=ctx.retry_policy)
     try:
-        user = _who_am_i(client, organization.name)
+        user = who_am_i(client, organization.name)
         project = client.get(f"_apis/projects/{path_segment(inputs.project)}",
                              subject=f"project {inputs.project!r} in organization {organization.name!r}")
         session = Session(name=name, scope=scope, organization=organization.name,
@@ -105,7 +101,8 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
                    project_name=session.project_name, user=user)
 
 
-def _who_am_i(client: RestClient, organization: str) -> str:
+def who_am_i(client: RestClient, organization: str) -> str:
+    """The display name of the token's user: the first proof that the token works."""
     data = client.get("_apis/connectionData", api_version=PREVIEW_API_VERSION,
                       subject=f"organization {organization!r}")
     user = (data or {}).get("authenticatedUser") or {}
@@ -114,6 +111,7 @@ def _who_am_i(client: RestClient, organization: str) -> str:
 
 ACTION = Action(
     name="Connect", label="Connect to Azure DevOps", group="Session",
+    read_only=True, idempotent=True,
     description="Proves a personal access token against an organization and a project "
                 "and keeps the connection as a local or global session for later actions.",
     inputs=Inputs, outputs=Outputs, run=run,

@@ -62,20 +62,18 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
             f"{session.project_id}/_apis/pipelines", body, scope=BUILD_EXECUTE, subject=where),
             lambda: pipeline_named(session, inputs.name, inputs.folder))
     except AlreadyExists as exists:
-        raise AlreadyExists(exists.message, "Choose another name or folder.",
-                            status=exists.status, details=exists.details,
-                            after_request=True) from None
+        raise exists.derive(hint="Choose another name or folder.") from None
     except NotFound as missing:  # the only thing the create can miss is the repository
         said = f" (the service said: {missing.service_message})" if missing.service_message else ""
-        raise NotFound(f"repository {inputs.repository!r} was not found in project "
-                       f"{session.project_name!r}{said}", status=missing.status,
-                       details=missing.details, after_request=True) from None
+        raise missing.derive(message=f"repository {inputs.repository!r} was not found in "
+                                     f"project {session.project_name!r}{said}") from None
     remember(session, created)
     return Outputs(pipeline=Pipeline(**pipeline_fields(created)))
 
 
 ACTION = Action(
     name="CreatePipeline", label="Create pipeline", group="Pipelines",
+    read_only=False, idempotent=True,
     description="Creates a YAML pipeline whose definition lives in a Git repository of the "
                 "session's project.",
     inputs=Inputs, outputs=Outputs, run=run,

@@ -55,9 +55,8 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
             subject=where), find)
     except AlreadyExists as exists:
         if inputs.if_exists == "fail":
-            raise AlreadyExists(exists.message, "Choose another name, or set if_exists: reuse "
-                                "to use the existing repository.", status=exists.status,
-                                details=exists.details, after_request=True) from None
+            raise exists.derive(hint="Choose another name, or set if_exists: reuse to use the "
+                                     "existing repository.") from None
         existing = get_repository(session, inputs.name)
         return Outputs(repository=Repository(**repository_fields(existing)), created=False)
     return Outputs(repository=Repository(**repository_fields(created)), created=True)
@@ -65,6 +64,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 
 ACTION = Action(
     name="CreateRepo", label="Create repository", group="Repos",
+    read_only=False, idempotent=True,
     description="Creates a Git repository in the session's project; with if_exists: reuse an "
                 "existing repository of that name is returned instead.",
     inputs=Inputs, outputs=Outputs, run=run,

@@ -163,14 +163,15 @@ def _explain_missing(session, inputs: Inputs, missing: NotFound) -> AdobotError:
     if any(name.lower() == inputs.type.lower() for name in names):
         return missing  # the type exists: something else was not found
     close = difflib.get_close_matches(inputs.type, names, n=1)
-    return NotFound(f"work item type {inputs.type!r} does not exist in project "
-                    f"{session.project_name!r}; its types: {', '.join(names)}",
-                    f"Did you mean {close[0]!r}?" if close else "Use one of the types listed.",
-                    status=missing.status, details=missing.details, after_request=True)
+    return missing.derive(
+        message=f"work item type {inputs.type!r} does not exist in project "
+                f"{session.project_name!r}; its types: {', '.join(names)}",
+        hint=f"Did you mean {close[0]!r}?" if close else "Use one of the types listed.")
 
 
 ACTION = Action(
     name="CreateWorkItem", label="Create work item", group="Boards",
+    read_only=False, idempotent=False,
     description="Creates a work item (Task, Bug, User Story, … any type of the project) with "
                 "title, description, assignee, tags, paths, priority, a parent and any fields.",
     inputs=Inputs, outputs=Outputs, run=run,

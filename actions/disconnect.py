@@ -15,6 +15,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> NoOutputs:
 
 ACTION = Action(
     name="Disconnect", label="Disconnect", group="Session",
+    read_only=True, idempotent=True,
     description="Closes a session and its connections; later actions can no longer use it.",
     inputs=Inputs, outputs=NoOutputs, run=run,
     errors={"SESSION_NOT_FOUND": "the session is not connected (or was already disconnected)"})

@@ -48,6 +48,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 
 ACTION = Action(
     name="ListRepos", label="List repositories", group="Repos",
+    read_only=True, idempotent=True,
     description="Lists the Git repositories of the session's project, optionally filtered by "
                 "a case-insensitive glob on the name. An empty project gives an empty list.",
     inputs=Inputs, outputs=Outputs, run=run,

@@ -51,6 +51,10 @@ def manifest(action: Action) -> dict[str, Any]:
         "label": action.label,
         "description": action.description,
         "group": action.group,
+        # What it does to Azure DevOps: nothing (read_only), and whether a repeat with the same
+        # inputs has no further effect (idempotent).
+        "read_only": action.read_only,
+        "idempotent": action.idempotent,
         "inputs": inputs,
         "outputs": outputs,
         "errors": [{"code": code, "when": when} for code, when in action.errors.items()],

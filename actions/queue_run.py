@@ -180,6 +180,7 @@ def _wait(ctx: ActionContext, session, route: str, current: Run, timeout: float)
 
 ACTION = Action(
     name="QueueRun", label="Queue pipeline run", group="Pipelines",
+    read_only=False, idempotent=False,
     description="Queues a run of a pipeline (by id or name) on a branch, with template "
                 "parameters and variables; with wait: true, polls until it completes.",
     inputs=Inputs, outputs=Outputs, run=run,

@@ -56,6 +56,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 
 ACTION = Action(
     name="ReadCsv", label="Read CSV file", group="Bots",
+    read_only=True, idempotent=True,
     description="Reads a CSV file with a header row into a list of rows (maps), e.g. to file "
                 "one work item per row with for_each. Sends no request.",
     inputs=Inputs, outputs=Outputs, run=run,

@@ -33,6 +33,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 
 ACTION = Action(
     name="RunBot", label="Run child bot", group="Bots",
+    read_only=False, idempotent=False,
     description="Runs another bot file (relative to this one) with seed variables and returns "
                 "its final variables. Global sessions are shared both ways; the child's local "
                 "sessions close when it ends.",

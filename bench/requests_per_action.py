@@ -40,7 +40,7 @@ BY_NAME_MINIMUM = {"CreatePipeline": 2, "QueueRun": 2}  # one lookup of a name, 
 
 def measure(bot, minimum: dict[str, int], label: str) -> list[tuple]:
     with Sandbox() as sandbox:
-        runner = Runner(route=lambda org: f"{sandbox.url}/{org.name}")
+        runner = Runner(route=sandbox.route)
         result = runner.run(bot, {"pat": "sandbox-demo-pat"})
         if result.error:
             raise SystemExit(f"{label}: {result.error}")

@@ -1,9 +1,16 @@
-"""The three sources of a personal access token, and turning one into a ``Secret``."""
+"""The three sources of a secret (a personal access token, later a client secret), the
+``Credential`` input type that marks every secret input, and turning a source into a ``Secret``.
+
+Secrets are recognised by their type, never by an input's name: the runtime, the loader,
+``validate`` and input errors ask ``credential_inputs(model)`` which inputs hold one.
+"""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Union
+import functools
+import typing
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Mapping, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 from credentials.secret import Secret
 from rest.errors import InvalidInput
@@ -47,6 +54,7 @@ class FromInsecure(_Source):
 
 
 TokenSource = Union[FromCredential, FromVariable, FromInsecure]
+SOURCE_KINDS = ("credential", "variable", "insecure")
 
 
 def check_source_shape(value: Any) -> Any:
@@ -56,45 +64,78 @@ def check_source_shape(value: Any) -> Any:
     if not isinstance(value, Mapping):
         raise ValueError(f"must be one of {SHAPES}; a plain string is not accepted, "
                          "so a token is never written into a bot by accident")
-    kinds = [k for k in ("credential", "variable", "insecure") if k in value]
+    kinds = [k for k in SOURCE_KINDS if k in value]
     if len(kinds) != 1 or len(value) != 1:
         raise ValueError(f"must have exactly one of {SHAPES}")
     return value
 
 
-def clean_token(raw: object, where: str) -> Secret:
+class _CredentialMark:
+    """Marks an input type as holding a secret, wherever the input is declared."""
+
+    def __repr__(self) -> str:
+        return "CREDENTIAL"
+
+
+CREDENTIAL = _CredentialMark()
+# The type of every secret input: one of the three sources; the manifest carries x-credential.
+Credential = Annotated[TokenSource, CREDENTIAL, BeforeValidator(check_source_shape),
+                       Field(json_schema_extra={"x-credential": {"sources": list(SOURCE_KINDS)}})]
+
+
+def _marked(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is Annotated and any(
+            meta is CREDENTIAL for meta in annotation.__metadata__):
+        return True
+    return any(_marked(inner) for inner in typing.get_args(annotation))
+
+
+@functools.cache
+def credential_inputs(model: type[BaseModel]) -> tuple[str, ...]:
+    """The names of the inputs of ``model`` that hold a secret (typed ``Credential``)."""
+    return tuple(name for name, info in model.model_fields.items()
+                 if any(meta is CREDENTIAL for meta in info.metadata) or _marked(info.annotation))
+
+
+def sources_in(inputs: Mapping[str, Any], names: tuple[str, ...]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(input name, raw source) of each credential input given as a mapping in raw inputs."""
+    return [(name, inputs[name]) for name in names if isinstance(inputs.get(name), Mapping)]
+
+
+def clean_token(raw: object, where: str, field: str = FIELD) -> Secret:
     """Strip a pasted newline or spaces; refuse what is still not a token."""
     if not isinstance(raw, str):
-        raise InvalidInput(f"{FIELD}: {where} does not hold text", field=FIELD)
+        raise InvalidInput(f"{field}: {where} does not hold text", field=field)
     token = raw.strip()
     if not token:
-        raise InvalidInput(f"{FIELD}: {where} is empty", "Give a personal access token.",
-                           field=FIELD)
+        raise InvalidInput(f"{field}: {where} is empty", "Give a personal access token.",
+                           field=field)
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in token):
-        raise InvalidInput(f"{FIELD}: {where} has spaces or control characters inside the token",
+        raise InvalidInput(f"{field}: {where} has spaces or control characters inside the token",
                            "Copy the token again: it is one word of letters and digits.",
-                           field=FIELD)
+                           field=field)
     return Secret(token)
 
 
 def resolve_token(source: TokenSource, variables: Mapping[str, Any],
-                  vault: Callable[[], "Vault"] | None = None) -> Secret:
-    """The token a source names. ``vault`` opens the vault, only when a credential is asked for."""
+                  vault: Callable[[], "Vault"] | None = None, field: str = FIELD) -> Secret:
+    """The secret a source names. ``vault`` opens the vault, only when a credential is asked for;
+    ``field`` is the input that named the source (said in errors)."""
     if isinstance(source, FromInsecure):
-        return clean_token(source.insecure.get_secret_value(), "the insecure token")
+        return clean_token(source.insecure.get_secret_value(), "the insecure token", field)
     if isinstance(source, FromVariable):
         if source.variable not in variables:
             raise InvalidInput(
-                f"variable {source.variable!r} named by personal_access_token is not defined",
+                f"variable {source.variable!r} named by {field} is not defined",
                 f"Define it, e.g. `adobot run BOT.yaml --var-env {source.variable}=ADO_PAT`.",
-                field=FIELD)
+                field=field)
         value = variables[source.variable]
         if isinstance(value, Secret):
             value = value.reveal()
-        return clean_token(value, f"variable {source.variable!r}")
+        return clean_token(value, f"variable {source.variable!r}", field)
     from credentials.vault import Vault
 
     ref = source.credential
     store = vault() if vault is not None else Vault()
     secret = store.get(ref.locker, ref.name, ref.attribute)
-    return clean_token(secret.reveal(), f"credential {ref}")
+    return clean_token(secret.reveal(), f"credential {ref}", field)

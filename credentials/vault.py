@@ -35,7 +35,14 @@ KEY_ENV = "ADOBOT_VAULT_KEY"
 NEW_KEY_ENV = "ADOBOT_VAULT_NEW_KEY"
 PATH_ENV = "ADOBOT_VAULT"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_thread_lock = threading.Lock()
+# File locks do not exclude threads of one process: each vault file also has a thread lock.
+_thread_locks: dict[Path, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+def _thread_lock(path: Path) -> threading.Lock:
+    with _thread_locks_guard:
+        return _thread_locks.setdefault(path.resolve(), threading.Lock())
 
 
 def default_path() -> Path:
@@ -120,6 +127,9 @@ class Vault:
         self.path = vault_path(path)
         self.key_path = self.path.with_name(self.path.name + ".key")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        # Where the key comes from is decided once, when the vault is opened: the environment,
+        # else the key file beside the vault.
+        self._env_key = os.environ.get(KEY_ENV) or None
 
     def __repr__(self) -> str:
         return f"Vault({str(self.path)!r})"
@@ -127,9 +137,8 @@ class Vault:
     # --- the key ---------------------------------------------------------------------------
 
     def _key(self, create: bool) -> bytes:
-        env = os.environ.get(KEY_ENV)
-        if env:
-            return decode_key(env, KEY_ENV)
+        if self._env_key is not None:
+            return decode_key(self._env_key, KEY_ENV)
         try:
             return decode_key(self.key_path.read_text(encoding="ascii"), str(self.key_path))
         except FileNotFoundError:
@@ -212,7 +221,7 @@ class Vault:
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        with _thread_lock, os.fdopen(fd, "r+b") as handle:
+        with _thread_lock(self.path), os.fdopen(fd, "r+b") as handle:
             _lock_file(handle)
             try:
                 yield
@@ -262,7 +271,7 @@ class Vault:
         with self._locked():
             old = _Keys(self._key(create=False))
             doc = self._read(old)
-            from_env = bool(os.environ.get(KEY_ENV))
+            from_env = self._env_key is not None
             if from_env:
                 if not os.environ.get(NEW_KEY_ENV):
                     raise VaultError(f"the key comes from {KEY_ENV}: give the new key in "

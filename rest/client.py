@@ -1,13 +1,12 @@
 """The only code in adobot that speaks HTTP.
 
-One ``RestClient`` per connection: a pooled ``requests.Session`` with Basic auth from the PAT,
-``api-version`` on every call, ``X-TFS-FedAuthRedirect: Suppress`` so a bad token is a 401 and
+One ``RestClient`` per connection: a pooled ``requests.Session``, an ``Authorizer`` asked for
+the Authorization header of every attempt (see ``rest.auth``), ``api-version`` on every call, ``X-TFS-FedAuthRedirect: Suppress`` so a bad token is a 401 and
 not a sign-in page, a User-Agent naming adobot, timeouts, and service errors turned into
 ``AdobotError`` subclasses (see ``rest.responses``).
 """
 from __future__ import annotations
 
-import base64
 import contextvars
 import logging
 from contextlib import contextmanager
@@ -20,8 +19,9 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from credentials.secret import Secret
 from rest import __version__
+from rest.auth import Authorizer
 from rest.errors import AdobotError, NetworkError, Timeout
-from rest.responses import raise_for_response, read_json
+from rest.responses import error_for_response, read_json
 from rest.retry import (
     IDEMPOTENT,
     RETRY_ON_IDEMPOTENT,
@@ -60,33 +60,33 @@ def count_requests() -> Iterator[RequestCounter]:
         _counter.reset(token)
 
 
-class _PatAuth(requests.auth.AuthBase):
-    """HTTP Basic with an empty user name and the PAT as password, built once."""
+class _Authorization(requests.auth.AuthBase):
+    """One attempt's Authorization header. Given per request, it also keeps requests from
+    reading credentials out of ~/.netrc."""
 
-    def __init__(self, token: Secret) -> None:
-        encoded = base64.b64encode(b":" + token.reveal().encode("utf-8")).decode("ascii")
-        self._header = Secret("Basic " + encoded)
+    def __init__(self, header: Secret) -> None:
+        self.header = header
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._header.reveal()
+        request.headers["Authorization"] = self.header.reveal()
         return request
 
     def __repr__(self) -> str:
-        return "_PatAuth(***)"
+        return "_Authorization(***)"
 
 
 class RestClient:
     """A connection to one organization: ``get``/``post`` return decoded JSON or raise."""
 
-    def __init__(self, base_url: str, token: Secret, *,
+    def __init__(self, base_url: str, auth: Authorizer, *,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT,
                  policy: RetryPolicy | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.auth = auth
         self.timeout = timeout
         self.policy = policy or RetryPolicy()
         self.pacer = RateLimitPacer()
         self._http = requests.Session()
-        self._http.auth = _PatAuth(token)
         self._http.headers.update({
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
@@ -146,6 +146,7 @@ class RestClient:
         started = policy.clock()
         until = deadline(policy, started)
         attempt = 0
+        renewed = False  # a refused token is renewed at most once per request
         while True:
             attempt += 1
             pause = self.pacer.pause(policy)
@@ -153,33 +154,44 @@ class RestClient:
                 log.debug("rate limit nearly spent: pausing %.2f s", pause)
                 policy.sleep(pause)
             self._count()
+            authorization = self.auth.header()  # afresh for every attempt: it may be renewed
             response: requests.Response | None = None
+            lost: tuple[requests.RequestException, bool] | None = None
+            failure: AdobotError | None = None
             try:
                 response = self._http.request(method, url, params=query, json=body,
-                                              headers=headers, timeout=self.timeout,
-                                              allow_redirects=False)
+                                              headers=headers, auth=_Authorization(authorization),
+                                              timeout=self.timeout, allow_redirects=False)
             except requests.RequestException as exc:
                 sent = _maybe_sent(exc)
+                lost = (exc, sent)
                 failure = self._transport_error(method, url, exc, sent)
                 retry, wait = (not sent or method in IDEMPOTENT), policy.backoff(attempt)
             else:
                 log.debug("%s %s -> %s", method, response.url, response.status_code)
                 status = response.status_code
+                if status == 401 and not renewed and self.auth.refresh(authorization):
+                    renewed = True
+                    log.info("%s %s: the token was refused; sending again with a renewed one",
+                             method, url.split("?")[0])
+                    continue
                 if status != 429:  # a 429's Retry-After already says how long to wait
                     self.pacer.note(response.headers)
                 retry = status == 429 or (status in RETRY_ON_IDEMPOTENT and method in IDEMPOTENT)
                 if not retry:
-                    self._raise_for(response, method, scope, subject)
+                    error = self._error(response, method, scope, subject)
+                    if error is not None:
+                        raise error
                     return response
                 wait = retry_after(response.headers)
                 wait = policy.backoff(attempt) if wait is None else wait
-                failure = None
             if not retry:
+                assert failure is not None
                 raise failure
             wait = min(wait, policy.max_delay)
             if attempt >= policy.max_attempts or policy.clock() + wait > until:
-                self._give_up(failure, response, method, scope, subject, attempt,
-                              policy.clock() - started)
+                raise self._gave_up(lost, response, method, url, scope, subject, attempt,
+                                    policy.clock() - started)
             log.info("%s %s: %s; retrying in %.1f s (attempt %d of %d)", method,
                      url.split("?")[0], failure.code if failure else f"HTTP {response.status_code}",
                      wait, attempt + 1, policy.max_attempts)
@@ -191,46 +203,39 @@ class RestClient:
             counter.count += 1
         self.requests_sent += 1
 
-    def _raise_for(self, response: requests.Response, method: str, scope: str | None,
-                   subject: str | None) -> None:
-        try:
-            raise_for_response(response, scope=scope, subject=subject)
-        except AdobotError as error:
-            if method not in IDEMPOTENT and response.status_code >= 500:
-                error.details["outcome_unknown"] = True  # it may have acted before failing
-            raise
+    def _error(self, response: requests.Response, method: str, scope: str | None,
+               subject: str | None, suffix: str = "",
+               details: dict[str, Any] | None = None) -> AdobotError | None:
+        # A write that failed with a 5xx may have acted before failing.
+        unknown = method not in IDEMPOTENT and response.status_code >= 500
+        return error_for_response(response, scope=scope, subject=subject,
+                                  outcome_unknown=unknown, suffix=suffix, details=details)
 
-    def _give_up(self, failure: AdobotError | None, response: requests.Response | None,
-                 method: str, scope: str | None, subject: str | None, attempts: int,
-                 elapsed: float) -> None:
-        if failure is None:
-            assert response is not None
-            try:
-                self._raise_for(response, method, scope, subject)
-            except AdobotError as error:
-                failure = error
-        assert failure is not None
-        failure.message += f" (gave up after {attempts} attempts over {elapsed:.1f} s)"
-        failure.args = (failure.message,)
-        failure.details["attempts"] = attempts
-        failure.details["elapsed_seconds"] = round(elapsed, 1)
-        raise failure
+    def _gave_up(self, lost: tuple[requests.RequestException, bool] | None,
+                 response: requests.Response | None, method: str, url: str, scope: str | None,
+                 subject: str | None, attempts: int, elapsed: float) -> AdobotError:
+        """The last failure, told with how many attempts were made over how long."""
+        suffix = f" (gave up after {attempts} attempts over {elapsed:.1f} s)"
+        tally = {"attempts": attempts, "elapsed_seconds": round(elapsed, 1)}
+        if lost is not None:
+            return self._transport_error(method, url, *lost, suffix=suffix, details=tally)
+        assert response is not None
+        error = self._error(response, method, scope, subject, suffix=suffix, details=tally)
+        assert error is not None  # only failed answers are retried
+        return error
 
     def _transport_error(self, method: str, url: str, exc: requests.RequestException,
-                         sent: bool) -> AdobotError:
+                         sent: bool, suffix: str = "",
+                         details: dict[str, Any] | None = None) -> AdobotError:
         unknown = sent and method not in IDEMPOTENT
         after = (" The request may have been acted on: check before running it again."
                  if unknown else "")
         if isinstance(exc, requests.Timeout):
-            error: AdobotError = Timeout(
-                f"{method} {url.split('?')[0]} got no answer within "
-                f"{self._timeout_text(exc)}.{after}", after_request=True)
-        else:
-            error = NetworkError(f"could not reach {self.base_url}: {_reason(exc)}.{after}",
-                                 after_request=True)
-        if unknown:
-            error.details["outcome_unknown"] = True
-        return error
+            return Timeout(f"{method} {url.split('?')[0]} got no answer within "
+                           f"{self._timeout_text(exc)}.{after}{suffix}", after_request=True,
+                           outcome_unknown=unknown, details=details)
+        return NetworkError(f"could not reach {self.base_url}: {_reason(exc)}.{after}{suffix}",
+                            after_request=True, outcome_unknown=unknown, details=details)
 
     def _timeout_text(self, exc: requests.Timeout) -> str:
         connect, read = self.timeout

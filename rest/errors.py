@@ -42,13 +42,18 @@ ERROR_CODES = tuple(_DEFAULT_HINTS)
 
 
 class AdobotError(Exception):
-    """A failure with a stable code, a message naming what was wrong, and a hint."""
+    """A failure with a stable code, a message naming what was wrong, and a hint.
+
+    Errors are built whole where their message is known and never changed after they are
+    raised: code that knows more (an action knowing where to look) raises ``derive(...)``.
+    """
 
     code = "SERVICE_ERROR"
 
     def __init__(self, message: str, hint: str | None = None, *, field: str | None = None,
                  status: int | None = None, details: dict[str, Any] | None = None,
-                 after_request: bool = False) -> None:
+                 after_request: bool = False, outcome_unknown: bool = False,
+                 service_message: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint or _DEFAULT_HINTS[self.code]
@@ -57,12 +62,22 @@ class AdobotError(Exception):
         self.details = details or {}
         # Set when the failure came back from (or while) sending a request: exit 1, not 2.
         self.after_request = after_request
+        # A write whose answer was lost: the service may or may not have acted on it.
+        self.outcome_unknown = outcome_unknown
         # What the service itself said (its message), when the error came from an answer.
-        self.service_message = ""
+        self.service_message = service_message
 
     @property
     def exit_code(self) -> int:
         return 2 if self.code in _BEFORE_SENDING and not self.after_request else 1
+
+    def derive(self, **changes: Any) -> "AdobotError":
+        """A new error of the same kind with some fields changed (e.g. a better hint)."""
+        fields = {"message": self.message, "hint": self.hint, "field": self.field,
+                  "status": self.status, "details": dict(self.details),
+                  "after_request": self.after_request, "outcome_unknown": self.outcome_unknown,
+                  "service_message": self.service_message}
+        return type(self)(**{**fields, **changes})
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "hint": self.hint}
@@ -111,24 +126,26 @@ class AlreadyExists(AdobotError):
     code = "ALREADY_EXISTS"
 
 
-class Throttled(AdobotError):
+class TransportError(AdobotError):
+    """No usable answer came back: the service was slow, unreachable, failing or throttling.
+    The retry policy deals with these; every action that sends requests can raise them."""
+
+
+class Throttled(TransportError):
     code = "THROTTLED"
 
 
-class Timeout(AdobotError):
+class Timeout(TransportError):
     code = "TIMEOUT"
 
 
-class NetworkError(AdobotError):
+class NetworkError(TransportError):
     code = "NETWORK_ERROR"
 
 
-class ServiceError(AdobotError):
+class ServiceError(TransportError):
     code = "SERVICE_ERROR"
 
 
 class InternalError(AdobotError):
     code = "INTERNAL_ERROR"
-
-
-BY_CODE: dict[str, type[AdobotError]] = {cls.code: cls for cls in AdobotError.__subclasses__()}

@@ -72,60 +72,66 @@ def _said(fault: ServiceFault) -> str:
     return f" (the service said: {fault.message})" if fault.message else ""
 
 
-def raise_for_response(response: requests.Response, *, scope: str | None = None,
-                       subject: str | None = None) -> None:
-    """Raise the AdobotError that the response means, or return if it is a usable answer."""
+def error_for_response(response: requests.Response, *, scope: str | None = None,
+                       subject: str | None = None, outcome_unknown: bool = False,
+                       suffix: str = "", details: dict[str, Any] | None = None
+                       ) -> AdobotError | None:
+    """The AdobotError that the response means, or None if it is a usable answer.
+
+    ``suffix`` ends the message (e.g. how many attempts were made); ``outcome_unknown`` marks a
+    write the service may have acted on before it failed.
+    """
     status = response.status_code
-    where = f"{response.request.method} {response.url.split('?')[0]}"
     if 200 <= status < 300 and status != 203 and not _is_html(response):
-        return
+        return None
     fault = ServiceFault(response)
-    error = _error_for(status, fault, response, where, scope, subject)
-    error.status = status
-    error.details.update(fault.details())
-    error.after_request = True
-    error.service_message = fault.message
-    raise error
+    kind, message, hint = _error_for(status, fault, response, scope, subject)
+    return kind(message + suffix, hint, status=status,
+                details={**fault.details(), **(details or {})}, after_request=True,
+                outcome_unknown=outcome_unknown, service_message=fault.message)
 
 
-def _error_for(status: int, fault: ServiceFault, response: requests.Response, where: str,
-               scope: str | None, subject: str | None) -> AdobotError:
+def _error_for(status: int, fault: ServiceFault, response: requests.Response,
+               scope: str | None, subject: str | None) -> tuple[type[AdobotError], str, str | None]:
+    """(kind, message, hint) of the error a failed answer means."""
+    where = f"{response.request.method} {response.url.split('?')[0]}"
     what = subject or where
     if status == 203 or (status < 400 and _is_html(response)) or 300 <= status < 400:
-        return AuthFailed(f"the service answered {where} with a sign-in page (HTTP {status}) "
-                          "instead of data: the token was not accepted", _AUTH_HINT)
+        return (AuthFailed, f"the service answered {where} with a sign-in page (HTTP {status}) "
+                "instead of data: the token was not accepted", _AUTH_HINT)
     if status == 401:
         lowered = fault.message.lower()
         if "expired" in lowered:
-            return AuthFailed(f"the personal access token has expired{_said(fault)}",
-                              "Create a new personal access token and store it again.")
+            return (AuthFailed, f"the personal access token has expired{_said(fault)}",
+                    "Create a new personal access token and store it again.")
         if fault.tf_code == "TF400813" and "anonymous" not in lowered:
             return _permission_denied(fault, scope, what)
-        return AuthFailed(f"the token was not accepted for {what} (HTTP 401){_said(fault)}",
-                          _AUTH_HINT)
+        return (AuthFailed, f"the token was not accepted for {what} (HTTP 401){_said(fault)}",
+                _AUTH_HINT)
     if status == 403:
         return _permission_denied(fault, scope, what)
     if status == 404 or fault.type_key in _NOT_FOUND_KEYS or fault.tf_code in _NOT_FOUND_CODES:
-        return NotFound(f"{what} was not found{_said(fault)}")
+        return NotFound, f"{what} was not found{_said(fault)}", None
     if status == 409 or fault.type_key in _ALREADY_EXISTS_KEYS:
-        return AlreadyExists(f"{what} already exists{_said(fault)}")
+        return AlreadyExists, f"{what} already exists{_said(fault)}", None
     if status == 429:
         retry_after = response.headers.get("Retry-After")
         wait = f"; it asked to wait {retry_after} s" if retry_after else ""
-        return Throttled(f"Azure DevOps throttled {where}{wait}{_said(fault)}")
+        return Throttled, f"Azure DevOps throttled {where}{wait}{_said(fault)}", None
     if status in (400, 422):
-        return InvalidInput(f"the service refused {what}{_said(fault)}",
-                            "Correct the input the service names and run the bot again.")
-    return ServiceError(f"Azure DevOps failed on {where} with HTTP {status}{_said(fault)}")
+        return (InvalidInput, f"the service refused {what}{_said(fault)}",
+                "Correct the input the service names and run the bot again.")
+    return ServiceError, f"Azure DevOps failed on {where} with HTTP {status}{_said(fault)}", None
 
 
-def _permission_denied(fault: ServiceFault, scope: str | None, what: str) -> PermissionDenied:
+def _permission_denied(fault: ServiceFault, scope: str | None,
+                       what: str) -> tuple[type[AdobotError], str, str]:
     needs = f"the scope {scope}" if scope else "the needed scope"
-    return PermissionDenied(
-        f"the token works but may not access {what}: it lacks {needs} or a permission"
-        f"{_said(fault)}",
-        f"Create a token with {needs} (or Full access), and make sure its user has the "
-        "permission in the project.")
+    return (PermissionDenied,
+            f"the token works but may not access {what}: it lacks {needs} or a permission"
+            f"{_said(fault)}",
+            f"Create a token with {needs} (or Full access), and make sure its user has the "
+            "permission in the project.")
 
 
 def read_json(response: requests.Response) -> Any:

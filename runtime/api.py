@@ -23,11 +23,8 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from actions import registry
 from actions.base import ActionContext
-from credentials.secret import Secret
-from rest.client import count_requests
-from runtime.interpolate import interpolate
+from runtime.execute import execute
 from runtime.loader import Bot, load_bot
 from runtime.redact import Redactor
 from runtime.runner import Runner, RunResult
@@ -45,7 +42,7 @@ def load(path: str | Path) -> Bot:
 
 
 def _route(sandbox: "Sandbox | None"):
-    return (lambda org: f"{sandbox.url}/{org.name}") if sandbox is not None else None
+    return sandbox.route if sandbox is not None else None
 
 
 def run(bot: Bot | str | Path, variables: Mapping[str, Any] | None = None, *,
@@ -83,7 +80,7 @@ class Context:
 
     @property
     def variables(self) -> dict[str, Any]:
-        return self._context.variables  # type: ignore[return-value]
+        return self._context.variables
 
     def run(self, action: str, variables: Mapping[str, Any] | None = None,
             **inputs: Any) -> dict[str, Any]:
@@ -94,17 +91,12 @@ class Context:
         """
         if variables:
             self.variables.update(variables)
-        source = inputs.get("personal_access_token")
-        if isinstance(source, dict) and isinstance(self.variables.get(source.get("variable")), str):
-            token = Secret(self.variables[source["variable"]])  # hold it as a secret from now on
-            self.variables[source["variable"]] = token
-            self.redactor.add(token)
-        chosen = registry.get(action)
-        parsed = chosen.parse_inputs(interpolate(inputs, self.variables, "inputs"))
-        with count_requests() as counter:
-            outputs = chosen.run(self._context, parsed)
-        self.requests += counter.count
-        return outputs.model_dump(mode="json")
+        outcome = execute(action, inputs, self._context)
+        self.requests += outcome.requests
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.outputs is not None
+        return outcome.outputs.model_dump(mode="json")
 
     def close(self) -> None:
         self._context.sessions.local.close_all()

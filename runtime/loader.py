@@ -4,12 +4,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 from pydantic import ValidationError
 
 from actions import registry
+from credentials.sources import credential_inputs, sources_in
 from rest.errors import AdobotError, InvalidBot
 from runtime.settings import BotSettings
 
@@ -57,22 +58,25 @@ class Bot:
         visit(self.steps)
         return found
 
-    def _token_sources(self) -> list[tuple[Step, dict]]:
-        return [(step, step.inputs["personal_access_token"]) for step in self.all_steps()
-                if isinstance(step.inputs.get("personal_access_token"), dict)]
+    def credential_sources(self) -> list[tuple[Step, str, Mapping[str, Any]]]:
+        """(step, input, source) of every credential input (a secret, found by its type)."""
+        return [(step, name, source) for step in self.all_steps() if step.known and step.action
+                for name, source in sources_in(
+                    step.inputs, credential_inputs(registry.get(step.action).inputs))]
 
     def secret_variables(self) -> set[str]:
-        """Variables that hold a token (named by a personal_access_token {variable: NAME})."""
-        return {source["variable"] for _, source in self._token_sources()
+        """Variables that hold a secret (named by a credential input's {variable: NAME})."""
+        return {source["variable"] for _, _, source in self.credential_sources()
                 if isinstance(source.get("variable"), str)}
 
-    def insecure_token_steps(self) -> list[Step]:
-        """Steps whose token is written in the bot file ({insecure: VALUE})."""
-        return [step for step, source in self._token_sources() if "insecure" in source]
+    def insecure_secrets(self) -> list[tuple[Step, Any]]:
+        """(step, value) of every secret written in the bot file ({insecure: VALUE})."""
+        return [(step, source["insecure"]) for step, _, source in self.credential_sources()
+                if "insecure" in source]
 
     def warnings(self) -> list[str]:
         return [f"{self.file.name}:{step.line}: step {step.path} ({step.action}): "
-                f"{INSECURE_TOKEN}" for step in self.insecure_token_steps()]
+                f"{INSECURE_TOKEN}" for step, _ in self.insecure_secrets()]
 
 
 class _LineDict(dict):

@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from actions import registry
 from actions.base import ActionContext
 from credentials.secret import Secret
-from rest.client import count_requests
-from rest.errors import AdobotError, InternalError, InvalidBot, InvalidInput
-from rest.retry import action_budget
+from rest.errors import AdobotError, InvalidBot, InvalidInput
 from rest.urls import OrganizationUrl
+from runtime.execute import execute, hold_secrets
 from runtime.interpolate import interpolate
 from runtime.loader import Bot, Step, load_bot
 from runtime.redact import Redactor
@@ -68,11 +66,13 @@ class RunResult:
                 "requests": self.requests, "warnings": self.warnings}
 
 
-class _StepFailed(Exception):
-    """A step failed and the bot stops; ``path`` says where, through child bots too."""
+class _StepFailed(AdobotError):
+    """A step failed and the bot stops; ``path`` says where, through child bots too. A RunBot
+    step passes its child's failure on as its own error, keeping the child's path."""
 
     def __init__(self, error: AdobotError, path: str, action: str) -> None:
-        super().__init__(error.message)
+        super().__init__(error.message, error.hint, after_request=error.after_request)
+        self.code = error.code
         self.error, self.path, self.action = error, path, action
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,17 +173,12 @@ class Runner:
 
     def _seed_variables(self, bot: Bot, overrides: Mapping[str, Any]) -> dict[str, Any]:
         variables = {**bot.variables, **overrides}
-        for name in bot.secret_variables() & set(variables):
-            value = variables[name]
-            if isinstance(value, str):
-                variables[name] = Secret(value)
-                self.redactor.add(Secret(value.strip()))
+        hold_secrets(variables, bot.secret_variables(), self.redactor.add)
         return variables
 
     def _register_file_tokens(self, bot: Bot) -> None:
-        """Tokens written into the bot file are masked like any other."""
-        for step in bot.insecure_token_steps():
-            value = step.inputs["personal_access_token"]["insecure"]
+        """Secrets written into the bot file are masked like any other."""
+        for _, value in bot.insecure_secrets():
             if isinstance(value, str):
                 self.redactor.add(Secret(value.strip()))
 
@@ -214,7 +209,7 @@ class Runner:
         show = self.progress if self.progress is not None and len(items) > PROGRESS_AFTER else None
         started, failed = time.perf_counter(), 0
         for index, item in enumerate(items):
-            variables[step.item_name] = item  # type: ignore[index]
+            variables[step.item_name] = item
             try:
                 self._run_steps(step.steps, ctx, tree, prefix=f"{path}[{index}].")
             except _StepFailed as failure:
@@ -230,43 +225,31 @@ class Runner:
             getattr(show, "clear", lambda: None)()
 
     def _run_action(self, step: Step, path: str, ctx: ActionContext, tree: _Tree) -> None:
-        started = time.perf_counter()
         action_name = step.action or ""
         ctx.step_path = path
-        child_failure: _StepFailed | None = None
-        with count_requests() as counter, action_budget(ctx.retry_policy.budget_seconds):
-            try:
-                action = registry.get(action_name)
-                inputs = action.parse_inputs(interpolate(step.inputs, ctx.variables, "inputs"))
-                outputs = action.run(ctx, inputs)
-                if step.outputs:
-                    values = outputs.model_dump(mode="json", include=set(step.outputs))
-                    for output, variable in step.outputs.items():
-                        ctx.variables[variable] = values[output]  # type: ignore[index]
-            except _StepFailed as failed:  # a child bot (RunBot) failed: keep its path
-                child_failure, failure = failed, failed.error
-            except AdobotError as exc:
-                failure = exc
-            except Exception as exc:  # a bug: say so, keep the traceback for --debug
-                failure = InternalError(
-                    f"{action_name} failed unexpectedly: {type(exc).__name__}: {exc}")
-                failure.__cause__ = exc
-            else:
-                failure = None
+        outcome = execute(action_name, step.inputs, ctx)
+        failure = outcome.error
+        if outcome.outputs is not None and step.outputs:
+            values = outcome.outputs.model_dump(mode="json", include=set(step.outputs))
+            for output, variable in step.outputs.items():
+                ctx.variables[variable] = values[output]
         record = StepRecord(path=path, action=action_name, line=step.line,
                             status="failed" if failure else "succeeded",
-                            duration_ms=round((time.perf_counter() - started) * 1000, 1),
-                            requests=counter.count)
+                            duration_ms=outcome.duration_ms, requests=outcome.requests)
         clear = getattr(self.progress, "clear", None)
         if clear is not None:
             clear()
         tree.records.append(record)
         if failure is not None:
-            record.error = self.redactor.mask(failure.to_dict())
+            # A child bot's failure (RunBot) keeps the child's path; this step records its error.
+            child_failure = failure if isinstance(failure, _StepFailed) else None
+            own = child_failure.error if child_failure is not None else failure
+            record.error = self.redactor.mask(own.to_dict())
             log.info("step %s %s failed (%s, %.0f ms)", path, action_name,
                      plural(record.requests, "request"), record.duration_ms,
                      exc_info=failure if self.debug and child_failure is None else None)
             raise child_failure or _StepFailed(failure, path, action_name)
-        record.summary = outputs.summary()
+        assert outcome.outputs is not None
+        record.summary = outcome.outputs.summary()
         log.info("step %s %s: %s (%s, %.0f ms)", path, action_name, record.summary or "done",
                  plural(record.requests, "request"), record.duration_ms)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from actions import registry
 from actions.base import describe_problem
+from credentials.sources import credential_inputs, sources_in
 from rest.errors import AdobotError, InvalidBot
 from runtime.loader import INSECURE_TOKEN, Bot, Step, load_bot
 
@@ -85,7 +86,7 @@ class _Checker:
         index = self.files.setdefault(bot.file, len(self.files))
         self.findings += [Finding("error", "", p.message, p.hint, (index, _line_of(p.message)))
                           for p in problems]
-        for step in bot.insecure_token_steps():
+        for step, _ in bot.insecure_secrets():
             self.add(bot, step, INSECURE_TOKEN, severity="warning")
         scope.variables |= set(bot.variables)
         self.steps(bot, bot.steps, scope, stack + (path.resolve(),))
@@ -111,6 +112,7 @@ class _Checker:
     def action(self, bot: Bot, step: Step, scope: _Scope, stack: tuple[Path, ...]) -> None:
         action = registry.get(step.action)
         self.references(bot, step, step.inputs, scope)
+        self.secret_variables(bot, step, action, scope)
         dynamic = {k for k, v in step.inputs.items() if "${" in json.dumps(v, default=str)}
         try:
             action.inputs.model_validate({k: v for k, v in step.inputs.items() if k not in dynamic})
@@ -124,6 +126,14 @@ class _Checker:
             self.child(bot, step, scope, stack)
         scope.variables |= set(step.outputs.values())
 
+    def secret_variables(self, bot: Bot, step: Step, action: Any, scope: _Scope) -> None:
+        """A secret from a variable the bot does not define is given at run time: say so."""
+        for _, source in sources_in(step.inputs, credential_inputs(action.inputs)):
+            variable = source.get("variable")
+            if isinstance(variable, str) and variable not in scope.variables:
+                self.add(bot, step, f"token variable {variable!r} is not defined in the bot",
+                         f"Give it when running: --var-env {variable}=ENVVAR.", severity="warning")
+
     def sessions(self, bot: Bot, step: Step, scope: _Scope) -> None:
         raw = step.inputs.get("session", "default")
         name = raw.get("name", "default") if isinstance(raw, dict) else raw
@@ -131,17 +141,11 @@ class _Checker:
         if not isinstance(name, str) or "${" in name or "session" not in registry.get(
                 step.action).inputs.model_fields:
             return
-        token = step.inputs.get("personal_access_token")
         if step.action == "Connect":
             if name in scope.local or name in scope.global_:
                 self.add(bot, step, f"session {name!r} is already connected here "
                          "(SESSION_EXISTS at run time)", "Use another name, or Disconnect first.")
             (scope.global_ if wanted == "global" else scope.local).add(name)
-            if isinstance(token, dict) and isinstance(token.get("variable"), str) \
-                    and token["variable"] not in scope.variables:
-                self.add(bot, step, f"token variable {token['variable']!r} is not defined in the "
-                         "bot", f"Give it when running: --var-env {token['variable']}=ENVVAR.",
-                         severity="warning")
             return
         visible = {"local": scope.local, "global": scope.global_}.get(
             wanted, scope.local | scope.global_)

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.state import SandboxState
+
+if TYPE_CHECKING:
+    from rest.urls import OrganizationUrl
 
 
 class Sandbox:
@@ -26,6 +29,10 @@ class Sandbox:
 
     def org_url(self, organization: str = "contoso") -> str:
         return f"{self.url}/{organization}"
+
+    def route(self, organization: OrganizationUrl) -> str:
+        """Where an organization's requests go with --sandbox: here, keeping its name."""
+        return self.org_url(organization.name)
 
     def start(self) -> "Sandbox":
         from sandbox.routes import app

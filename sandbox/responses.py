@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from sandbox import errors
 from sandbox.state import (
     Organization,
     Pipeline,
@@ -16,19 +17,6 @@ from sandbox.state import (
 )
 
 LAST_UPDATE = "2026-01-05T09:30:00.000Z"
-
-
-def error(message: str, type_key: str, type_name: str) -> dict[str, Any]:
-    return {"$id": "1", "innerException": None, "message": message, "typeName": type_name,
-            "typeKey": type_key, "errorCode": 0, "eventId": 3000}
-
-
-def challenge_headers(message: str) -> dict[str, str]:
-    return {
-        "WWW-Authenticate": 'Bearer authorization_uri=https://login.microsoftonline.com/common, '
-                            'Basic realm="https://dev.azure.com/"',
-        "X-TFS-ServiceError": quote(message),
-    }
 
 
 def project_ref(base: str, project: Project) -> dict[str, Any]:
@@ -192,7 +180,7 @@ def work_item_type(base: str, project: Project, name: str) -> dict[str, Any]:
             "transitions": {}, "url": f"{base}/{project.id}/_apis/wit/workItemTypes/{quote(name)}"}
 
 
-def fault_answer(fault) -> tuple[int, Any, dict[str, str], str] | tuple[int, Any, dict[str, str]]:
+def fault_answer(fault) -> tuple[int, Any, dict[str, str]]:
     """The answer an injected fault gives instead of the route's."""
     if fault.kind == "signin":
         return 203, SIGN_IN_PAGE, {}
@@ -201,14 +189,6 @@ def fault_answer(fault) -> tuple[int, Any, dict[str, str], str] | tuple[int, Any
                    "X-RateLimit-Remaining": "0", "X-RateLimit-Delay": "0"}
         if fault.retry_after is not None:
             headers["Retry-After"] = fault.retry_after
-        return 429, error(
-            "TF400733: The request has been canceled: Request was blocked due to exceeding "
-            "usage of resource 'Core' in namespace 'User'.", "RequestBlockedException",
-            "Microsoft.TeamFoundation.Framework.Server.RequestBlockedException, "
-            "Microsoft.TeamFoundation.Framework.Server"), headers
+        return 429, errors.throttled(), headers
     headers = {"Retry-After": fault.retry_after} if fault.status == 503 and fault.retry_after else {}
-    return fault.status, error(
-        f"The service is temporarily unavailable (sandbox fault {fault.id}).",
-        "ServiceUnavailableException",
-        "Microsoft.VisualStudio.Services.Common.ServiceUnavailableException, "
-        "Microsoft.VisualStudio.Services.Common"), headers
+    return fault.status, errors.unavailable(fault.id), headers

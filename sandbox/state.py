@@ -45,13 +45,14 @@ class Token:
     def user_id(self) -> str:
         return stable_id("user", self.email)
 
-    def allows(self, scope: str | None) -> bool:
-        if scope is None or "app_token" in self.scopes:
+    def allows(self, scopes: tuple[str, ...]) -> bool:
+        """Whether the token holds one of ``scopes`` (none: any valid token will do)."""
+        if not scopes or "app_token" in self.scopes:
             return True
         granted = set(self.scopes)
         for held in self.scopes:
             granted |= SCOPE_IMPLIES.get(held, set())
-        return scope in granted
+        return not granted.isdisjoint(scopes)
 
     def __repr__(self) -> str:
         return f"Token(user={self.user!r}, scopes={sorted(self.scopes)})"

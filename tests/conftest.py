@@ -24,7 +24,7 @@ def sandbox():
 
 def sandbox_route(sandbox: Sandbox):
     """Send every organization's traffic to the sandbox, as `adobot run --sandbox` does."""
-    return lambda org: f"{sandbox.url}/{org.name}"
+    return sandbox.route
 
 
 def run_text(text: str, sandbox: Sandbox | None = None, **variables):

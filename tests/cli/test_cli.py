@@ -124,6 +124,20 @@ def test_help_and_usage_errors():
     assert adobot("frobnicate").returncode == 2
 
 
+@pytest.mark.parametrize("args, code, exit_code", [
+    (("sandbox", "--seed", "no-such-seed.json"), "INVALID_INPUT", 2),
+    (("manifest", "ListRepo"), "INVALID_BOT", 2),
+    (("vault", "remove", "no", "such", "--vault", "{tmp}/vault.json"), "VAULT_ERROR", 2),
+    (("run", "no-such-bot.yaml"), "INVALID_BOT", 2),
+])
+def test_every_command_tells_a_failure_the_same_way(tmp_path, args, code, exit_code):
+    done = adobot(*(arg.format(tmp=tmp_path) for arg in args), cwd=tmp_path)
+    assert done.returncode == exit_code
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith(f"error: {code}: ") and lines[1].startswith("  hint: ")
+    assert "Traceback" not in done.stderr
+
+
 def test_standalone_sandbox_serves_until_stopped():
     process = subprocess.Popen([str(ADOBOT), "sandbox"], stdout=subprocess.PIPE, text=True)
     try:

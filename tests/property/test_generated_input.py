@@ -103,7 +103,7 @@ def shared_sandbox():
 @pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.name)
 def test_whole_runs_never_crash_and_refusals_send_nothing(action, shared_sandbox, tmp_path_factory):
     folder = tmp_path_factory.mktemp("bots")
-    runner = Runner(route=lambda org: f"{shared_sandbox.url}/{org.name}")
+    runner = Runner(route=shared_sandbox.route)
 
     @FAST
     @given(inputs_for(action), variables)

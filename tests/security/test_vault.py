@@ -90,14 +90,14 @@ def test_a_flipped_byte_is_caught(vault, position):
 
 def test_wrong_key_says_so(vault, monkeypatch):
     vault.put("ado", "ci-bot", "pat", Secret(CANARY))
-    monkeypatch.setenv(KEY_ENV, generate_key())
-    error = code_of(lambda: vault.get("ado", "ci-bot", "pat"))
+    monkeypatch.setenv(KEY_ENV, generate_key())  # the key source is read when a vault opens
+    error = code_of(lambda: Vault(vault.path).get("ado", "ci-bot", "pat"))
     assert error.code == "VAULT_ERROR" and "another key" in error.message
 
 
 def test_malformed_key_says_so(vault, monkeypatch):
     monkeypatch.setenv(KEY_ENV, "too-short")
-    error = code_of(lambda: vault.put("ado", "x", "pat", Secret("v")))
+    error = code_of(lambda: Vault(vault.path).put("ado", "x", "pat", Secret("v")))
     assert error.code == "VAULT_ERROR" and "not valid" in error.message
 
 
@@ -132,6 +132,7 @@ def test_missing_entries_name_what_is_missing(vault):
 
 def test_env_key_works_without_a_key_file(vault, monkeypatch):
     monkeypatch.setenv(KEY_ENV, generate_key())
+    vault = Vault(vault.path)
     vault.put("ado", "ci-bot", "pat", Secret(CANARY))
     assert not vault.key_path.exists()
     assert vault.get("ado", "ci-bot", "pat").reveal() == CANARY
@@ -210,13 +211,14 @@ def test_a_crash_mid_rotation_is_finished_on_next_use(vault, monkeypatch):
 
 def test_rotate_with_an_environment_key(vault, monkeypatch):
     monkeypatch.setenv(KEY_ENV, generate_key())
+    vault = Vault(vault.path)
     vault.put("ado", "ci-bot", "pat", Secret("kept"))
     assert "ADOBOT_VAULT_NEW_KEY" in code_of(vault.rotate_key).message
     new = generate_key()
     monkeypatch.setenv(NEW_KEY_ENV, new)
     assert vault.rotate_key() == 1
     monkeypatch.setenv(KEY_ENV, new)
-    assert vault.get("ado", "ci-bot", "pat").reveal() == "kept"
+    assert Vault(vault.path).get("ado", "ci-bot", "pat").reveal() == "kept"
 
 
 def test_remove(vault):

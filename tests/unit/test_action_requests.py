@@ -9,6 +9,7 @@ import requests_mock as rm
 from actions import registry
 from actions.base import ActionContext
 from credentials.secret import Secret
+from rest.auth import PatAuthorizer
 from rest.client import RestClient, count_requests
 from rest.errors import AdobotError
 from rest.retry import RetryPolicy
@@ -26,7 +27,7 @@ def ctx():
     scopes = SessionScopes()
     session = Session(name="default", scope="local", organization="contoso",
                       organization_url=BASE, project_id=PID, project_name="Payments",
-                      user="Jamal", rest=RestClient(BASE, Secret("mock-pat"),
+                      user="Jamal", rest=RestClient(BASE, PatAuthorizer(Secret("mock-pat")),
                                                      policy=RetryPolicy(sleep=lambda s: None)))
     scopes.add(session)
     context = ActionContext(sessions=scopes, sleep=lambda seconds: None)

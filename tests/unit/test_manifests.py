@@ -158,3 +158,27 @@ def test_schema_errors_match_runtime_errors():
             assert list(validator(schema).iter_errors(value)), value
             with pytest.raises(AdobotError):
                 registry.get(name).parse_inputs(value)
+
+
+# What each action does to Azure DevOps, as a designer, a read-only mode and MCP hints read it.
+EFFECTS = {"Connect": (True, True), "ListRepos": (True, True), "ReadCsv": (True, True),
+           "Disconnect": (True, True), "CreateRepo": (False, True),
+           "CreatePipeline": (False, True), "QueueRun": (False, False),
+           "CreateWorkItem": (False, False), "RunBot": (False, False)}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_manifest_says_what_its_action_changes(name):
+    data = load(name)
+    assert (data["read_only"], data["idempotent"]) == EFFECTS[name]
+    action = registry.get(name)
+    assert (action.read_only, action.idempotent) == EFFECTS[name]
+
+
+def test_secret_inputs_are_marked_wherever_they_are_declared():
+    from credentials.sources import credential_inputs
+
+    for action in ACTIONS:
+        properties = load(action.name)["inputs"]["properties"]
+        marked = {name for name, prop in properties.items() if "x-credential" in prop}
+        assert marked == set(credential_inputs(action.inputs)), action.name

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from credentials.secret import Secret
+from rest.auth import PatAuthorizer
 from rest.client import PREVIEW_API_VERSION, RestClient, count_requests
 from rest.errors import AdobotError
 from rest.retry import RetryPolicy
@@ -27,7 +28,7 @@ def waits():
 
 @pytest.fixture
 def client(waits):
-    rest = RestClient(BASE, Secret(PAT), policy=RetryPolicy(sleep=waits.append))
+    rest = RestClient(BASE, PatAuthorizer(Secret(PAT)), policy=RetryPolicy(sleep=waits.append))
     yield rest
     rest.close()
 
@@ -196,7 +197,7 @@ def test_transport_failures(client, requests_mock, exc, code, said):
 
 
 def test_timeouts_are_passed_to_requests(requests_mock):
-    rest = RestClient(BASE, Secret(PAT), timeout=(1.5, 7.0))
+    rest = RestClient(BASE, PatAuthorizer(Secret(PAT)), timeout=(1.5, 7.0))
     requests_mock.get(f"{BASE}/x", json={})
     rest.get("x")
     assert requests_mock.last_request.timeout == (1.5, 7.0)

@@ -9,6 +9,7 @@ import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from credentials.secret import Secret
+from rest.auth import PatAuthorizer
 from rest.client import RestClient
 from rest.errors import AdobotError
 from rest.retry import RateLimitPacer, RetryPolicy, action_budget, retry_after
@@ -37,7 +38,7 @@ def clock():
 @pytest.fixture
 def client(clock):
     policy = RetryPolicy(sleep=clock.sleep, clock=clock, jitter=lambda low, high: high)
-    rest = RestClient(BASE, Secret("pat"), policy=policy)
+    rest = RestClient(BASE, PatAuthorizer(Secret("pat")), policy=policy)
     yield rest
     rest.close()
 
@@ -67,7 +68,7 @@ def test_a_post_that_may_have_been_acted_on_is_not_resent(client, requests_mock,
     with pytest.raises(AdobotError) as caught:
         client.post("x", {})
     assert caught.value.code == "SERVICE_ERROR"
-    assert caught.value.details["outcome_unknown"] is True
+    assert caught.value.outcome_unknown is True
     assert requests_mock.call_count == 1
 
 
@@ -127,7 +128,7 @@ def test_a_post_is_resent_only_if_it_cannot_have_left(client, requests_mock, fai
     else:
         with pytest.raises(AdobotError) as caught:
             client.post("x", {})
-        assert caught.value.details["outcome_unknown"] is True
+        assert caught.value.outcome_unknown is True
         assert "may have been acted on" in caught.value.message
     assert requests_mock.call_count == (2 if resent else 1)
 

@@ -1,0 +1,68 @@
+"""One way to run an action: raw inputs and a context in; outputs or the error, the requests
+sent and the time taken out. The bot runner and the Python API call it (and so will every other
+front end), so validation, secret handling, request counting, the retry budget and the wrapping
+of unexpected failures live here once.
+
+The request counter and the retry deadline are context variables set inside ``execute``: they
+belong to whichever thread runs it, so an async server may run it with ``asyncio.to_thread``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+from actions import registry
+from actions.base import ActionContext, ActionOutputs
+from credentials.secret import Secret
+from credentials.sources import credential_inputs, sources_in
+from rest.client import count_requests
+from rest.errors import AdobotError, InternalError
+from rest.retry import action_budget
+from runtime.interpolate import interpolate
+
+
+@dataclass
+class Outcome:
+    """What running one action came to: ``outputs`` or ``error``, never both."""
+
+    action: str
+    outputs: ActionOutputs | None
+    error: AdobotError | None
+    requests: int
+    duration_ms: float
+
+
+def execute(name: str, raw_inputs: Mapping[str, Any] | None, ctx: ActionContext) -> Outcome:
+    """Run the action called ``name``: hold the secrets its credential inputs name, resolve
+    ``${...}``, validate, run with one retry budget, and count its requests."""
+    started = time.perf_counter()
+    outputs: ActionOutputs | None = None
+    error: AdobotError | None = None
+    with count_requests() as counter, action_budget(ctx.retry_policy.budget_seconds):
+        try:
+            action = registry.get(name)
+            if isinstance(raw_inputs, Mapping):
+                named = [source.get("variable") for _, source in
+                         sources_in(raw_inputs, credential_inputs(action.inputs))]
+                hold_secrets(ctx.variables, named, ctx.register_secret)
+            inputs = action.parse_inputs(interpolate(raw_inputs, ctx.variables, "inputs"))
+            outputs = action.run(ctx, inputs)
+        except AdobotError as exc:
+            error = exc
+        except Exception as exc:  # a bug: say so, keep the traceback for --debug
+            error = InternalError(f"{name} failed unexpectedly: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+    return Outcome(action=name, outputs=outputs, error=error, requests=counter.count,
+                   duration_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def hold_secrets(variables: dict[str, Any], names: Iterable[object],
+                 register: Callable[[Secret], None]) -> None:
+    """The variables named hold secrets from now on: wrapped, so they never print, and
+    registered, so any copy of the value is masked in all output."""
+    for name in names:
+        if isinstance(name, str) and isinstance(variables.get(name), str):
+            value = variables[name]
+            variables[name] = Secret(value)
+            register(Secret(value.strip()))

@@ -1,0 +1,60 @@
+"""Who am I, projects, and the location data the azure-devops SDK reads before its first call."""
+from __future__ import annotations
+
+from sandbox import errors
+from sandbox import responses as body
+from sandbox.routing import Answer, Call, Router
+
+router = Router()
+
+
+@router.route("GET", "/_apis/connectionData", preview=True)
+def connection_data(call: Call) -> Answer:
+    return 200, body.connection_data(call.org, call.token)
+
+
+@router.route("GET", "/_apis/projects")
+def list_projects(call: Call) -> Answer:
+    values = [body.project_ref(call.base, p) for p in call.org.projects]
+    return 200, {"count": len(values), "value": values}
+
+
+@router.route("GET", "/_apis/projects/(?P<project>[^/]+)")
+def get_project(call: Call) -> Answer:
+    project = call.org.project(call.params["project"])
+    if project is None:
+        raise errors.project_not_found(call.params["project"])
+    return 200, body.project_full(call.base, call.org, project)
+
+
+# (id, area, resource, route template): the locations the SDK's clients look up for the jobs
+# adobot's actions do; ids and templates as the service publishes them.
+LOCATIONS = [
+    ("e81700f7-3be2-46de-8624-2eb35882fcaa", "Location", "ResourceAreas",
+     "_apis/{resource}/{areaId}"),
+    ("225f7195-f9c7-4d14-ab28-a83f7ff77e1f", "git", "repositories",
+     "{project}/_apis/{area}/{resource}/{repositoryId}"),
+    ("62d3d110-0047-428c-ad3c-4fe872c91c74", "wit", "workItems",
+     "{project}/_apis/{area}/{resource}/${type}"),
+    ("7859261e-d2e9-4a68-b820-a5d84cc5bb3d", "pipelines", "runs",
+     "{project}/_apis/pipelines/{pipelineId}/runs/{runId}"),
+    ("28e1305e-2afe-47bf-abaf-cbb0e6a91988", "pipelines", "pipelines",
+     "{project}/_apis/pipelines/{pipelineId}"),
+]
+RESOURCE_AREAS = [("4e080c62-fa21-4fbc-8fef-2a10a2b38049", "git"),
+                  ("5264459e-e5e0-4bd8-b118-0985e68a4ec5", "wit")]
+
+
+@router.route("OPTIONS", "/_apis")
+def resource_locations(call: Call) -> Answer:
+    values = [{"id": loc_id, "area": area, "resourceName": resource, "routeTemplate": template,
+               "resourceVersion": 1, "minVersion": "1.0", "maxVersion": "7.1",
+               "releasedVersion": "7.0"} for loc_id, area, resource, template in LOCATIONS]
+    return 200, {"count": len(values), "value": values}
+
+
+@router.route("GET", "/_apis/ResourceAreas", preview=True)
+def resource_areas(call: Call) -> Answer:
+    values = [{"id": area_id, "name": name, "locationUrl": call.base}
+              for area_id, name in RESOURCE_AREAS]
+    return 200, {"count": len(values), "value": values}
