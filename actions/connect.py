@@ -16,6 +16,7 @@ from actions.base import (
     session_schema,
 )
 from actions.names import ProjectName
+from actions.scopes import PROJECT_READ
 from credentials.sources import Credential, resolve_token
 from rest.auth import PatAuthorizer
 from rest.client import PREVIEW_API_VERSION, RestClient
@@ -88,7 +89,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
                         policy=ctx.retry_policy)
     try:
         user = who_am_i(client, organization.name)
-        project = client.get(f"_apis/projects/{path_segment(inputs.project)}",
+        project = client.get(f"_apis/projects/{path_segment(inputs.project)}", scope=PROJECT_READ,
                              subject=f"project {inputs.project!r} in organization {organization.name!r}")
         session = Session(name=name, scope=scope, organization=organization.name,
                           organization_url=organization.base_url, project_id=project["id"],
@@ -121,7 +122,7 @@ ACTION = Action(
         "CREDENTIAL_NOT_FOUND": "the vault has no such locker/credential/attribute",
         "SESSION_EXISTS": "a session of that name is already connected",
         "AUTH_FAILED": "the token is invalid, expired or revoked",
-        "PERMISSION_DENIED": "the token may not read the project",
+        "PERMISSION_DENIED": f"the token lacks {PROJECT_READ} or may not read the project",
         "NOT_FOUND": "the organization or the project does not exist",
         **TRANSPORT_ERRORS,
     })

@@ -16,7 +16,6 @@ from actions.base import (
 )
 from actions.git import get_repository, is_guid
 from actions.pipelines import (
-    BUILD_EXECUTE,
     Pipeline,
     PipelineName,
     check_yaml_path,
@@ -25,6 +24,7 @@ from actions.pipelines import (
     pipeline_named,
     remember,
 )
+from actions.scopes import BUILD_EXECUTE
 from rest.errors import AlreadyExists, NotFound
 
 

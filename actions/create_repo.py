@@ -14,8 +14,9 @@ from actions.base import (
     SessionInput,
     create_once,
 )
-from actions.git import CODE_MANAGE, Repository, get_repository, repository_fields
+from actions.git import Repository, get_repository, repository_fields
 from actions.names import RepositoryName
+from actions.scopes import CODE_MANAGE
 from rest.errors import AlreadyExists, NotFound
 
 

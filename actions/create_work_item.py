@@ -18,9 +18,9 @@ from actions.base import (
     say_where_to_look,
 )
 from actions.names import keys_matching
+from actions.scopes import WORK_READ, WORK_WRITE
 from rest.errors import AdobotError, NotFound
 
-WORK_WRITE = "Work Items (Read & write)"
 JSON_PATCH = "application/json-patch+json"
 PARENT_LINK = "System.LinkTypes.Hierarchy-Reverse"
 _REFERENCE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
@@ -156,7 +156,7 @@ def _explain_missing(session, inputs: Inputs, missing: NotFound) -> AdobotError:
                         "Check parent_id.", after_request=True)
     try:
         types = session.rest.get(f"{session.project_id}/_apis/wit/workitemtypes",
-                                 scope="Work Items (Read)")
+                                 scope=WORK_READ)
         names = sorted(t["name"] for t in (types or {}).get("value", []) if not t.get("isDisabled"))
     except AdobotError:
         return missing

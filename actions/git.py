@@ -1,16 +1,33 @@
 """What the Git actions share: the repository model and finding a repository by name or id."""
 from __future__ import annotations
 
+import re
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from actions.base import path_segment
+from actions.scopes import CODE_READ
 from sessions.session import Session
 
-CODE_READ = "Code (Read)"
-CODE_MANAGE = "Code (Read, write, & manage)"
+
+_BAD_REF = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|//|/$|\.lock$|^/|\.$")
+
+
+def check_branch(value: str) -> str:
+    if not value or _BAD_REF.search(value) or any(ord(ch) < 32 for ch in value):
+        raise ValueError(f"{value!r} is not a valid branch or ref name")
+    return value
+
+
+# A branch: a short name (main) or a full ref (refs/heads/main, refs/pull/1/merge).
+BranchName = Annotated[str, AfterValidator(check_branch), Field(max_length=400)]
+
+
+def branch_ref(branch: str) -> str:
+    """``main`` -> ``refs/heads/main``; a full ref stays as it is."""
+    return branch if branch.startswith("refs/") else f"refs/heads/{branch}"
 
 
 class Repository(BaseModel):

@@ -13,7 +13,8 @@ from actions.base import (
     ActionOutputs,
     SessionInput,
 )
-from actions.git import CODE_READ, ListedRepository, repository_fields
+from actions.git import ListedRepository, repository_fields
+from actions.scopes import CODE_READ
 
 
 class Inputs(ActionInputs):

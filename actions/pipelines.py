@@ -5,11 +5,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from actions.scopes import BUILD_READ
 from rest.errors import InvalidInput, NotFound
 from sessions.session import Session
-
-BUILD_READ = "Build (Read)"
-BUILD_EXECUTE = "Build (Read & execute)"
 _FORBIDDEN = set('\\/:*?"<>|')
 PAGE_SIZE = 1000  # pipelines per page when looking a name up
 

@@ -1,6 +1,7 @@
 """QueueRun: start a run of a pipeline, and optionally wait until it completes."""
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Annotated, Any, Iterator, Union
@@ -17,21 +18,16 @@ from actions.base import (
     path_segment,
     say_where_to_look,
 )
+from actions.git import BranchName, branch_ref
 from actions.names import keys_matching
-from actions.pipelines import BUILD_EXECUTE, BUILD_READ, find_pipeline
+from actions.pipelines import find_pipeline
+from actions.scopes import BUILD_EXECUTE, BUILD_READ
 from rest.errors import AdobotError, Timeout
 from rest.retry import action_budget
 
 FIRST_POLLS = (0.2, 0.5, 1.0)  # seconds: quick answers for short runs...
 POLL_GROWTH, POLL_MAX = 1.5, 15.0  # ...then never faster than once a second, growing to 15 s
-_BAD_REF = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|//|/$|\.lock$|^/|\.$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]*$")
-
-
-def check_branch(value: str) -> str:
-    if not value or _BAD_REF.search(value) or any(ord(ch) < 32 for ch in value):
-        raise ValueError(f"{value!r} is not a valid branch or ref name")
-    return value
 
 
 _check_names = keys_matching(_NAME, "a valid name (letters, digits, '.', '_', '-', starting "
@@ -45,19 +41,25 @@ class VariableValue(BaseModel):
 
 
 Scalar = Union[str, int, float, bool]
+# A runtime parameter's value: text, a number, a boolean, or a list or map (for an object).
+TemplateValue = Union[Scalar, list[Any], dict[str, Any]]
 
 
 class Inputs(ActionInputs):
     session: SessionInput
     pipeline: Union[Annotated[int, Field(ge=1)], Annotated[str, Field(min_length=1, max_length=512)]] = Field(
         description=r"Pipeline id, or its name (or \folder\name)", examples=[12, "payments-ci"])
-    branch: Annotated[str, AfterValidator(check_branch)] | None = Field(
+    branch: BranchName | None = Field(
         None, description="Branch to build: a short name (main) or a full ref (refs/heads/main, "
                           "refs/pull/1/merge); default: the pipeline's default branch",
         examples=["main"])
-    template_parameters: Annotated[dict[str, Any], AfterValidator(_check_names)] = Field(
-        default_factory=dict, description="Values of the YAML's runtime parameters",
-        examples=[{"environment": "staging"}])
+    template_parameters: Annotated[dict[str, TemplateValue], AfterValidator(_check_names)] = Field(
+        default_factory=dict,
+        description="Values of the YAML's runtime parameters. Sent as text, as the service "
+                    "takes them: a number as written (3), a boolean as true/false, a list or "
+                    "map (an object parameter) as JSON",
+        examples=[{"environment": "staging", "replicas": 3, "dryRun": True,
+                   "regions": ["westeurope", "northeurope"]}])
     variables: Annotated[dict[str, Union[Scalar, VariableValue]], AfterValidator(_check_names)] = Field(
         default_factory=dict,
         description="Pipeline variables: name -> value, or name -> {value, is_secret}",
@@ -117,10 +119,10 @@ def _pipeline_id(session, pipeline: int | str) -> int:
 def _body(inputs: Inputs) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if inputs.branch:
-        ref = inputs.branch if inputs.branch.startswith("refs/") else f"refs/heads/{inputs.branch}"
-        body["resources"] = {"repositories": {"self": {"refName": ref}}}
+        body["resources"] = {"repositories": {"self": {"refName": branch_ref(inputs.branch)}}}
     if inputs.template_parameters:
-        body["templateParameters"] = inputs.template_parameters
+        body["templateParameters"] = {name: _text(value)
+                                      for name, value in inputs.template_parameters.items()}
     if inputs.variables:
         body["variables"] = {
             name: ({"value": value.value, "isSecret": value.is_secret}
@@ -130,8 +132,13 @@ def _body(inputs: Inputs) -> dict[str, Any]:
     return body
 
 
-def _text(value: Scalar) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+def _text(value: TemplateValue) -> str:
+    """The text the service takes for a parameter or variable value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return str(value)
 
 
 def _run(item: dict[str, Any]) -> Run:

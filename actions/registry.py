@@ -11,6 +11,7 @@ _MODULES = {
     "Connect": "actions.connect",
     "ListRepos": "actions.list_repos",
     "CreateRepo": "actions.create_repo",
+    "PushFiles": "actions.push_files",
     "CreatePipeline": "actions.create_pipeline",
     "QueueRun": "actions.queue_run",
     "CreateWorkItem": "actions.create_work_item",

@@ -20,7 +20,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from credentials.secret import Secret
 from rest import __version__
 from rest.auth import Authorizer
-from rest.errors import AdobotError, NetworkError, Timeout
+from rest.errors import AdobotError, NetworkError, ServiceError, Timeout
 from rest.responses import error_for_response, read_json
 from rest.retry import (
     IDEMPOTENT,
@@ -119,12 +119,20 @@ class RestClient:
               **kwargs: Any) -> Iterator[list[Any]]:
         """GET a list route page by page, following ``x-ms-continuationtoken``."""
         query = dict(params or {})
+        seen: set[str] = set()
         while True:
             response = self.send("GET", path, params=query, **kwargs)
-            yield (read_json(response) or {}).get("value", [])
             token = response.headers.get("x-ms-continuationtoken")
+            if token and token in seen:  # a page handed back again: it would loop for ever
+                raise ServiceError(
+                    f"GET {self.url(path)} handed back continuation token {token!r} a second "
+                    f"time after {len(seen) + 1} pages: the listing would never end",
+                    "Azure DevOps repeated a page of this list; try again later, or narrow the "
+                    "request (e.g. a name or id instead of a lookup).", after_request=True)
+            yield (read_json(response) or {}).get("value", [])
             if not token:
                 return
+            seen.add(token)
             query["continuationToken"] = token
 
     def send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,

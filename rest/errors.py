@@ -30,6 +30,8 @@ _DEFAULT_HINTS = {
     "PERMISSION_DENIED": "Use a token whose scopes and permissions allow this action.",
     "NOT_FOUND": "Check the name or id; it must exist in the organization and project of the session.",
     "ALREADY_EXISTS": "Choose another name, or reuse the existing one.",
+    # Not in the contract's list: something changed between reading it and writing it.
+    "CONFLICT": "It was changed by someone else since it was read: run the step again.",
     "THROTTLED": "Azure DevOps is rate-limiting this user; run the bot later or spread the work out.",
     "TIMEOUT": "The service did not answer in time; try again, or raise the timeout.",
     "NETWORK_ERROR": "Check the organization URL and the network connection, then try again.",
@@ -124,6 +126,10 @@ class NotFound(AdobotError):
 
 class AlreadyExists(AdobotError):
     code = "ALREADY_EXISTS"
+
+
+class Conflict(AdobotError):
+    code = "CONFLICT"
 
 
 class TransportError(AdobotError):

@@ -17,6 +17,7 @@ from rest.errors import (
     AdobotError,
     AlreadyExists,
     AuthFailed,
+    Conflict,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -25,6 +26,8 @@ from rest.errors import (
 )
 
 _TF_CODE = re.compile(r"^\s*((?:TF|VS)\d+):")
+# A write based on a state that has moved on (TF401028: the branch was updated meanwhile).
+_CONFLICT_KEYS = {"GitReferenceStaleException"}
 _ALREADY_EXISTS_KEYS = {"GitRepositoryNameAlreadyExistsException", "DefinitionExistsException",
                         "PipelineExistsException"}
 # TF201036: a link's target work item does not exist (a 400 that means "not found").
@@ -112,6 +115,8 @@ def _error_for(status: int, fault: ServiceFault, response: requests.Response,
         return _permission_denied(fault, scope, what)
     if status == 404 or fault.type_key in _NOT_FOUND_KEYS or fault.tf_code in _NOT_FOUND_CODES:
         return NotFound, f"{what} was not found{_said(fault)}", None
+    if fault.type_key in _CONFLICT_KEYS:
+        return Conflict, f"{what} conflicts with a change made meanwhile{_said(fault)}", None
     if status == 409 or fault.type_key in _ALREADY_EXISTS_KEYS:
         return AlreadyExists, f"{what} already exists{_said(fault)}", None
     if status == 429:

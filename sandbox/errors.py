@@ -129,9 +129,11 @@ def _unauthorized(message: str, type_key: str, type_name: str) -> ApiError:
 
 
 def anonymous() -> ApiError:
-    return _unauthorized(
-        "TF400813: Resource not available for anonymous access. Client authentication required.",
-        "UnauthorizedRequestException", _in(FRAMEWORK, "UnauthorizedRequestException"))
+    """A token the service does not know: a bare 401, the message only in X-TFS-ServiceError
+    (a PAT that was wrong: Content-Length 0, as reported in microsoft/azure-pipelines-agent#996)."""
+    message = ("TF400813: Resource not available for anonymous access. Client authentication "
+               "required.")
+    return ApiError(401, b"", challenge_headers(message))
 
 
 def token_expired() -> ApiError:
@@ -254,3 +256,28 @@ def unavailable(fault_id: int) -> dict[str, Any]:
     return body(f"The service is temporarily unavailable (sandbox fault {fault_id}).",
                 "ServiceUnavailableException",
                 _in("Microsoft.VisualStudio.Services.Common", "ServiceUnavailableException"))
+
+
+# --- git content (wording of the argument errors is not captured: status and typeKey are) ----
+
+def reference_stale(ref: str) -> ApiError:
+    return refuse(409, f"TF401028: The reference '{ref}' has already been updated by another "
+                  "client, so you cannot update it. Please try again.",
+                  "GitReferenceStaleException", GIT)
+
+
+def push_argument(message: str) -> ApiError:
+    """The push API refuses a malformed change (an add on an existing path, an edit or delete of
+    a missing one, two changes to one path) as an ArgumentException: 400."""
+    return ApiError(400, body(message, "ArgumentException", "System.ArgumentException, mscorlib"))
+
+
+def item_not_found(path: str, repository: str, version: str) -> ApiError:
+    return refuse(404, f"TF401174: The item '{path}' could not be found in the repository "
+                  f"'{repository}' at the version specified by '{version}'.",
+                  "GitItemNotFoundException", GIT)
+
+
+def version_unresolvable(version: str) -> ApiError:
+    return refuse(404, f"TF401175: The version descriptor <{version}> could not be resolved to a "
+                  "version commit.", "GitUnresolvableToCommitException", GIT)

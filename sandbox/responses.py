@@ -1,11 +1,13 @@
 """JSON shapes of the service's answers, as in the captured examples of ../shared/ado-rest."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import quote
 
 from sandbox import errors
 from sandbox.state import (
+    Commit,
     Organization,
     Pipeline,
     Project,
@@ -17,6 +19,13 @@ from sandbox.state import (
 )
 
 LAST_UPDATE = "2026-01-05T09:30:00.000Z"
+
+
+def timestamp() -> str:
+    """Now, as work item dates are written: ``2017-10-06T01:04:51.57Z`` (fraction trimmed)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + (f"{now.microsecond // 1000:03d}".rstrip("0")
+                                                  or "0") + "Z"
 
 
 def project_ref(base: str, project: Project) -> dict[str, Any]:
@@ -67,6 +76,51 @@ def repository(base: str, org: Organization, project: Project, repo: Repository,
                for name in ("commits", "refs", "pullRequests", "items", "pushes")},
         }
     return data
+
+
+def ref(base: str, project: Project, repo: Repository, name: str,
+        commit_id: str) -> dict[str, Any]:
+    return {"name": name, "objectId": commit_id,
+            "url": f"{base}/{project.id}/_apis/git/repositories/{repo.id}/refs?filter="
+                   f"{quote(name.removeprefix('refs/'), safe='')}"}
+
+
+def item(base: str, project: Project, repo: Repository, commit: Commit, path: str,
+         folder: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "objectId": stable_id("object", commit.id, path).replace("-", "")[:40],
+        "gitObjectType": "tree" if folder else "blob", "commitId": commit.id, "path": path,
+        "url": f"{base}/{project.id}/_apis/git/repositories/{repo.id}/items?path="
+               f"{quote(path, safe='')}&versionType=Commit&version={commit.id}"}
+    if folder:
+        data["isFolder"] = True
+    return data
+
+
+def _git_user(commit: Commit) -> dict[str, str]:
+    return {"name": commit.author, "email": commit.email, "date": commit.date}
+
+
+def push(base: str, org: Organization, project: Project, repo: Repository, token: Token,
+         commit: Commit, ref_name: str, old: str, push_id: int) -> dict[str, Any]:
+    api = f"{base}/_apis/git/repositories/{repo.id}"
+    return {
+        "commits": [{"treeId": stable_id("tree", commit.id).replace("-", "")[:40],
+                     "commitId": commit.id, "author": _git_user(commit),
+                     "committer": _git_user(commit), "comment": commit.comment,
+                     "parents": commit.parents, "url": f"{api}/commits/{commit.id}"}],
+        "refUpdates": [{"repositoryId": repo.id, "name": ref_name, "oldObjectId": old,
+                        "newObjectId": commit.id}],
+        "repository": repository(base, org, project, repo),
+        "pushedBy": {"id": token.user_id, "displayName": token.user, "uniqueName": token.email,
+                     "url": f"{base}/_apis/Identities/{token.user_id}",
+                     "imageUrl": f"{base}/_api/_common/identityImage?id={token.user_id}"},
+        "pushId": push_id, "date": commit.date, "url": f"{api}/pushes/{push_id}",
+        "_links": {"self": {"href": f"{api}/pushes/{push_id}"}, "repository": {"href": api},
+                   "commits": {"href": f"{api}/pushes/{push_id}/commits"},
+                   "pusher": {"href": f"{base}/_apis/Identities/{token.user_id}"},
+                   "refs": {"href": f"{api}/refs/{ref_name}"}},
+    }
 
 
 def identity(token: Token) -> dict[str, Any]:
@@ -135,7 +189,7 @@ def run(base: str, project: Project, item: Run) -> dict[str, Any]:
         "resources": {"repositories": {"self": {
             "repository": {"id": item.pipeline.repository_id, "type": "azureReposGit"},
             "refName": item.ref_name,
-            "version": stable_id("commit", str(item.id)).replace("-", "")[:40]}}},
+            "version": item.version}}},
         "id": item.id,
         "name": item.name,
     }

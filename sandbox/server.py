@@ -103,7 +103,7 @@ class Handler(BaseHTTPRequestHandler):
             reason = ""
         lines = [f"HTTP/1.1 {status} {reason}", f"Date: {formatdate(usegmt=True)}",
                  f"Server: {self.server_version}", f"Content-Length: {len(data)}"]
-        if data or status >= 300:
+        if data or 300 <= status < 400:
             lines.append(f"Content-Type: {content_type}")
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         if self.close_connection:

@@ -5,6 +5,7 @@ Ids are derived from names (uuid5), so a seed always yields the same ids and URL
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import threading
 import uuid
@@ -25,6 +26,8 @@ SCOPE_IMPLIES = {
     "vso.build_execute": {"vso.build"},
     "vso.work_full": {"vso.work_write", "vso.work"},
     "vso.work_write": {"vso.work"},
+    "vso.project_manage": {"vso.project_write", "vso.project"},
+    "vso.project_write": {"vso.project"},
 }
 
 
@@ -58,12 +61,41 @@ class Token:
         return f"Token(user={self.user!r}, scopes={sorted(self.scopes)})"
 
 
+ZERO_ID = "0" * 40  # the object id of "nothing": a branch that does not exist yet
+
+
+@dataclass
+class Commit:
+    id: str
+    parents: list[str]
+    files: dict[str, bytes]  # the whole tree at this commit: "/path/name" -> content
+    comment: str
+    author: str
+    email: str
+    date: str
+
+
 @dataclass
 class Repository:
     id: str
     name: str
     default_branch: str | None = None
     size: int = 0
+    branches: dict[str, str] = field(default_factory=dict)  # "refs/heads/main" -> commit id
+    commits: dict[str, Commit] = field(default_factory=dict)
+
+    def tip(self, ref: str) -> Commit | None:
+        commit_id = self.branches.get(ref)
+        return self.commits[commit_id] if commit_id else None
+
+    def commit(self, files: dict[str, bytes], parents: list[str], comment: str, author: str,
+               email: str, date: str) -> Commit:
+        digest = hashlib.sha1(repr((sorted(files.items()), parents, comment, date,
+                                    len(self.commits))).encode("utf-8")).hexdigest()
+        made = Commit(id=digest, parents=parents, files=files, comment=comment, author=author,
+                      email=email, date=date)
+        self.commits[made.id] = made
+        return made
 
 
 @dataclass
@@ -76,7 +108,6 @@ class Pipeline:
     revision: int = 1
     run_polls: int = 2            # GETs of a run before it completes; -1: never completes
     run_result: str = "succeeded"
-    parameters: list[str] | None = None  # declared template parameters; None: accept any
     runs: int = 0
 
 
@@ -86,6 +117,7 @@ class Run:
     name: str
     pipeline: Pipeline
     ref_name: str
+    version: str  # the commit the run builds
     created: str
     template_parameters: dict[str, Any]
     variables: dict[str, Any]
@@ -158,7 +190,7 @@ class SandboxState:
         self.requests: list[dict[str, Any]] = []
         self.work_items: dict[int, WorkItem] = {}
         self.runs: dict[int, Run] = {}
-        self._next = {"pipeline": 1, "run": 1, "work_item": 1}
+        self._next = {"pipeline": 1, "run": 1, "work_item": 1, "push": 1}
         self.faults = FaultSet()
         self.load(seed if seed is not None else default_seed())
 
@@ -191,16 +223,30 @@ class SandboxState:
             custom_fields=set(seed.get("custom_fields", [])))
         if "work_item_types" in seed:
             project.work_item_types = list(seed["work_item_types"])
+        seeded = {r["name"].lower(): list(r.get("branches") or []) for r in seed.get("repositories", [])}
+        files = {r["name"].lower(): {_item_path(path): content.encode("utf-8")
+                                     for path, content in (r.get("files") or {}).items()}
+                 for r in seed.get("repositories", [])}
         for item in seed.get("pipelines", []):
             repo = project.repository(item["repository"])
             if repo is None:
                 raise ValueError(f"seed: pipeline {item['name']!r} names an unknown repository")
+            path = item.get("path", "azure-pipelines.yml")
             project.pipelines.append(Pipeline(
                 id=self.next_id("pipeline"), name=item["name"], folder=item.get("folder", "\\"),
-                repository_id=repo.id, path=item.get("path", "azure-pipelines.yml"),
-                run_polls=int(item.get("run_polls", 2)),
-                run_result=item.get("run_result", "succeeded"),
-                parameters=item.get("parameters")))
+                repository_id=repo.id, path=path, run_polls=int(item.get("run_polls", 2)),
+                run_result=item.get("run_result", "succeeded")))
+            # A seeded pipeline can run: its YAML is on the default branch of its repository.
+            files[repo.name.lower()].setdefault(
+                _item_path(path), pipeline_yaml(item.get("parameters") or []).encode("utf-8"))
+        for repo in project.repositories:
+            if repo.default_branch:
+                tree = files[repo.name.lower()] or {"/README.md": f"# {repo.name}\n".encode()}
+                first = repo.commit(tree, [], "Initial commit", "Sandbox Seed",
+                                    "seed@sandbox.example", LAST_CHANGE)
+                repo.branches[repo.default_branch] = first.id
+                for branch in seeded[repo.name.lower()]:  # more branches, at the same commit
+                    repo.branches[branch] = first.id
         return project
 
     def add_token(self, token: str, user: str = "Sandbox User", email: str | None = None,
@@ -229,6 +275,20 @@ class SandboxState:
     def record(self, entry: dict[str, Any]) -> None:
         with self.lock:
             self.requests.append(entry)
+
+
+LAST_CHANGE = "2026-01-05T09:30:00Z"
+
+
+def _item_path(path: str) -> str:
+    return "/" + path.strip().lstrip("/")
+
+
+def pipeline_yaml(parameters: list[str]) -> str:
+    """A minimal pipeline definition declaring the given string parameters."""
+    declared = "".join(f"- name: {name}\n  type: string\n  default: ''\n" for name in parameters)
+    return ((f"parameters:\n{declared}" if parameters else "") +
+            "trigger: none\npool:\n  vmImage: ubuntu-latest\nsteps:\n- script: echo hello\n")
 
 
 def default_seed() -> dict[str, Any]:

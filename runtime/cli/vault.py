@@ -79,7 +79,7 @@ def _put(args: argparse.Namespace) -> int:
 def _check_token(token, organization_url: str) -> None:
     """As Connect proves a token: who it is; then that it may read code in the organization."""
     from actions.connect import who_am_i
-    from actions.git import CODE_READ
+    from actions.scopes import CODE_READ
     from rest.auth import PatAuthorizer
     from rest.client import RestClient
     from rest.urls import parse_organization_url

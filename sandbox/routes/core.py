@@ -6,6 +6,8 @@ from sandbox import responses as body
 from sandbox.routing import Answer, Call, Router
 
 router = Router()
+# Projects - List and Get name both (either will do): "vso.profile" also reads projects.
+PROJECT = ("vso.profile", "vso.project")
 
 
 @router.route("GET", "/_apis/connectionData", preview=True)
@@ -13,13 +15,13 @@ def connection_data(call: Call) -> Answer:
     return 200, body.connection_data(call.org, call.token)
 
 
-@router.route("GET", "/_apis/projects")
+@router.route("GET", "/_apis/projects", *PROJECT)
 def list_projects(call: Call) -> Answer:
     values = [body.project_ref(call.base, p) for p in call.org.projects]
     return 200, {"count": len(values), "value": values}
 
 
-@router.route("GET", "/_apis/projects/(?P<project>[^/]+)")
+@router.route("GET", "/_apis/projects/(?P<project>[^/]+)", *PROJECT)
 def get_project(call: Call) -> Answer:
     project = call.org.project(call.params["project"])
     if project is None:

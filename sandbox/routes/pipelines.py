@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import time
+from typing import Any
+
+import yaml
 
 from sandbox import errors
 from sandbox import responses as body
@@ -75,16 +78,22 @@ def get_pipeline(call: ProjectCall) -> Answer:
 def run_pipeline(call: ProjectCall) -> Answer:
     pipeline = _pipeline(call.project, call.params["pipeline"])
     payload = call.json_object(required_as="runParameters")
+    repo = call.project.repository(pipeline.repository_id)
+    assert repo is not None  # a pipeline's repository is never deleted in the sandbox
     ref = ((payload.get("resources") or {}).get("repositories") or {}).get("self", {}).get(
-        "refName", "refs/heads/main")
-    if not str(ref).startswith("refs/"):
+        "refName") or repo.default_branch
+    tip = repo.tip(str(ref)) if ref else None
+    if tip is None:  # no such branch, or an empty repository (no default branch)
         raise errors.pipeline_validation(
-            f"Unable to resolve the reference '{ref}' to a specific version.")
+            f"Unable to resolve the reference '{ref or ''}' to a specific version. Verify the "
+            "reference exists in the source repository.")
+    definition = tip.files.get("/" + pipeline.path.lstrip("/"))
+    if definition is None:
+        raise errors.pipeline_validation(
+            f"File /{pipeline.path.lstrip('/')} not found in repository {repo.name} branch "
+            f"{ref} version {tip.id}.")
     parameters = payload.get("templateParameters") or {}
-    if pipeline.parameters is not None:
-        for name in parameters:
-            if name not in pipeline.parameters:
-                raise errors.pipeline_validation(f"/{pipeline.path}: Unexpected parameter '{name}'")
+    _check_parameters(pipeline, definition, parameters)
     variables = payload.get("variables") or {}
     for name, value in variables.items():
         if not isinstance(value, dict) or "value" not in value:
@@ -93,7 +102,7 @@ def run_pipeline(call: ProjectCall) -> Answer:
     now = time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime())
     created = Run(id=call.state.next_id("run"),
                   name=f"{time.strftime('%Y%m%d', time.gmtime())}.{pipeline.runs}",
-                  pipeline=pipeline, ref_name=str(ref), created=now,
+                  pipeline=pipeline, ref_name=str(ref), version=tip.id, created=now,
                   template_parameters=dict(parameters), variables=dict(variables))
     if pipeline.run_polls == 0:
         _complete(created)
@@ -101,9 +110,44 @@ def run_pipeline(call: ProjectCall) -> Answer:
     return 200, body.run(call.base, call.project, created)
 
 
+def _check_parameters(pipeline: Pipeline, definition: bytes, given: Any) -> None:
+    """Template parameters: a map of string to string (the spec), each declared by the YAML."""
+    where = f"/{pipeline.path.lstrip('/')}"
+    if not isinstance(given, dict):
+        raise errors.invalid_argument("templateParameters must be a map of names to strings.")
+    for name, value in given.items():
+        if not isinstance(value, str):
+            raise errors.invalid_argument(
+                f"The value of template parameter '{name}' must be a string, not "
+                f"{type(value).__name__}.")
+    try:
+        document = yaml.safe_load(definition.decode("utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise errors.pipeline_validation(f"{where}: {exc}") from None
+    declared = {str(p.get("name")): p for p in (document.get("parameters") or [])
+                if isinstance(p, dict)} if isinstance(document, dict) else {}
+    for name, value in given.items():
+        if name not in declared:
+            raise errors.pipeline_validation(f"{where}: Unexpected parameter '{name}'")
+        allowed = declared[name].get("values")
+        if isinstance(allowed, list) and value not in [str(v) for v in allowed]:
+            raise errors.pipeline_validation(
+                f"{where}: The '{name}' parameter value '{value}' is not a valid value.")
+
+
 def _complete(item: Run) -> None:
     item.state, item.result = "completed", item.pipeline.run_result
     item.finished = time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime())
+
+
+@router.route("GET", PIPELINES + "/(?P<pipeline>[^/]+)/runs", BUILD, project=True)
+def list_runs(call: ProjectCall) -> Answer:
+    """The pipeline's runs, newest first (the service's order), at most 10,000."""
+    pipeline = _pipeline(call.project, call.params["pipeline"])
+    runs = sorted((r for r in call.state.runs.values() if r.pipeline is pipeline),
+                  key=lambda r: r.id, reverse=True)[:MAX_TOP]
+    values = [body.run(call.base, call.project, r) for r in runs]
+    return 200, {"count": len(values), "value": values}
 
 
 @router.route("GET", PIPELINES + "/(?P<pipeline>[^/]+)/runs/(?P<run>[^/]+)", BUILD, project=True)

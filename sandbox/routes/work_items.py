@@ -1,7 +1,6 @@
 """Work item types (list) and work items (create with JSON Patch, get)."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sandbox import errors
@@ -32,7 +31,7 @@ def create_work_item(call: ProjectCall) -> Answer:
     fields, relations = _read_patch(call, call.json())
     _check_fields(project, fields)
     item_id = call.state.next_id("work_item")
-    now = time.strftime("%Y-%m-%dT%H:%M:%S.%fZ", time.gmtime())
+    now = body.timestamp()
     creator = body.identity_ref(call.base, call.token)
     stored = {
         "System.AreaPath": project.name, "System.TeamProject": project.name,

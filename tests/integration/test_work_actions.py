@@ -54,8 +54,8 @@ def test_quickstart_steps_send_the_minimum(sandbox):
     result = run_file(EXAMPLES / "quickstart.yaml", sandbox, pat=DEMO_PAT)
     sent = {s.action: s.requests for s in result.steps}
     polls = sent.pop("QueueRun") - 1
-    assert sent == {"Connect": 2, "ListRepos": 1, "CreateRepo": 1, "CreatePipeline": 1,
-                    "CreateWorkItem": 1, "Disconnect": 0}
+    assert sent == {"Connect": 2, "ListRepos": 1, "CreateRepo": 1, "PushFiles": 2,
+                    "CreatePipeline": 1, "CreateWorkItem": 1, "Disconnect": 0}
     assert polls == 2  # the sandbox completes a run on its second look
 
 

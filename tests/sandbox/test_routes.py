@@ -34,8 +34,8 @@ def label(route) -> str:
 @pytest.fixture(scope="module")
 def served():
     seed = default_seed()
-    seed["tokens"].append({"token": "profile-only-pat", "user": "Profile Only",
-                           "scopes": ["vso.profile"]})
+    seed["tokens"].append({"token": "unrelated-scope-pat", "user": "Dashboards Only",
+                           "scopes": ["vso.dashboards"]})
     for scope in sorted({s for r in ROUTES for s in r.scopes}):
         seed["tokens"].append({"token": f"only-{scope}", "user": scope, "scopes": [scope]})
     with Sandbox(seed=seed) as sandbox:
@@ -70,7 +70,7 @@ def test_a_project_route_refuses_an_unknown_project(served, route):
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.scopes], ids=label)
 def test_a_route_refuses_a_token_without_its_scopes(served, route):
-    answer = send(served, route, "profile-only-pat")
+    answer = send(served, route, "unrelated-scope-pat")
     assert answer.status_code == 401
     assert answer.json()["message"].startswith("TF400813: The user ")
     assert "WWW-Authenticate" in answer.headers

@@ -165,7 +165,7 @@ def test_queue_run_by_id_sends_one_post_with_everything(ctx, requests_mock):
     assert request.qs == {"api-version": ["7.1"]}
     assert request.json() == {
         "resources": {"repositories": {"self": {"refName": "refs/heads/main"}}},
-        "templateParameters": {"environment": "prod", "replicas": 3},
+        "templateParameters": {"environment": "prod", "replicas": "3"},  # the spec: string -> string
         "variables": {"verbose": {"value": "true", "isSecret": False},
                       "key": {"value": "s", "isSecret": True}}}
     assert outputs.run.model_dump() == {"id": 42, "name": "20261123.1", "state": "inProgress",
@@ -333,3 +333,14 @@ def test_declared_error_codes_are_the_contracts():
 
     for action in registry.all_actions():
         assert set(action.errors) <= set(ERROR_CODES), action.name
+
+
+def test_template_parameters_are_sent_as_text(ctx, requests_mock):
+    """Runs - Run Pipeline types templateParameters as a map of string to string."""
+    requests_mock.post(f"{PROJECT}/_apis/pipelines/7/runs", json=run_json())
+    run(ctx, "QueueRun", pipeline=7, template_parameters={
+        "replicas": 3, "ratio": 0.5, "dryRun": True, "verbose": False,
+        "regions": ["westeurope", "northeurope"], "limits": {"cpu": 2}, "name": "x"})
+    assert requests_mock.last_request.json()["templateParameters"] == {
+        "replicas": "3", "ratio": "0.5", "dryRun": "true", "verbose": "false",
+        "regions": '["westeurope","northeurope"]', "limits": '{"cpu":2}', "name": "x"}

@@ -162,7 +162,7 @@ def test_schema_errors_match_runtime_errors():
 
 # What each action does to Azure DevOps, as a designer, a read-only mode and MCP hints read it.
 EFFECTS = {"Connect": (True, True), "ListRepos": (True, True), "ReadCsv": (True, True),
-           "Disconnect": (True, True), "CreateRepo": (False, True),
+           "Disconnect": (True, True), "CreateRepo": (False, True), "PushFiles": (False, False),
            "CreatePipeline": (False, True), "QueueRun": (False, False),
            "CreateWorkItem": (False, False), "RunBot": (False, False)}
 

@@ -222,3 +222,24 @@ def test_nothing_shows_the_token(client, requests_mock):
     shown = " ".join([repr(client), repr(client._http.auth), str(caught.value),
                       repr(caught.value), json.dumps(caught.value.to_dict())])
     assert PAT not in shown and encoded not in shown
+
+
+def test_pages_follow_continuation_tokens(client, requests_mock):
+    requests_mock.get(f"{BASE}/list", [
+        {"json": {"value": [1, 2]}, "headers": {"x-ms-continuationtoken": "a"}},
+        {"json": {"value": [3]}, "headers": {"x-ms-continuationtoken": "b"}},
+        {"json": {"value": [4]}}])
+    assert [item for page in client.pages("list") for item in page] == [1, 2, 3, 4]
+    assert [r.qs.get("continuationtoken") for r in requests_mock.request_history] == [
+        None, ["a"], ["b"]]
+
+
+def test_a_repeated_continuation_token_ends_the_listing_with_a_clear_error(client, requests_mock):
+    """A list API that hands back its first page again must not loop for ever."""
+    requests_mock.get(f"{BASE}/list", json={"value": [1]}, headers={"x-ms-continuationtoken": "same"})
+    pages = client.pages("list")
+    assert next(pages) == [1]
+    with pytest.raises(AdobotError) as caught:  # before the repeated page is yielded
+        next(pages)
+    assert caught.value.code == "SERVICE_ERROR" and "'same' a second time" in caught.value.message
+    assert requests_mock.call_count == 2
