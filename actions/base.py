@@ -117,6 +117,8 @@ class ActionContext:
     # Timeouts and retry policy for the sessions this bot connects (the bot's `settings:`).
     timeout: tuple[float, float] = (10.0, 60.0)
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # The person running the bot allows plain http to a host other than this machine.
+    allow_plain_http: bool = False
 
     def session(self, ref: SessionRef) -> Session:
         return self.sessions.find(ref.name, ref.scope)
@@ -182,13 +184,16 @@ class Action:
     read_only: bool
     idempotent: bool
 
-    def parse_inputs(self, raw: Mapping[str, Any] | None) -> ActionInputs:
-        """Validate raw (already interpolated) inputs; every problem is INVALID_INPUT."""
+    def parse_inputs(self, raw: Mapping[str, Any] | None,
+                     allow_plain_http: bool = False) -> ActionInputs:
+        """Validate raw (already interpolated) inputs; every problem is INVALID_INPUT.
+        ``allow_plain_http``: the person running the bot allows http to another host."""
         if raw is not None and not isinstance(raw, Mapping):
             raise InvalidInput(f"the inputs of {self.name} must be a mapping of input names to "
                                f"values, not {type(raw).__name__}", field="inputs")
         try:
-            return self.inputs.model_validate(dict(raw or {}))
+            return self.inputs.model_validate(dict(raw or {}),
+                                              context={"allow_plain_http": allow_plain_http})
         except ValidationError as exc:
             raise input_error(self, exc) from None
 

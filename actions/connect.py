@@ -3,7 +3,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from actions.base import (
     TRANSPORT_ERRORS,
@@ -19,9 +26,10 @@ from actions.names import ProjectName
 from actions.scopes import PROJECT_READ
 from credentials.sources import Credential, resolve_token
 from rest.auth import PatAuthorizer
-from rest.client import PREVIEW_API_VERSION, RestClient
+from rest.client import RestClient
 from rest.errors import AdobotError
 from rest.urls import FORMS, parse_organization_url
+from rest.versions import PREVIEW
 from sessions.session import Session
 
 
@@ -54,9 +62,10 @@ class Inputs(ActionInputs):
 
     @field_validator("organization_url")
     @classmethod
-    def _valid_url(cls, value: str) -> str:
+    def _valid_url(cls, value: str, info: ValidationInfo) -> str:
         try:
-            parse_organization_url(value)
+            parse_organization_url(value, allow_plain_http=bool(
+                (info.context or {}).get("allow_plain_http")))
         except AdobotError as exc:
             raise ValueError(exc.message) from None
         return value
@@ -79,7 +88,11 @@ class Outputs(ActionOutputs):
 
 
 def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
-    organization = parse_organization_url(inputs.organization_url)
+    organization = parse_organization_url(inputs.organization_url,
+                                          allow_plain_http=ctx.allow_plain_http)
+    if organization.clear_text:
+        ctx.log.warning("warning: %s is plain http: the token crosses the network in clear "
+                        "text (allowed by the person running the bot)", organization.base_url)
     name, scope = inputs.session.name, inputs.session.scope
     ctx.sessions.check_free(name)  # SESSION_EXISTS before anything is sent
     token = resolve_token(inputs.personal_access_token, ctx.variables, ctx.vault,
@@ -104,7 +117,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 
 def who_am_i(client: RestClient, organization: str) -> str:
     """The display name of the token's user: the first proof that the token works."""
-    data = client.get("_apis/connectionData", api_version=PREVIEW_API_VERSION,
+    data = client.get("_apis/connectionData", api=PREVIEW,
                       subject=f"organization {organization!r}")
     user = (data or {}).get("authenticatedUser") or {}
     return str(user.get("providerDisplayName") or user.get("customDisplayName") or user.get("id") or "")

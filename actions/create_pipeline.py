@@ -26,6 +26,7 @@ from actions.pipelines import (
 )
 from actions.scopes import BUILD_EXECUTE
 from rest.errors import AlreadyExists, NotFound
+from rest.versions import PIPELINES
 
 
 class Inputs(ActionInputs):
@@ -59,7 +60,8 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     where = f"pipeline {inputs.name!r} in folder {inputs.folder!r} of project {session.project_name!r}"
     try:
         created = create_once(ctx, where, lambda: session.rest.post(
-            f"{session.project_id}/_apis/pipelines", body, scope=BUILD_EXECUTE, subject=where),
+            f"{session.project_id}/_apis/pipelines", body, scope=BUILD_EXECUTE, api=PIPELINES,
+            subject=where),
             lambda: pipeline_named(session, inputs.name, inputs.folder))
     except AlreadyExists as exists:
         raise exists.derive(hint="Choose another name or folder.") from None

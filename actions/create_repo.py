@@ -60,6 +60,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
                                      "existing repository.") from None
         existing = get_repository(session, inputs.name)
         return Outputs(repository=Repository(**repository_fields(existing)), created=False)
+    session.empty_repositories |= {created["id"].lower(), inputs.name.lower()}
     return Outputs(repository=Repository(**repository_fields(created)), created=True)
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field
 
 from actions.scopes import BUILD_READ
+from rest.versions import PIPELINES
 from rest.errors import InvalidInput, NotFound
 from sessions.session import Session
 _FORBIDDEN = set('\\/:*?"<>|')
@@ -106,7 +107,7 @@ def _pipelines_named(session: Session, name: str, folder: str | None) -> list[di
     """Every pipeline of that name (in that folder, if given), paging through the list."""
     matches: list[dict[str, Any]] = []
     for page in session.rest.pages(f"{session.project_id}/_apis/pipelines",
-                                   params={"$top": PAGE_SIZE}, scope=BUILD_READ,
+                                   params={"$top": PAGE_SIZE}, scope=BUILD_READ, api=PIPELINES,
                                    subject=f"the pipelines of project {session.project_name!r}"):
         matches += [p for p in page if str(p.get("name", "")).lower() == name.lower()
                     and (folder is None or _folder_key(p.get("folder", "")) == _folder_key(folder))]

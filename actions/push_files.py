@@ -122,7 +122,8 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     api = f"{session.project_id}/_apis/git/repositories/{repository}"
     where = f"repository {inputs.repository!r} in project {session.project_name!r}"
     target = branch_ref(inputs.branch)
-    heads = _heads(session, api, where)
+    empty = inputs.repository.lower() in session.empty_repositories  # created by this session
+    heads = {} if empty else _heads(session, api, where)
     base = heads.get(target)
     if base is None and heads:  # a new branch of a repository that has some
         source = branch_ref(inputs.from_branch) if inputs.from_branch else \
@@ -153,6 +154,8 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
         web = f"{session.rest.base_url}/{path_segment(session.project_name)}/_git/{repository}"
         raise say_where_to_look(error, f"{web}?version=GB{inputs.branch} (its latest "
                                        "commits)") from None
+    session.empty_repositories -= {inputs.repository.lower(), str(
+        (pushed.get("repository") or {}).get("id", "")).lower()}
     commit = (pushed.get("commits") or [{}])[0]
     commit_id = str(commit.get("commitId", ""))
     web = f"{session.rest.base_url}/{path_segment(session.project_name)}/_git/{repository}" \

@@ -24,6 +24,7 @@ from actions.pipelines import find_pipeline
 from actions.scopes import BUILD_EXECUTE, BUILD_READ
 from rest.errors import AdobotError, Timeout
 from rest.retry import action_budget
+from rest.versions import PIPELINES
 
 FIRST_POLLS = (0.2, 0.5, 1.0)  # seconds: quick answers for short runs...
 POLL_GROWTH, POLL_MAX = 1.5, 15.0  # ...then never faster than once a second, growing to 15 s
@@ -92,7 +93,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     pipeline_id = _pipeline_id(session, inputs.pipeline)
     runs = f"{session.project_id}/_apis/pipelines/{pipeline_id}/runs"
     try:
-        item = session.rest.post(runs, _body(inputs), scope=BUILD_EXECUTE,
+        item = session.rest.post(runs, _body(inputs), scope=BUILD_EXECUTE, api=PIPELINES,
                                  subject=f"pipeline {inputs.pipeline!r} in project "
                                          f"{session.project_name!r}")
     except AdobotError as error:  # a lost answer is reported, never guessed: runs pile up
@@ -166,7 +167,7 @@ def _wait(ctx: ActionContext, session, route: str, current: Run, timeout: float)
         previous = current.state
         # Each poll gets the whole retry budget: a long wait must not use it up.
         with action_budget(session.rest.policy.budget_seconds):
-            current = _run(session.rest.get(route, scope=BUILD_READ,
+            current = _run(session.rest.get(route, scope=BUILD_READ, api=PIPELINES,
                                             subject=f"run {current.id} in project "
                                                     f"{session.project_name!r}"))
         elapsed = time.monotonic() - started

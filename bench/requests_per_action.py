@@ -20,8 +20,8 @@ from runtime.runner import Runner  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
 
 # The minimum a careful hand-written script needs for the same job.
-MINIMUM = {"Connect": 2, "ListRepos": 1, "CreateRepo": 1, "CreatePipeline": 1, "QueueRun": 1,
-           "CreateWorkItem": 1, "Disconnect": 0}
+MINIMUM = {"Connect": 2, "ListRepos": 1, "CreateRepo": 1, "PushFiles": 1, "CreatePipeline": 1,
+           "QueueRun": 1, "CreateWorkItem": 1, "Disconnect": 0}
 
 BY_NAME = {
     "name": "by-name",

@@ -21,7 +21,7 @@ from credentials.secret import Secret
 from rest import __version__
 from rest.auth import Authorizer
 from rest.errors import AdobotError, NetworkError, ServiceError, Timeout
-from rest.responses import error_for_response, read_json
+from rest.responses import ServiceFault, error_for_response, read_json
 from rest.retry import (
     IDEMPOTENT,
     RETRY_ON_IDEMPOTENT,
@@ -30,10 +30,8 @@ from rest.retry import (
     deadline,
     retry_after,
 )
+from rest.versions import GENERAL, LATEST, Api, Version, latest_supported, server_name, text
 
-API_VERSION = "7.1"
-# connectionData is a preview API: a bare "7.1" is refused there.
-PREVIEW_API_VERSION = "7.1-preview.1"
 USER_AGENT = f"adobot/{__version__} (+python-requests/{requests.__version__})"
 DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds: a hung server never hangs a bot
 
@@ -98,6 +96,8 @@ class RestClient:
         self._http.mount("http://", adapter)
         self.requests_sent = 0
         self.closed = False
+        # The REST API version the server speaks: 7.1 until a server says it speaks less.
+        self.server_version: Version = LATEST
 
     def __repr__(self) -> str:
         return f"RestClient({self.base_url!r})"
@@ -137,15 +137,17 @@ class RestClient:
 
     def send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
              body: Any = None, content_type: str = "application/json",
-             api_version: str = API_VERSION, scope: str | None = None,
+             api: Api | str = GENERAL, scope: str | None = None,
              subject: str | None = None) -> requests.Response:
         """Send one request, retrying what the policy allows (see ``rest.retry``); return the
         response if it is a usable answer, else raise.
 
-        ``scope`` names the PAT scope the route needs (said in PERMISSION_DENIED);
-        ``subject`` names what the route addresses (said in NOT_FOUND and ALREADY_EXISTS).
+        ``api`` says which api-version the route needs on this server (``rest.versions``), or
+        is the api-version itself; ``scope`` names the PAT scope the route needs (said in
+        PERMISSION_DENIED); ``subject`` names what the route addresses (said in NOT_FOUND and
+        ALREADY_EXISTS).
         """
-        query = {"api-version": api_version}
+        query = {"api-version": api if isinstance(api, str) else api.version_for(self.server_version)}
         if params:
             query.update({k: v for k, v in params.items() if v is not None})
         headers = {"Content-Type": content_type} if body is not None else None
@@ -155,6 +157,7 @@ class RestClient:
         until = deadline(policy, started)
         attempt = 0
         renewed = False  # a refused token is renewed at most once per request
+        negotiated = isinstance(api, str)  # the version is learnt at most once per request
         while True:
             attempt += 1
             pause = self.pacer.pause(policy)
@@ -183,6 +186,13 @@ class RestClient:
                     log.info("%s %s: the token was refused; sending again with a renewed one",
                              method, url.split("?")[0])
                     continue
+                if status == 400 and not negotiated:
+                    negotiated = True
+                    speaks = self._server_speaks(response)
+                    if speaks is not None:
+                        assert not isinstance(api, str)
+                        query["api-version"] = api.version_for(speaks)
+                        continue
                 if status != 429:  # a 429's Retry-After already says how long to wait
                     self.pacer.note(response.headers)
                 retry = status == 429 or (status in RETRY_ON_IDEMPOTENT and method in IDEMPOTENT)
@@ -204,6 +214,19 @@ class RestClient:
                      url.split("?")[0], failure.code if failure else f"HTTP {response.status_code}",
                      wait, attempt + 1, policy.max_attempts)
             policy.sleep(wait)
+
+    def _server_speaks(self, response: requests.Response) -> Version | None:
+        """A server older than the version asked names its latest: remember it (once per
+        connection, so one extra request per session at most)."""
+        fault = ServiceFault(response)
+        latest = latest_supported(fault.message) \
+            if fault.type_key == "VssVersionOutOfRangeException" else None
+        if latest is None or latest >= self.server_version:
+            return None
+        self.server_version = latest
+        log.info("%s speaks REST API %s (%s): using it from now on", self.base_url, text(latest),
+                 server_name(latest))
+        return latest
 
     def _count(self) -> None:
         counter = _counter.get()

@@ -15,7 +15,9 @@ HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9
 
 FIELD = "organization_url"
 FORMS = ("https://dev.azure.com/{organization}, https://{organization}.visualstudio.com, "
-         "or http(s)://host[:port]/{collection} for Azure DevOps Server (plain http only on localhost)")
+         "or http(s)://host[:port]/{collection} or http(s)://host[:port]/tfs/{collection} for "
+         "Azure DevOps Server (plain http only on localhost, unless the run allows it)")
+PLAIN_HTTP_OPTION = "--allow-plain-http"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,12 @@ class OrganizationUrl:
 
     def __str__(self) -> str:
         return self.base_url
+
+    @property
+    def clear_text(self) -> bool:
+        """Plain http to a host that is not this machine: a token would cross the network."""
+        host = urlsplit(self.base_url).hostname or ""
+        return self.base_url.startswith("http://") and not is_loopback(host)
 
 
 def is_loopback(host: str) -> bool:
@@ -53,7 +61,9 @@ def _organization(name: str, url: str) -> str:
     return name
 
 
-def parse_organization_url(raw: object) -> OrganizationUrl:
+def parse_organization_url(raw: object, *, allow_plain_http: bool = False) -> OrganizationUrl:
+    """The organization a URL names; plain http to another host only with ``allow_plain_http``
+    (the person running the bot allows it explicitly)."""
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidInput("organization_url is required and must be text", f"Use one of: {FORMS}.",
                            field=FIELD)
@@ -77,9 +87,10 @@ def parse_organization_url(raw: object) -> OrganizationUrl:
     if not host:
         raise _bad(text, "it has no host name")
     segments = [s for s in parts.path.split("/") if s]
-    if parts.scheme == "http" and not is_loopback(host):
+    if parts.scheme == "http" and not allow_plain_http and not is_loopback(host):
         raise _bad(text, "plain http is allowed only for localhost, so a token never crosses "
-                   "a network in clear text; use https")
+                   "a network in clear text by accident; use https (or, for an Azure DevOps "
+                   f"Server that only speaks http, run with {PLAIN_HTTP_OPTION})")
 
     if host == "dev.azure.com":
         if port not in (None, 443):
@@ -105,15 +116,18 @@ def parse_organization_url(raw: object) -> OrganizationUrl:
 
     if not (HOSTNAME.match(host) or _is_ip(host)):
         raise _bad(text, f"{host!r} is not a valid host name")
-    if len(segments) != 1:
-        raise _bad(text, "an Azure DevOps Server URL must be http(s)://host[:port]/{collection}"
+    # Azure DevOps Server: /{collection}, or /tfs/{collection} as older installs have it.
+    prefix = "/tfs" if len(segments) == 2 and segments[0].lower() == "tfs" else ""
+    if len(segments) != (2 if prefix else 1):
+        raise _bad(text, "an Azure DevOps Server URL must be http(s)://host[:port]/{collection} "
+                   "or http(s)://host[:port]/tfs/{collection}"
                    + (" without the project or more; give the project in `project`"
                       if len(segments) > 1 else ""))
-    collection = segments[0]
+    collection = segments[-1]
     if not COLLECTION_NAME.match(collection):
         raise _bad(text, f"{collection!r} is not a valid collection name")
     netloc = parts.netloc.lower()
-    return OrganizationUrl(collection, f"{parts.scheme}://{netloc}/{collection}", "server")
+    return OrganizationUrl(collection, f"{parts.scheme}://{netloc}{prefix}/{collection}", "server")
 
 
 def _is_ip(host: str) -> bool:

@@ -47,7 +47,7 @@ def _route(sandbox: "Sandbox | None"):
 
 def run(bot: Bot | str | Path, variables: Mapping[str, Any] | None = None, *,
         sandbox: "Sandbox | bool | None" = None, vault: str | None = None,
-        global_sessions: SessionStore | None = None) -> RunResult:
+        global_sessions: SessionStore | None = None, allow_plain_http: bool = False) -> RunResult:
     """Run a bot; never raises for the bot's own failures: read ``status`` and ``error``.
 
     ``sandbox=True`` runs against a fresh embedded sandbox; a ``Sandbox`` instance is used as
@@ -59,7 +59,8 @@ def run(bot: Bot | str | Path, variables: Mapping[str, Any] | None = None, *,
             from sandbox import Sandbox
 
             sandbox = stack.enter_context(Sandbox())
-        runner = Runner(route=_route(sandbox or None), vault_path=vault)
+        runner = Runner(route=_route(sandbox or None), vault_path=vault,
+                        allow_plain_http=allow_plain_http)
         return runner.run(loaded, variables, global_sessions=global_sessions)
 
 
@@ -67,7 +68,8 @@ class Context:
     """Sessions and variables for calling actions one at a time; closes its sessions on exit."""
 
     def __init__(self, *, sandbox: "Sandbox | None" = None, vault: str | None = None,
-                 global_sessions: SessionStore | None = None, bot_dir: str | Path = ".") -> None:
+                 global_sessions: SessionStore | None = None, bot_dir: str | Path = ".",
+                 allow_plain_http: bool = False) -> None:
         self.redactor = Redactor()
         self.global_sessions = global_sessions if global_sessions is not None else SessionStore("global")
         self._owns_global = global_sessions is None
@@ -75,7 +77,7 @@ class Context:
         self._context = ActionContext(
             sessions=SessionScopes(global_=self.global_sessions), variables={},
             route=runner.route, register_secret=self.redactor.add, vault=runner.open_vault,
-            bot_dir=Path(bot_dir))
+            bot_dir=Path(bot_dir), allow_plain_http=allow_plain_http)
         self.requests = 0
 
     @property

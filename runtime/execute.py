@@ -46,7 +46,8 @@ def execute(name: str, raw_inputs: Mapping[str, Any] | None, ctx: ActionContext)
                 named = [source.get("variable") for _, source in
                          sources_in(raw_inputs, credential_inputs(action.inputs))]
                 hold_secrets(ctx.variables, named, ctx.register_secret)
-            inputs = action.parse_inputs(interpolate(raw_inputs, ctx.variables, "inputs"))
+            inputs = action.parse_inputs(interpolate(raw_inputs, ctx.variables, "inputs"),
+                                         allow_plain_http=ctx.allow_plain_http)
             outputs = action.run(ctx, inputs)
         except AdobotError as exc:
             error = exc

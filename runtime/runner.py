@@ -100,8 +100,9 @@ class Runner:
     def __init__(self, *, route: Callable[[OrganizationUrl], str] | None = None,
                  redactor: Redactor | None = None, debug: bool = False,
                  progress: Callable[[str], None] | None = None,
-                 vault_path: str | None = None) -> None:
+                 vault_path: str | None = None, allow_plain_http: bool = False) -> None:
         self.route = route or (lambda org: org.base_url)
+        self.allow_plain_http = allow_plain_http
         self.redactor = redactor or Redactor()
         self.debug = debug
         self.progress = progress
@@ -144,7 +145,8 @@ class Runner:
         ctx = ActionContext(sessions=scopes, variables=variables, route=self.route,
                             register_secret=self.redactor.add, log=log, progress=self.progress,
                             vault=self.open_vault, bot_dir=bot.file.parent,
-                            timeout=bot.settings.timeout, retry_policy=bot.settings.policy())
+                            timeout=bot.settings.timeout, retry_policy=bot.settings.policy(),
+                            allow_plain_http=self.allow_plain_http)
         ctx.run_bot = lambda path, seed: self._child(bot, path, seed, store, tree,
                                                      ctx.step_path, depth)
         try:

@@ -50,16 +50,18 @@ class _Scope:
 
 
 def validate_file(path: str | Path, declared: Iterable[str] = (),
-                  sessions: Iterable[str] = ()) -> list[Finding]:
+                  sessions: Iterable[str] = (), allow_plain_http: bool = False) -> list[Finding]:
     """Every finding of the bot at ``path`` and the bots it runs. ``declared`` names variables
-    the run will be given; ``sessions`` names global sessions a parent will have connected."""
-    checker = _Checker()
+    the run will be given; ``sessions`` names global sessions a parent will have connected;
+    ``allow_plain_http``: the run will allow plain http to another host."""
+    checker = _Checker(allow_plain_http)
     checker.file(Path(path), _Scope(variables=set(declared), global_=set(sessions)), stack=())
     return sorted(checker.findings, key=lambda finding: finding.order)
 
 
 class _Checker:
-    def __init__(self) -> None:
+    def __init__(self, allow_plain_http: bool = False) -> None:
+        self.allow_plain_http = allow_plain_http
         self.findings: list[Finding] = []
         self.files: dict[Path, int] = {}
 
@@ -115,7 +117,8 @@ class _Checker:
         self.secret_variables(bot, step, action, scope)
         dynamic = {k for k, v in step.inputs.items() if "${" in json.dumps(v, default=str)}
         try:
-            action.inputs.model_validate({k: v for k, v in step.inputs.items() if k not in dynamic})
+            action.inputs.model_validate({k: v for k, v in step.inputs.items() if k not in dynamic},
+                                         context={"allow_plain_http": self.allow_plain_http})
         except ValidationError as exc:
             for err in exc.errors():
                 if not (err["loc"] and err["loc"][0] in dynamic):

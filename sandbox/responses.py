@@ -80,7 +80,9 @@ def repository(base: str, org: Organization, project: Project, repo: Repository,
 
 def ref(base: str, project: Project, repo: Repository, name: str,
         commit_id: str) -> dict[str, Any]:
+    tip = repo.commits[commit_id]  # the sandbox names the tip's author as the ref's creator
     return {"name": name, "objectId": commit_id,
+            "creator": person(base, tip.author, tip.email),
             "url": f"{base}/{project.id}/_apis/git/repositories/{repo.id}/refs?filter="
                    f"{quote(name.removeprefix('refs/'), safe='')}"}
 
@@ -112,9 +114,7 @@ def push(base: str, org: Organization, project: Project, repo: Repository, token
         "refUpdates": [{"repositoryId": repo.id, "name": ref_name, "oldObjectId": old,
                         "newObjectId": commit.id}],
         "repository": repository(base, org, project, repo),
-        "pushedBy": {"id": token.user_id, "displayName": token.user, "uniqueName": token.email,
-                     "url": f"{base}/_apis/Identities/{token.user_id}",
-                     "imageUrl": f"{base}/_api/_common/identityImage?id={token.user_id}"},
+        "pushedBy": identity_ref(base, token),
         "pushId": push_id, "date": commit.date, "url": f"{api}/pushes/{push_id}",
         "_links": {"self": {"href": f"{api}/pushes/{push_id}"}, "repository": {"href": api},
                    "commits": {"href": f"{api}/pushes/{push_id}/commits"},
@@ -140,7 +140,8 @@ def connection_data(org: Organization, token: Token) -> dict[str, Any]:
     user = identity(token)
     return {
         "authenticatedUser": user, "authorizedUser": user, "instanceId": org.id,
-        "deploymentId": org.id, "deploymentType": "hosted",
+        "deploymentId": org.id,
+        "deploymentType": "onPremises" if org.server_version else "hosted",
         "locationServiceData": {"serviceOwner": "00025394-6065-48ca-87d9-7f5672854ef7",
                                 "defaultAccessMappingMoniker": "PublicAccessMapping",
                                 "lastChangeId": 1, "lastChangeId64": 1},
@@ -202,11 +203,17 @@ def run(base: str, project: Project, item: Run) -> dict[str, Any]:
 
 
 def identity_ref(base: str, token: Token) -> dict[str, Any]:
-    return {"displayName": token.user, "url": f"{base}/_apis/Identities/{token.user_id}",
-            "_links": {"avatar": {"href": f"{base}/_apis/GraphProfile/MemberAvatars/aad.{token.user_id}"}},
-            "id": token.user_id, "uniqueName": token.email,
-            "imageUrl": f"{base}/_api/_common/identityImage?id={token.user_id}",
-            "descriptor": f"aad.{token.user_id.replace('-', '')}"}
+    return person(base, token.user, token.email)
+
+
+def person(base: str, name: str, email: str) -> dict[str, Any]:
+    """An IdentityRef: who created, changed or pushed something."""
+    user_id = stable_id("user", email)
+    return {"displayName": name, "url": f"{base}/_apis/Identities/{user_id}",
+            "_links": {"avatar": {"href": f"{base}/_apis/GraphProfile/MemberAvatars/aad.{user_id}"}},
+            "id": user_id, "uniqueName": email,
+            "imageUrl": f"{base}/_api/_common/identityImage?id={user_id}",
+            "descriptor": f"aad.{user_id.replace('-', '')}"}
 
 
 def work_item(base: str, org: Organization, project: Project, item: WorkItem) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from urllib.parse import quote, unquote
 from sandbox import errors
 from sandbox.state import Organization, Project, SandboxState, Token
 
-LATEST = (7, 1)
 _VERSION = re.compile(r"^(\d+)\.(\d+)(-preview(\.\d+)?)?$")
 # A project segment: a name or id, never one of the service's own `_apis`-like segments.
 PROJECT_SEGMENT = "/(?P<project>[^/_][^/]*)"
@@ -65,8 +64,9 @@ class Call(HttpRequest):
 
     @property
     def base(self) -> str:
-        """The organization's base URL as the client reaches it."""
-        return f"http://{self.host}/{quote(self.org.name)}"
+        """The organization's base URL as the client reaches it (/tfs/{collection} too)."""
+        prefix = "/tfs" if self.path.lower().startswith("/tfs/") else ""
+        return f"http://{self.host}{prefix}/{quote(self.org.name)}"
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,10 @@ class Route:
     project: bool            # under /{project}: the handler gets a ProjectCall
     preview: bool            # a preview API: the api-version must say -preview
     content_type: str | None  # the only body type the route takes (None: JSON, unchecked)
+    # A Server older than ``since`` lacks the route; one older than ``preview_before`` has it
+    # only as a preview (Pipelines: since 6.0, general from 7.0).
+    since: tuple[int, int] | None = None
+    preview_before: tuple[int, int] | None = None
 
 
 class Router:
@@ -92,16 +96,18 @@ class Router:
         self.routes: list[Route] = [route for part in parts for route in part.routes]
 
     def route(self, method: str, pattern: str, *scopes: str, project: bool = False,
-              preview: bool = False, content_type: str | None = None
+              preview: bool = False, content_type: str | None = None,
+              since: tuple[int, int] | None = None, preview_before: tuple[int, int] | None = None
               ) -> Callable[[Callable[..., Answer]], Callable[..., Answer]]:
-        """Register a handler for ``/{org}`` (+ ``/{project}`` with project=True) + pattern."""
+        """Register a handler for ``/{org}`` (+ ``/{project}`` with project=True) + pattern;
+        a Server's collection may also be reached as ``/tfs/{collection}``."""
         # Routes are case-insensitive on the service (…/_apis/ResourceAreas = …/resourceareas).
-        prefix = "^/(?P<org>[^/]+)" + (PROJECT_SEGMENT if project else "")
+        prefix = "^(?:/tfs)?/(?P<org>[^/]+)" + (PROJECT_SEGMENT if project else "")
         regex = re.compile(prefix + pattern + "/?$", re.IGNORECASE)
 
         def register(handler: Callable[..., Answer]) -> Callable[..., Answer]:
             self.routes.append(Route(method, regex, handler, scopes, project, preview,
-                                     content_type))
+                                     content_type, since, preview_before))
             return handler
 
         return register
@@ -126,8 +132,11 @@ class Router:
         org = state.organization(params.pop("org"))
         if org is None:
             raise errors.organization_not_found(request.path.split("/")[1])
+        if route.since and org.api_version < route.since:  # a Server too old for the route
+            raise errors.resource_not_found(request.path)
         token = authenticate(state, request, org, route.scopes)
-        check_api_version(request, route.preview)
+        check_api_version(request, org.api_version, route.preview or (
+            route.preview_before is not None and org.api_version < route.preview_before))
         if route.content_type is not None:
             sent = (request.headers.get("Content-Type") or "").split(";")[0].strip()
             if sent != route.content_type:
@@ -145,7 +154,8 @@ class Router:
                                              params=params, project=project))
 
 
-def check_api_version(request: HttpRequest, preview_api: bool) -> None:
+def check_api_version(request: HttpRequest, latest: tuple[int, int], preview_api: bool) -> None:
+    """The api-version rules, on a service that speaks up to ``latest``."""
     raw = request.query.get("api-version")
     if raw is None:
         found = re.search(r"api-version=([\w.-]+)", request.headers.get("Accept", ""))
@@ -157,8 +167,8 @@ def check_api_version(request: HttpRequest, preview_api: bool) -> None:
     match = _VERSION.match(raw)
     if not match:
         raise errors.invalid_api_version(raw)
-    if (int(match.group(1)), int(match.group(2))) > LATEST:
-        raise errors.version_out_of_range(raw, LATEST)
+    if (int(match.group(1)), int(match.group(2))) > latest:
+        raise errors.version_out_of_range(raw, latest)
     if preview_api and not match.group(3):
         raise errors.preview_flag_required(raw)
 

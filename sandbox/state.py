@@ -157,6 +157,14 @@ class Project:
     pipelines: list[Pipeline] = field(default_factory=list)
     work_item_types: list[str] = field(default_factory=lambda: list(DEFAULT_WORK_ITEM_TYPES))
     custom_fields: set[str] = field(default_factory=set)
+    # Classification nodes below the project's root node, lower-cased ("payments\\web").
+    areas: set[str] = field(default_factory=set)
+    iterations: set[str] = field(default_factory=set)
+
+    def has_node(self, tree: str, path: str) -> bool:
+        """Whether an area or iteration path exists, node by node from the project's root."""
+        key = path.lower().rstrip("\\")
+        return key == self.name.lower() or key in (self.areas if tree == "area" else self.iterations)
 
     def repository(self, id_or_name: str) -> Repository | None:
         key = id_or_name.lower()
@@ -174,6 +182,13 @@ class Organization:
     id: str
     name: str
     projects: list[Project] = field(default_factory=list)
+    # None: Azure DevOps Services (REST API 7.1); else the REST API version of the Azure DevOps
+    # Server it plays (7.0: Server 2022, 6.0: Server 2020).
+    server_version: tuple[int, int] | None = None
+
+    @property
+    def api_version(self) -> tuple[int, int]:
+        return self.server_version or (7, 1)
 
     def project(self, id_or_name: str) -> Project | None:
         key = id_or_name.lower()
@@ -203,7 +218,8 @@ class SandboxState:
     def load(self, seed: dict[str, Any]) -> None:
         with self.lock:
             for org_name, org in (seed.get("organizations") or {}).items():
-                organization = Organization(id=stable_id(org_name), name=org_name)
+                organization = Organization(id=stable_id(org_name), name=org_name,
+                                            server_version=_version(org.get("server_version")))
                 for project in org.get("projects", []):
                     organization.projects.append(self._project(org_name, project))
                 self.organizations[org_name.lower()] = organization
@@ -220,7 +236,9 @@ class SandboxState:
                                      name=r["name"], default_branch=r.get("defaultBranch"),
                                      size=int(r.get("size", 0)))
                           for r in seed.get("repositories", [])],
-            custom_fields=set(seed.get("custom_fields", [])))
+            custom_fields=set(seed.get("custom_fields", [])),
+            areas=_nodes(seed["name"], seed.get("areas", [])),
+            iterations=_nodes(seed["name"], seed.get("iterations", [])))
         if "work_item_types" in seed:
             project.work_item_types = list(seed["work_item_types"])
         seeded = {r["name"].lower(): list(r.get("branches") or []) for r in seed.get("repositories", [])}
@@ -278,6 +296,23 @@ class SandboxState:
 
 
 LAST_CHANGE = "2026-01-05T09:30:00Z"
+
+
+def _version(value: object) -> tuple[int, int] | None:
+    """A seed's "7.0" -> (7, 0); none for Azure DevOps Services."""
+    if not value:
+        return None
+    major, _, minor = str(value).partition(".")
+    return int(major), int(minor or 0)
+
+
+def _nodes(project: str, paths: list[str]) -> set[str]:
+    """Every node of the given paths (a path implies its parents), under the project's root."""
+    nodes: set[str] = set()
+    for path in paths:
+        parts = [project] + [p for p in path.split("\\") if p][1:]
+        nodes |= {"\\".join(parts[:depth]).lower() for depth in range(2, len(parts) + 1)}
+    return nodes
 
 
 def _item_path(path: str) -> str:

@@ -21,6 +21,9 @@ class Session:
     rest: RestClient = field(repr=False)
     # Pipeline names (and \folder\name) -> ids learnt during this session.
     pipeline_ids: dict[str, int] = field(default_factory=dict, repr=False)
+    # Repositories this session created and nothing has been pushed to yet (ids and lower-cased
+    # names): a first push needs no look at their (absent) branches.
+    empty_repositories: set[str] = field(default_factory=set, repr=False)
 
     def close(self) -> None:
         self.rest.close()

@@ -14,6 +14,16 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 ADOBOT = Path(sys.executable).with_name("adobot")
 DEMO_PAT = "sandbox-demo-pat"
+# A bot that connects to contoso/Payments with the token in variable `pat`; steps go after it.
+CONNECT_BOT = """
+name: t
+steps:
+  - action: Connect
+    inputs:
+      organization_url: https://dev.azure.com/contoso
+      project: Payments
+      personal_access_token: {variable: pat}
+"""
 
 
 @pytest.fixture

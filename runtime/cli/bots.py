@@ -32,6 +32,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                           "rehearse failure")
     run.add_argument("--json", action="store_true",
                      help="print one JSON result document on stdout")
+    run.add_argument("--allow-plain-http", action="store_true",
+                     help="allow plain http to a host other than this machine (an Azure DevOps "
+                          "Server without TLS): tokens then cross the network in clear text")
     run.add_argument("--debug", action="store_true", help="show tracebacks and HTTP requests")
     run.set_defaults(handler=_run, on_error=_failure_document)
 
@@ -49,6 +52,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     validate.add_argument("--session", action="append", default=[], metavar="NAME",
                           help="declare a global session a parent bot connects (to check a "
                                "child bot on its own); repeatable")
+    validate.add_argument("--allow-plain-http", action="store_true",
+                          help="the run will allow plain http to another host (as run's option)")
     validate.set_defaults(handler=_validate)
 
 
@@ -91,8 +96,11 @@ def _run(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             from runtime.progress import TerminalProgress
             progress = TerminalProgress(sys.stderr, redactor.scrub)
+        if args.allow_plain_http:
+            log.warning("warning: --allow-plain-http: a token sent to a plain http organization "
+                        "URL crosses the network in clear text")
         runner = Runner(route=route, redactor=redactor, debug=args.debug, progress=progress,
-                        vault_path=args.vault)
+                        vault_path=args.vault, allow_plain_http=args.allow_plain_http)
         result = runner.run(bot, overrides)
     if args.json:
         print(redactor.scrub(json.dumps(result.to_dict(), default=str, ensure_ascii=False)))
@@ -168,7 +176,8 @@ def _validate(args: argparse.Namespace) -> int:
     from runtime.validate import validate_file
 
     declared = [item.partition("=")[0] for item in args.var + args.var_env]
-    findings = validate_file(args.bot, declared, args.session)
+    findings = validate_file(args.bot, declared, args.session,
+                             allow_plain_http=args.allow_plain_http)
     errors = [f for f in findings if f.severity == "error"]
     for finding in findings:
         print(args.redactor.scrub(str(finding)), file=sys.stderr)

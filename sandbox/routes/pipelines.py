@@ -12,13 +12,16 @@ from sandbox.routing import Answer, ProjectCall, Router
 from sandbox.state import Pipeline, Project, Run
 
 router = Router()
+# The Pipelines API came with Server 2020 (6.0) as a preview; it is general from 7.0.
+SINCE, PREVIEW_BEFORE = (6, 0), (7, 0)
 BUILD = "vso.build"
 BUILD_EXECUTE = "vso.build_execute"
 PIPELINES = "/_apis/pipelines"
 MAX_TOP = 10000
 
 
-@router.route("GET", PIPELINES, BUILD, project=True)
+@router.route("GET", PIPELINES, BUILD, project=True,
+              since=SINCE, preview_before=PREVIEW_BEFORE)
 def list_pipelines(call: ProjectCall) -> Answer:
     ordered = sorted(call.project.pipelines, key=lambda p: (p.name.lower(), p.id))
     try:
@@ -35,7 +38,8 @@ def list_pipelines(call: ProjectCall) -> Answer:
     return 200, {"count": len(values), "value": values}, headers
 
 
-@router.route("POST", PIPELINES, BUILD_EXECUTE, project=True)
+@router.route("POST", PIPELINES, BUILD_EXECUTE, project=True,
+              since=SINCE, preview_before=PREVIEW_BEFORE)
 def create_pipeline(call: ProjectCall) -> Answer:
     project = call.project
     payload = call.json_object()
@@ -68,13 +72,15 @@ def _pipeline(project: Project, raw_id: str) -> Pipeline:
     return found
 
 
-@router.route("GET", PIPELINES + "/(?P<pipeline>[^/]+)", BUILD, project=True)
+@router.route("GET", PIPELINES + "/(?P<pipeline>[^/]+)", BUILD, project=True,
+              since=SINCE, preview_before=PREVIEW_BEFORE)
 def get_pipeline(call: ProjectCall) -> Answer:
     return 200, body.pipeline(call.base, call.project,
                               _pipeline(call.project, call.params["pipeline"]))
 
 
-@router.route("POST", PIPELINES + "/(?P<pipeline>[^/]+)/runs", BUILD_EXECUTE, project=True)
+@router.route("POST", PIPELINES + "/(?P<pipeline>[^/]+)/runs", BUILD_EXECUTE, project=True,
+              since=SINCE, preview_before=PREVIEW_BEFORE)
 def run_pipeline(call: ProjectCall) -> Answer:
     pipeline = _pipeline(call.project, call.params["pipeline"])
     payload = call.json_object(required_as="runParameters")
@@ -140,7 +146,8 @@ def _complete(item: Run) -> None:
     item.finished = time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime())
 
 
-@router.route("GET", PIPELINES + "/(?P<pipeline>[^/]+)/runs", BUILD, project=True)
+@router.route("GET", PIPELINES + "/(?P<pipeline>[^/]+)/runs", BUILD, project=True,
+              since=SINCE, preview_before=PREVIEW_BEFORE)
 def list_runs(call: ProjectCall) -> Answer:
     """The pipeline's runs, newest first (the service's order), at most 10,000."""
     pipeline = _pipeline(call.project, call.params["pipeline"])
@@ -150,7 +157,8 @@ def list_runs(call: ProjectCall) -> Answer:
     return 200, {"count": len(values), "value": values}
 
 
-@router.route("GET", PIPELINES + "/(?P<pipeline>[^/]+)/runs/(?P<run>[^/]+)", BUILD, project=True)
+@router.route("GET", PIPELINES + "/(?P<pipeline>[^/]+)/runs/(?P<run>[^/]+)", BUILD, project=True,
+              since=SINCE, preview_before=PREVIEW_BEFORE)
 def get_run(call: ProjectCall) -> Answer:
     pipeline = _pipeline(call.project, call.params["pipeline"])
     raw = call.params["run"]

@@ -8,6 +8,12 @@ from sandbox import responses as body
 from sandbox.routing import Answer, Call, ProjectCall, Router
 from sandbox.state import KNOWN_FIELDS, Project, WorkItem
 
+# Fields the service sets itself: present on every item, refused in a create by name only if
+# unknown, so an update that reads them back may carry them.
+SYSTEM_FIELDS = {"System.TeamProject", "System.WorkItemType", "System.CreatedDate",
+                 "System.CreatedBy", "System.ChangedDate", "System.ChangedBy",
+                 "Microsoft.VSTS.Common.StateChangeDate"}
+
 router = Router()
 WORK = "vso.work"
 WORK_WRITE = "vso.work_write"
@@ -64,10 +70,13 @@ def _read_patch(call: Call, document: Any) -> tuple[dict[str, Any], list[dict[st
     return fields, relations
 
 
-def _check_fields(project: Project, fields: dict[str, Any]) -> None:
-    """The project's rules: known fields, a title, a priority in its list, paths of the project."""
-    for name in fields:
-        if name not in KNOWN_FIELDS and name not in project.custom_fields:
+def _check_fields(project: Project, fields: dict[str, Any],
+                  changed: set[str] | None = None) -> None:
+    """The project's rules: known fields, a title, a priority in its list, paths of the project.
+    ``changed`` names the fields an update sets (the others were checked when they were set)."""
+    for name in fields if changed is None else changed:
+        if name not in KNOWN_FIELDS and name not in project.custom_fields \
+                and name not in SYSTEM_FIELDS:
             raise errors.field_not_found(name)
     title = fields.get("System.Title")
     if not isinstance(title, str) or not title.strip():
@@ -77,9 +86,9 @@ def _check_fields(project: Project, fields: dict[str, Any]) -> None:
     priority = fields.get("Microsoft.VSTS.Common.Priority", 2)
     if priority not in (1, 2, 3, 4) and str(priority) not in ("1", "2", "3", "4"):
         raise errors.rule_error("Priority", "InvalidNotInList, HasValues, AllowedValues")
-    for tree_field in ("System.AreaPath", "System.IterationPath"):
+    for tree_field, tree in (("System.AreaPath", "area"), ("System.IterationPath", "iteration")):
         value = fields.get(tree_field, project.name)
-        if not isinstance(value, str) or value.split("\\")[0].lower() != project.name.lower():
+        if not isinstance(value, str) or not project.has_node(tree, value):
             raise errors.tree_node_not_found(tree_field)
 
 
@@ -93,11 +102,50 @@ def _relation(call: Call, value: Any) -> dict[str, Any]:
             "attributes": value.get("attributes") or {"isLocked": False}}
 
 
-@router.route("GET", r"/_apis/wit/workitems/(?P<id>\d+)", WORK)
-def get_work_item(call: Call) -> Answer:
+WORK_ITEM = r"/_apis/wit/workitems/(?P<id>\d+)"
+
+
+def _work_item(call: Call) -> WorkItem:
+    """The work item of the route: of the route's project, if the route names one."""
     item = call.state.work_items.get(int(call.params["id"]))
-    if item is None:
+    if item is None or (isinstance(call, ProjectCall) and
+                        item.fields["System.TeamProject"].lower() != call.project.name.lower()):
         raise errors.work_item_not_found(call.params["id"])
+    return item
+
+
+def _answer(call: Call, item: WorkItem) -> Answer:
     project = call.org.project(item.fields["System.TeamProject"])
     assert project is not None
     return 200, body.work_item(call.base, call.org, project, item)
+
+
+@router.route("GET", WORK_ITEM, WORK)
+@router.route("GET", WORK_ITEM, WORK, project=True)
+def get_work_item(call: Call) -> Answer:
+    return _answer(call, _work_item(call))
+
+
+@router.route("PATCH", WORK_ITEM, WORK_WRITE, content_type=JSON_PATCH)
+@router.route("PATCH", WORK_ITEM, WORK_WRITE, project=True, content_type=JSON_PATCH)
+def update_work_item(call: Call) -> Answer:
+    """Apply a JSON Patch document: fields added, replaced or removed, relations added."""
+    item = _work_item(call)
+    project = call.org.project(item.fields["System.TeamProject"])
+    assert project is not None
+    document = call.json()
+    if not isinstance(document, list) or not document:
+        raise errors.invalid_patch_document()
+    removed = [str(op.get("path", ""))[len("/fields/"):] for op in document
+               if isinstance(op, dict) and op.get("op") == "remove"
+               and str(op.get("path", "")).startswith("/fields/")]
+    fields, relations = _read_patch(call, [op for op in document
+                                           if not (isinstance(op, dict) and op.get("op") == "remove")])
+    merged = {**{k: v for k, v in item.fields.items() if k not in removed}, **fields}
+    _check_fields(project, merged, changed=set(fields) | set(removed))
+    now = body.timestamp()
+    editor = body.identity_ref(call.base, call.token)
+    item.fields = {**merged, "System.ChangedDate": now, "System.ChangedBy": editor}
+    item.relations += relations
+    item.rev += 1
+    return _answer(call, item)

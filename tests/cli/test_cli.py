@@ -31,7 +31,7 @@ PAT_ENV = {"ADOBOT_PAT": DEMO_PAT}
 def test_quickstart_human_summary():
     done = adobot("run", QUICKSTART, "--sandbox", "--var-env", "pat=ADOBOT_PAT", env=PAT_ENV)
     assert done.returncode == 0, done.stderr
-    assert "Bot 'quickstart' succeeded: 8 steps, 11 requests" in done.stdout
+    assert "Bot 'quickstart' succeeded: 8 steps, 10 requests" in done.stdout
     assert "connected to contoso/Payments as Sandbox Demo User" in done.stdout
     assert "4 repositories: payments-api" in done.stdout
     assert "pat = ***" in done.stdout
@@ -46,7 +46,7 @@ def test_quickstart_json_document():
     assert doc["bot"] == "quickstart" and doc["status"] == "succeeded" and doc["error"] is None
     assert [(s["path"], s["action"], s["status"], s["requests"]) for s in doc["steps"]] == [
         ("1", "Connect", "succeeded", 2), ("2", "ListRepos", "succeeded", 1),
-        ("3", "CreateRepo", "succeeded", 1), ("4", "PushFiles", "succeeded", 2),
+        ("3", "CreateRepo", "succeeded", 1), ("4", "PushFiles", "succeeded", 1),
         ("5", "CreatePipeline", "succeeded", 1), ("6", "QueueRun", "succeeded", 3),
         ("7", "CreateWorkItem", "succeeded", 1), ("8", "Disconnect", "succeeded", 0)]
     assert all(isinstance(s["duration_ms"], float) for s in doc["steps"])

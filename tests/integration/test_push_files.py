@@ -7,22 +7,13 @@ import base64
 import pytest
 
 from sandbox.state import ZERO_ID
-from tests.conftest import DEMO_PAT, run_text
+from tests.conftest import CONNECT_BOT, DEMO_PAT, run_text
 
-CONNECT = """
-name: t
-steps:
-  - action: Connect
-    inputs:
-      organization_url: https://dev.azure.com/contoso
-      project: Payments
-      personal_access_token: {variable: pat}
-"""
 YAML = "trigger: [main]\npool: {vmImage: ubuntu-latest}\nsteps:\n- script: echo hi\n"
 
 
 def bot(*steps: str) -> str:
-    return CONNECT + "".join(steps)
+    return CONNECT_BOT + "".join(steps)
 
 
 def push(repository: str, files: str, **extra: str) -> str:
@@ -52,7 +43,8 @@ def test_a_first_push_creates_the_branch_and_makes_it_the_default(sandbox):
     variables = ok(result)
     assert variables["branch"] == "refs/heads/main" and variables["created"] is True
     assert variables["added"] == ["/azure-pipelines.yml"] and variables["updated"] == []
-    assert [s.requests for s in result.steps] == [2, 1, 2]  # refs (none yet) + the push
+    # The session created the repository: it knows it is empty, so the push is all it sends.
+    assert [s.requests for s in result.steps] == [2, 1, 1]
     repo = sandbox.state.organization("contoso").project("Payments").repository("svc")
     assert repo.default_branch == "refs/heads/main"
     tip = repo.tip("refs/heads/main")

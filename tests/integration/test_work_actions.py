@@ -54,7 +54,7 @@ def test_quickstart_steps_send_the_minimum(sandbox):
     result = run_file(EXAMPLES / "quickstart.yaml", sandbox, pat=DEMO_PAT)
     sent = {s.action: s.requests for s in result.steps}
     polls = sent.pop("QueueRun") - 1
-    assert sent == {"Connect": 2, "ListRepos": 1, "CreateRepo": 1, "PushFiles": 2,
+    assert sent == {"Connect": 2, "ListRepos": 1, "CreateRepo": 1, "PushFiles": 1,
                     "CreatePipeline": 1, "CreateWorkItem": 1, "Disconnect": 0}
     assert polls == 2  # the sandbox completes a run on its second look
 
@@ -212,6 +212,14 @@ def test_create_work_item_errors(sandbox):
                                     area_path="Elsewhere\\Web")), sandbox, pat=DEMO_PAT),
                   "INVALID_INPUT")
     assert "TF401347" in area["message"]
+    # Checked node by node, not by the first segment: the project has Web, not Nowhere.
+    for tree, path in (("area_path", "Payments\\Nowhere"), ("area_path", "Payments\\Web\\Deep"),
+                       ("iteration_path", "Payments\\Sprint 9")):
+        deep = failed(run_text(bot(step("CreateWorkItem", type="Task", title="x", **{tree: path})),
+                               sandbox, pat=DEMO_PAT), "INVALID_INPUT")
+        assert "TF401347" in deep["message"]
+    ok(run_text(bot(step("CreateWorkItem", type="Task", title="x", area_path="Payments\\Web",
+                         iteration_path="payments\\sprint 2")), sandbox, pat=DEMO_PAT))
     rule = failed(run_text(bot(step("CreateWorkItem", type="Task", title="x",
                                     fields={"Microsoft.VSTS.Common.Priority": 9})),
                            sandbox, pat=DEMO_PAT), "INVALID_INPUT")

@@ -19,6 +19,10 @@ VENDORED = {
     "git/GET__git_repositories__repositoryId_.json":
         "git/7.1/httpExamples/repositories/GET__git_repositories__repositoryId_.json",
     "git/POST__git_repositories.json": "git/7.1/httpExamples/repositories/POST__git_repositories.json",
+    "git/POST__git_repositories__tempRepoId__pushes2.json":
+        "git/7.1/httpExamples/pushes/POST__git_repositories__tempRepoId__pushes2.json",
+    "git/GET__git_repositories__repositoryId__refs_heads.json":
+        "git/7.1/httpExamples/refs/GET__git_repositories__repositoryId__refs_heads.json",
     "core/GET__projects.json": "core/7.1/httpExamples/projects/GET__projects.json",
     "wit/POST__wit_workitems_create.json":
         "wit/7.1/httpExamples/workItems/POST__wit_workitems_create.json",
@@ -392,5 +396,25 @@ def test_location_discovery_answers_as_the_sdk_expects(sandbox, http):
     assert {"area", "resourceName", "maxVersion", "minVersion", "releasedVersion"} <= set(git)
     areas = http.get(f"{sandbox.url}/contoso/_apis/resourceAreas",
                      headers={"Accept": "application/json;api-version=7.1-preview.1"}).json()
-    assert {a["name"] for a in areas["value"]} == {"git", "wit"}
+    assert {a["name"] for a in areas["value"]} == {"core", "git", "wit"}  # core: get_core_client()
     assert all(a["locationUrl"] == f"{sandbox.url}/contoso" for a in areas["value"])
+
+
+def test_a_push_and_the_refs_match_the_examples(sandbox, http):
+    """A second push (its commit has a parent, as in the captured example) and the branches."""
+    api = f"{sandbox.url}/contoso/Payments/_apis/git/repositories/payments-api"
+    refs = http.get(f"{api}/refs", params={"api-version": "7.1", "filter": "heads/"})
+    assert refs.status_code == 200
+    assert_same_shape(example("git/GET__git_repositories__repositoryId__refs_heads.json"),
+                      refs.json())
+    main = next(r["objectId"] for r in refs.json()["value"] if r["name"] == "refs/heads/main")
+    pushed = http.post(f"{api}/pushes", params={"api-version": "7.1"}, json={
+        "refUpdates": [{"name": "refs/heads/main", "oldObjectId": main}],
+        "commits": [{"comment": "Add tasks.", "changes": [{
+            "changeType": "add", "item": {"path": "/tasks.md"},
+            "newContent": {"content": "# Tasks", "contentType": "rawtext"}}]}]})
+    assert pushed.status_code == 201
+    body = pushed.json()
+    assert_same_shape(example("git/POST__git_repositories__tempRepoId__pushes2.json"), body)
+    assert body["commits"][0]["parents"] == [main]
+    assert body["refUpdates"][0]["oldObjectId"] == main

@@ -9,9 +9,10 @@ import requests
 
 from credentials.secret import Secret
 from rest.auth import PatAuthorizer
-from rest.client import PREVIEW_API_VERSION, RestClient, count_requests
+from rest.client import RestClient, count_requests
 from rest.errors import AdobotError
 from rest.retry import RetryPolicy
+from rest.versions import PREVIEW
 
 BASE = "https://dev.azure.com/contoso"
 PAT = "unit-test-pat-0123456789"
@@ -56,7 +57,7 @@ def test_get_sends_auth_version_and_headers(client, requests_mock):
 
 def test_preview_api_version_and_params(client, requests_mock):
     requests_mock.get(f"{BASE}/_apis/connectionData", json={})
-    client.get("_apis/connectionData", api_version=PREVIEW_API_VERSION, params={"a": "1", "b": None})
+    client.get("_apis/connectionData", api=PREVIEW, params={"a": "1", "b": None})
     assert requests_mock.last_request.qs == {"api-version": ["7.1-preview.1"], "a": ["1"]}
 
 
