@@ -141,26 +141,27 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
                             "Set if_exists: overwrite to replace them, or choose other paths.",
                             field="files", after_request=True)
     body = _push(inputs, target, base, existing)
+    repo_web = f"{session.rest.base_url}/{path_segment(session.project_name)}/_git/{repository}"
     try:
         pushed = session.rest.post(f"{api}/pushes", body, scope=CODE_WRITE,
                                    subject=f"a push to {target} of {where}")
     except Conflict as stale:
+        session.empty_repositories.discard(inputs.repository.lower())  # read it afresh next time
         raise stale.derive(
             message=f"{target} of {where} moved on while the files were being pushed (another "
                     f"push landed first); nothing was pushed (the service said: "
                     f"{stale.service_message})",
             hint="Run the step again: it reads the branch afresh.") from None
     except AdobotError as error:
-        web = f"{session.rest.base_url}/{path_segment(session.project_name)}/_git/{repository}"
-        raise say_where_to_look(error, f"{web}?version=GB{inputs.branch} (its latest "
+        raise say_where_to_look(error, f"{repo_web}?version=GB{inputs.branch} (its latest "
                                        "commits)") from None
-    session.empty_repositories -= {inputs.repository.lower(), str(
-        (pushed.get("repository") or {}).get("id", "")).lower()}
+    repo_id = str((pushed.get("repository") or {}).get("id", "")).lower()
+    session.empty_repositories -= {inputs.repository.lower(), repo_id}
     commit = (pushed.get("commits") or [{}])[0]
     commit_id = str(commit.get("commitId", ""))
-    web = f"{session.rest.base_url}/{path_segment(session.project_name)}/_git/{repository}" \
-          f"/commit/{commit_id}"
-    return Outputs(commit=Commit(id=commit_id, url=commit.get("url"), web_url=web),
+    web = (pushed.get("repository") or {}).get("webUrl") or repo_web
+    return Outputs(commit=Commit(id=commit_id, url=commit.get("url"),
+                                 web_url=f"{web}/commit/{commit_id}"),
                    branch=target, created_branch=target not in heads,
                    added=[f.path for f in inputs.files if f.path not in existing],
                    updated=[f.path for f in inputs.files if f.path in existing])

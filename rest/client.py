@@ -147,7 +147,8 @@ class RestClient:
         PERMISSION_DENIED); ``subject`` names what the route addresses (said in NOT_FOUND and
         ALREADY_EXISTS).
         """
-        query = {"api-version": api if isinstance(api, str) else api.version_for(self.server_version)}
+        query = {"api-version": api if isinstance(api, str)
+                 else api.version_for(self.server_version)}
         if params:
             query.update({k: v for k, v in params.items() if v is not None})
         headers = {"Content-Type": content_type} if body is not None else None

@@ -175,3 +175,29 @@ def test_the_sandbox_refuses_template_parameters_that_are_not_text(sandbox):
 
 def test_zero_id_is_forty_zeros():
     assert ZERO_ID == "0" * 40
+
+
+def test_after_a_conflict_on_a_new_repository_the_next_push_reads_the_branch(sandbox,
+                                                                            monkeypatch):
+    """The session knows the repository it created is empty, until a push says otherwise."""
+    take = sandbox.state.faults.take
+    raced: list[bool] = []
+
+    def another_push_lands_first(method: str, path: str):
+        repo = sandbox.state.organization("contoso").project("Payments").repository("svc")
+        if method == "POST" and path.endswith("/pushes") and not raced:
+            raced.append(True)
+            other = repo.commit({"/other": b"x"}, [], "other", "x", "x@x", "t")
+            repo.branches["refs/heads/main"] = other.id
+        return take(method, path)
+
+    monkeypatch.setattr(sandbox.state.faults, "take", another_push_lands_first)
+    first = push("svc", "[{path: a.txt, content: a}]").replace(
+        "  - action: PushFiles\n", "  - action: PushFiles\n    on_error: continue\n")
+    result = run_text(bot(new_repo(), first, push("svc", "[{path: b.txt, content: b}]")),
+                      sandbox, pat=DEMO_PAT)
+    assert result.status == "succeeded", result.error
+    assert [f["code"] for f in result.failures] == ["CONFLICT"]
+    assert [s.requests for s in result.steps] == [2, 1, 1, 3]  # then: branches, paths, push
+    repo = sandbox.state.organization("contoso").project("Payments").repository("svc")
+    assert set(repo.tip("refs/heads/main").files) == {"/other", "/b.txt"}

@@ -244,3 +244,44 @@ def test_a_repeated_continuation_token_ends_the_listing_with_a_clear_error(clien
         next(pages)
     assert caught.value.code == "SERVICE_ERROR" and "'same' a second time" in caught.value.message
     assert requests_mock.call_count == 2
+
+
+def out_of_range(latest: str) -> dict:
+    return {"status_code": 400, "json": error_body(
+        f"The requested REST API version of 7.1 is out of range for this server. The latest REST "
+        f"API version this server supports is {latest}.", "VssVersionOutOfRangeException")}
+
+
+def test_a_server_that_speaks_less_is_learnt_once(client, requests_mock):
+    requests_mock.get(f"{BASE}/_apis/connectionData", [out_of_range("7.0"), {"json": {}}])
+    requests_mock.get(f"{BASE}/x", json={})
+    client.get("_apis/connectionData", api=PREVIEW)
+    client.get("x")
+    sent = [r.qs["api-version"] for r in requests_mock.request_history]
+    assert sent == [["7.1-preview.1"], ["7.0-preview.1"], ["7.0"]]
+    assert client.server_version == (7, 0)
+
+
+def test_the_pipelines_api_is_a_preview_on_server_2020_and_absent_before(client, requests_mock):
+    from rest.versions import PIPELINES
+
+    client.server_version = (6, 0)
+    requests_mock.get(f"{BASE}/p", json={})
+    client.get("p", api=PIPELINES)
+    assert requests_mock.last_request.qs["api-version"] == ["6.0-preview.1"]
+    client.server_version = (5, 1)
+    with pytest.raises(AdobotError) as caught:
+        client.get("p", api=PIPELINES)
+    assert caught.value.code == "INVALID_INPUT" and caught.value.exit_code == 2
+    assert "Azure DevOps Server 2019 Update 1" in caught.value.message
+    assert requests_mock.call_count == 1  # nothing sent for the refused one
+
+
+def test_other_400s_are_not_resent(client, requests_mock):
+    requests_mock.post(f"{BASE}/x", [out_of_range("7.2"), {"json": {}}])  # not lower: no use
+    with pytest.raises(AdobotError):
+        client.post("x", {})
+    requests_mock.post(f"{BASE}/y", status_code=400, json=error_body("TF1: bad", "Other"))
+    with pytest.raises(AdobotError):
+        client.post("y", {})
+    assert requests_mock.call_count == 2 and client.server_version == (7, 1)
