@@ -95,8 +95,10 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
                         "text (allowed by the person running the bot)", organization.base_url)
     name, scope = inputs.session.name, inputs.session.scope
     ctx.sessions.check_free(name)  # SESSION_EXISTS before anything is sent
+    # A vault credential is refused here, before anything is sent, unless it is bound to this
+    # organization (its URL as the bot gives it; --sandbox routes it afterwards).
     token = resolve_token(inputs.personal_access_token, ctx.variables, ctx.vault,
-                          field="personal_access_token")
+                          field="personal_access_token", organization=organization.base_url)
     ctx.register_secret(token)
     client = RestClient(ctx.route(organization), PatAuthorizer(token), timeout=ctx.timeout,
                         policy=ctx.retry_policy)

@@ -118,9 +118,11 @@ def clean_token(raw: object, where: str, field: str = FIELD) -> Secret:
 
 
 def resolve_token(source: TokenSource, variables: Mapping[str, Any],
-                  vault: Callable[[], "Vault"] | None = None, field: str = FIELD) -> Secret:
-    """The secret a source names. ``vault`` opens the vault, only when a credential is asked for;
-    ``field`` is the input that named the source (said in errors)."""
+                  vault: Callable[[], "Vault"] | None = None, field: str = FIELD, *,
+                  organization: str) -> Secret:
+    """The secret a source names, to be sent to ``organization`` (a vault credential is handed
+    out only for an organization it is bound to). ``vault`` opens the vault, only when a
+    credential is asked for; ``field`` is the input that named the source (said in errors)."""
     if isinstance(source, FromInsecure):
         return clean_token(source.insecure.get_secret_value(), "the insecure token", field)
     if isinstance(source, FromVariable):
@@ -137,5 +139,5 @@ def resolve_token(source: TokenSource, variables: Mapping[str, Any],
 
     ref = source.credential
     store = vault() if vault is not None else Vault()
-    secret = store.get(ref.locker, ref.name, ref.attribute)
+    secret = store.get(ref.locker, ref.name, ref.attribute, organization=organization)
     return clean_token(secret.reveal(), f"credential {ref}", field)

@@ -1,7 +1,11 @@
 """The encrypted vault: lockers -> credentials -> attributes, each value sealed on its own.
 
-- Values: AES-256-GCM with a fresh nonce, bound to their place (``locker/credential/attribute``
-  is the associated data), so a value moved to another entry no longer opens.
+- Values: AES-256-GCM with a fresh nonce, bound to their place (``locker/credential/attribute``)
+  and to the organizations they may be sent to (both are the associated data), so a value moved
+  to another entry, or given another organization, no longer opens.
+- Organizations: each value carries the organization URLs an admin allowed it to go to (in
+  clear, so ``vault list`` and ``validate`` can show them); ``get`` hands a value out only for
+  one of them. A value stored before bindings existed is refused until an admin binds it.
 - The file: JSON with names and dates in clear (``vault list`` needs no key) and an HMAC over
   all of it, so a flipped byte anywhere is caught. A key id tells a wrong key from a tampered file.
 - The key: ``ADOBOT_VAULT_KEY`` (base64 of 32 bytes), else a key file beside the vault, created
@@ -28,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from credentials.secret import Secret
-from rest.errors import CredentialNotFound, InvalidInput, VaultError
+from rest.errors import CredentialNotFound, InvalidInput, PermissionDenied, VaultError
 
 VERSION = 1
 KEY_ENV = "ADOBOT_VAULT_KEY"
@@ -69,6 +73,20 @@ class Entry:
     credential: str
     attribute: str
     set_at: str
+    organizations: tuple[str, ...] = ()  # where the value may be sent; none: not bound yet
+
+
+def organization_key(url: str) -> str:
+    """The form a binding is stored and compared in: the organization's base URL, lower-cased
+    (organization and collection names are not case-sensitive)."""
+    from rest.urls import parse_organization_url
+
+    return parse_organization_url(url, allow_plain_http=True).base_url.lower()
+
+
+def _sealed_with(place: str, organizations: list[str] | tuple[str, ...] | None) -> str:
+    """The associated data of a value: its place, and its organizations when it has some."""
+    return place if not organizations else place + "\n" + "\n".join(sorted(organizations))
 
 
 class _Keys:
@@ -184,7 +202,8 @@ class Vault:
     def entries(self) -> list[Entry]:
         """Names and dates only; needs no key."""
         doc = self._read(None)
-        return [Entry(locker, credential, attribute, item.get("set_at", ""))
+        return [Entry(locker, credential, attribute, item.get("set_at", ""),
+                      tuple(item.get("organizations") or ()))
                 for locker, credentials in sorted(doc["lockers"].items())
                 for credential, attributes in sorted(credentials.items())
                 for attribute, item in sorted(attributes.items())]
@@ -193,16 +212,29 @@ class Vault:
         if self.key_path.with_name(self.key_path.name + ".new").exists():
             self.finish_rotation()
 
-    def get(self, locker: str, credential: str, attribute: str) -> Secret:
+    def get(self, locker: str, credential: str, attribute: str,
+            organization: str | None = None) -> Secret:
+        """The value of an attribute, for ``organization`` (a URL it must be bound to).
+
+        Without ``organization`` the value is handed out whatever its binding: only for the
+        vault's own commands, never for sending."""
         place = f"{locker}/{credential}/{attribute}"
         self._recover()
         if not self.path.exists():
             raise CredentialNotFound(f"credential {place} was not found: there is no vault at "
                                      f"{self.path}", "Ask a control-room admin to store it with "
-                                     f"`adobot vault put {locker} {credential} {attribute}`, or "
-                                     "point --vault / ADOBOT_VAULT at the vault.")
+                                     f"`adobot vault put {locker} {credential} {attribute} --org "
+                                     "URL`, or point --vault / ADOBOT_VAULT at the vault.")
         keys = _Keys(self._key(create=False))
         doc = self._read(keys)
+        item = self._item(doc, locker, credential, attribute)
+        bound = item.get("organizations") or []
+        if organization is not None:
+            _check_binding(place, bound, organization)
+        return Secret(keys.open(item["value"], _sealed_with(place, bound)))
+
+    def _item(self, doc: dict[str, Any], locker: str, credential: str,
+              attribute: str) -> dict[str, Any]:
         lockers = doc["lockers"]
         missing = (f"locker {locker!r}" if locker not in lockers
                    else f"credential {credential!r} in locker {locker!r}"
@@ -210,10 +242,11 @@ class Vault:
                    else f"attribute {attribute!r} of {locker}/{credential}"
                    if attribute not in lockers[locker][credential] else None)
         if missing:
-            raise CredentialNotFound(f"credential {place} was not found: the vault has no {missing}",
+            raise CredentialNotFound(f"credential {locker}/{credential}/{attribute} was not "
+                                     f"found: the vault has no {missing}",
                                      f"Ask a control-room admin to store it with `adobot vault put "
-                                     f"{locker} {credential} {attribute}`.")
-        return Secret(keys.open(lockers[locker][credential][attribute]["value"], place))
+                                     f"{locker} {credential} {attribute} --org URL`.")
+        return lockers[locker][credential][attribute]
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -233,18 +266,42 @@ class Vault:
         _write_atomically(self.path, json.dumps({**body, "mac": keys.mac(body)}, indent=1,
                                                 sort_keys=True) + "\n")
 
-    def put(self, locker: str, credential: str, attribute: str, value: Secret) -> None:
+    def put(self, locker: str, credential: str, attribute: str, value: Secret, *,
+            organizations: list[str] | tuple[str, ...]) -> None:
+        """Store a value that may be sent to ``organizations`` (organization URLs) only."""
         for name, what in ((locker, "locker"), (credential, "credential"), (attribute, "attribute")):
             check_name(name, what)
+        bound = _organizations(organizations)
         self._recover()
         with self._locked():
             keys = _Keys(self._key(create=not self.path.exists()))
             doc = self._read(keys)
             place = f"{locker}/{credential}/{attribute}"
             doc["lockers"].setdefault(locker, {}).setdefault(credential, {})[attribute] = {
-                "value": keys.seal(value.reveal(), place),
-                "set_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                "value": keys.seal(value.reveal(), _sealed_with(place, bound)),
+                "organizations": bound, "set_at": _now()}
             self._write(doc, keys)
+
+    def bind(self, locker: str, credential: str, organizations: list[str] | tuple[str, ...]) -> int:
+        """Let every attribute of a credential go to ``organizations`` (and nowhere else): how
+        an admin binds a credential stored before bindings existed, or changes where it may go.
+        Returns how many values were re-sealed."""
+        bound = _organizations(organizations)
+        self._recover()
+        with self._locked():
+            keys = _Keys(self._key(create=False))
+            doc = self._read(keys)
+            attributes = doc["lockers"].get(locker, {}).get(credential)
+            if attributes is None:
+                raise CredentialNotFound(f"credential {locker}/{credential} is not in the vault",
+                                         "`adobot vault list` shows what it holds.")
+            for attribute, item in attributes.items():
+                place = f"{locker}/{credential}/{attribute}"
+                clear = keys.open(item["value"], _sealed_with(place, item.get("organizations")))
+                item.update(value=keys.seal(clear, _sealed_with(place, bound)),
+                            organizations=bound, set_at=_now())
+            self._write(doc, keys)
+            return len(attributes)
 
     def remove(self, locker: str, credential: str) -> None:
         self._recover()
@@ -285,8 +342,9 @@ class Vault:
             for locker, credentials in doc["lockers"].items():
                 for credential, attributes in credentials.items():
                     for attribute, item in attributes.items():
-                        place = f"{locker}/{credential}/{attribute}"
-                        item["value"] = new.seal(old.open(item["value"], place), place)
+                        sealed_with = _sealed_with(f"{locker}/{credential}/{attribute}",
+                                                   item.get("organizations"))
+                        item["value"] = new.seal(old.open(item["value"], sealed_with), sealed_with)
                         count += 1
             if from_env:
                 self._write(doc, new)
@@ -311,6 +369,34 @@ class Vault:
                 return False
             os.replace(pending, self.key_path)
             return True
+
+
+def _organizations(urls: list[str] | tuple[str, ...]) -> list[str]:
+    if isinstance(urls, str) or not urls:
+        raise InvalidInput("say where the secret may be sent: one organization URL or more "
+                           "(--org https://dev.azure.com/yourorg)",
+                           "A stored secret goes only to the organizations it was stored for.",
+                           field="--org")
+    return sorted({organization_key(url) for url in urls})
+
+
+def _check_binding(place: str, bound: list[str], organization: str) -> None:
+    if not bound:
+        raise PermissionDenied(
+            f"credential {place} is not bound to any organization, so it is sent nowhere "
+            "(it was stored before credentials were bound to their organizations)",
+            f"An admin binds it: `adobot vault bind {place.rsplit('/', 1)[0].replace('/', ' ')} "
+            "--org https://dev.azure.com/yourorg`.", field="personal_access_token")
+    if organization_key(organization) not in bound:
+        raise PermissionDenied(
+            f"credential {place} may be sent only to {', '.join(bound)}, not to "
+            f"{organization_key(organization)}; nothing was sent",
+            "Use the organization the credential was stored for, or ask an admin to bind it "
+            "to this one (`adobot vault bind ... --org URL`).", field="personal_access_token")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def generate_key() -> str:

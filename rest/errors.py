@@ -17,6 +17,7 @@ _BEFORE_SENDING = {
     "SESSION_EXISTS",
     "CREDENTIAL_NOT_FOUND",
     "VAULT_ERROR",
+    "PERMISSION_DENIED",  # e.g. a vault credential refused for an organization it is not bound to
 }
 
 _DEFAULT_HINTS = {

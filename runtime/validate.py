@@ -50,18 +50,22 @@ class _Scope:
 
 
 def validate_file(path: str | Path, declared: Iterable[str] = (),
-                  sessions: Iterable[str] = (), allow_plain_http: bool = False) -> list[Finding]:
+                  sessions: Iterable[str] = (), allow_plain_http: bool = False,
+                  vault: str | None = None) -> list[Finding]:
     """Every finding of the bot at ``path`` and the bots it runs. ``declared`` names variables
     the run will be given; ``sessions`` names global sessions a parent will have connected;
-    ``allow_plain_http``: the run will allow plain http to another host."""
-    checker = _Checker(allow_plain_http)
+    ``allow_plain_http``: the run will allow plain http to another host; ``vault``: the vault
+    the run will use (default: $ADOBOT_VAULT or the user's), whose bindings are checked."""
+    checker = _Checker(allow_plain_http, vault)
     checker.file(Path(path), _Scope(variables=set(declared), global_=set(sessions)), stack=())
     return sorted(checker.findings, key=lambda finding: finding.order)
 
 
 class _Checker:
-    def __init__(self, allow_plain_http: bool = False) -> None:
+    def __init__(self, allow_plain_http: bool = False, vault: str | None = None) -> None:
         self.allow_plain_http = allow_plain_http
+        self.vault = vault
+        self._bindings: dict[tuple[str, str, str], tuple[str, ...]] | None = None
         self.findings: list[Finding] = []
         self.files: dict[Path, int] = {}
 
@@ -130,12 +134,52 @@ class _Checker:
         scope.variables |= set(step.outputs.values())
 
     def secret_variables(self, bot: Bot, step: Step, action: Any, scope: _Scope) -> None:
-        """A secret from a variable the bot does not define is given at run time: say so."""
+        """A secret from a variable the bot does not define is given at run time: say so. A
+        vault credential must be bound to the organization the step sends it to."""
         for _, source in sources_in(step.inputs, credential_inputs(action.inputs)):
             variable = source.get("variable")
             if isinstance(variable, str) and variable not in scope.variables:
                 self.add(bot, step, f"token variable {variable!r} is not defined in the bot",
                          f"Give it when running: --var-env {variable}=ENVVAR.", severity="warning")
+            credential = source.get("credential")
+            if isinstance(credential, dict):
+                self.binding(bot, step, credential, step.inputs.get("organization_url"))
+
+    def binding(self, bot: Bot, step: Step, credential: dict, url: Any) -> None:
+        """Refuse a credential the vault will not hand out for the step's organization."""
+        key = tuple(str(credential.get(k)) for k in ("locker", "name", "attribute"))
+        bound = self.bindings().get(key)  # type: ignore[arg-type]
+        if bound is None or not isinstance(url, str) or "${" in url:
+            return  # not in this vault (the run says so) or known only at run time
+        from credentials.vault import organization_key
+
+        try:
+            target = organization_key(url)
+        except AdobotError:
+            return  # the URL itself is reported as an input problem
+        place = "/".join(key)
+        if not bound:
+            self.add(bot, step, f"credential {place} is not bound to any organization: the run "
+                     "refuses it", f"An admin binds it: `adobot vault bind {key[0]} {key[1]} "
+                     "--org URL`.")
+        elif target not in bound:
+            self.add(bot, step, f"credential {place} may be sent only to {', '.join(bound)}, "
+                     f"not to {target}: the run refuses it (PERMISSION_DENIED)",
+                     "Use the organization it was stored for, or ask an admin to bind it.")
+
+    def bindings(self) -> dict[tuple[str, str, str], tuple[str, ...]]:
+        """The vault's credentials and their organizations (names only: no key is needed)."""
+        if self._bindings is None:
+            from credentials.vault import Vault
+
+            try:
+                vault = Vault(self.vault)
+                entries = vault.entries() if vault.path.exists() else []
+            except AdobotError:
+                entries = []  # an unreadable vault is the run's VAULT_ERROR, not a bot problem
+            self._bindings = {(e.locker, e.credential, e.attribute): e.organizations
+                              for e in entries}
+        return self._bindings
 
     def sessions(self, bot: Bot, step: Step, scope: _Scope) -> None:
         raw = step.inputs.get("session", "default")

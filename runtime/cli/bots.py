@@ -54,6 +54,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                                "child bot on its own); repeatable")
     validate.add_argument("--allow-plain-http", action="store_true",
                           help="the run will allow plain http to another host (as run's option)")
+    validate.add_argument("--vault", metavar="PATH",
+                          help="the vault the run will use, whose credentials' organizations "
+                               "are checked (default: $ADOBOT_VAULT, else the user's)")
     validate.set_defaults(handler=_validate)
 
 
@@ -177,7 +180,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     declared = [item.partition("=")[0] for item in args.var + args.var_env]
     findings = validate_file(args.bot, declared, args.session,
-                             allow_plain_http=args.allow_plain_http)
+                             allow_plain_http=args.allow_plain_http, vault=args.vault)
     errors = [f for f in findings if f.severity == "error"]
     for finding in findings:
         print(args.redactor.scrub(str(finding)), file=sys.stderr)

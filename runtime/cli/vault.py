@@ -28,10 +28,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     put.add_argument("locker")
     put.add_argument("credential")
     put.add_argument("attribute")
-    put.add_argument("--check", metavar="ORG_URL",
-                     help="prove the token against this organization first (it must work and "
-                          "have Code (Read)); store nothing if it does not")
+    put.add_argument("--org", action="append", default=[], metavar="ORG_URL",
+                     help="an organization URL the secret may be sent to (repeatable); it is "
+                          "sent nowhere else")
+    put.add_argument("--check", nargs="?", const="", metavar="ORG_URL",
+                     help="prove the token first (it must work and have Code (Read)) against "
+                          "ORG_URL (which it is then bound to as well), or with no URL against "
+                          "every --org; store nothing if it does not")
     put.set_defaults(handler=_put)
+    bind = vault_commands.add_parser(
+        "bind", parents=[vault_file], help="set the organizations a credential may be sent to",
+        description="Let every attribute of a credential go to these organizations and nowhere "
+                    "else: how a credential stored before bindings existed is made usable, or "
+                    "its organizations changed.")
+    bind.add_argument("locker")
+    bind.add_argument("credential")
+    bind.add_argument("--org", action="append", default=[], required=True, metavar="ORG_URL",
+                      help="an organization URL the credential may be sent to (repeatable)")
+    bind.set_defaults(handler=_bind)
     listing = vault_commands.add_parser("list", parents=[vault_file],
                                         help="list names and dates (never values)")
     listing.add_argument("--json", action="store_true", help="print JSON")
@@ -69,10 +83,27 @@ def _put(args: argparse.Namespace) -> int:
         raw = sys.stdin.read()
     token = clean_token(raw, "the secret read from standard input")
     args.redactor.add(token)
-    if args.check:
-        _check_token(token, args.check)
-    Vault(args.vault).put(args.locker, args.credential, args.attribute, token)
-    print(f"stored {args.locker}/{args.credential}/{args.attribute}")
+    organizations = args.org + ([args.check] if args.check else [])
+    if not organizations:
+        raise InvalidInput("say where the secret may be sent: --org ORG_URL (repeatable)",
+                           "A stored secret goes only to the organizations it was stored for: "
+                           "`adobot vault put ado ci-bot pat --org https://dev.azure.com/yourorg`.",
+                           field="--org")
+    if args.check is not None:
+        for url in organizations:
+            _check_token(token, url)
+    Vault(args.vault).put(args.locker, args.credential, args.attribute, token,
+                          organizations=organizations)
+    print(f"stored {args.locker}/{args.credential}/{args.attribute} for "
+          f"{', '.join(organizations)}")
+    return 0
+
+
+def _bind(args: argparse.Namespace) -> int:
+    from credentials.vault import Vault
+
+    count = Vault(args.vault).bind(args.locker, args.credential, args.org)
+    print(f"bound {args.locker}/{args.credential} ({count} values) to {', '.join(args.org)}")
     return 0
 
 
@@ -101,17 +132,19 @@ def _list(args: argparse.Namespace) -> int:
     entries = Vault(args.vault).entries()
     if args.json:
         print(json.dumps([{"locker": e.locker, "credential": e.credential,
-                           "attribute": e.attribute, "set_at": e.set_at} for e in entries],
-                         indent=2))
+                           "attribute": e.attribute, "set_at": e.set_at,
+                           "organizations": list(e.organizations)} for e in entries], indent=2))
         return 0
     if not entries:
         print("the vault is empty")
         return 0
-    rows = [("LOCKER", "CREDENTIAL", "ATTRIBUTE", "SET AT")] + [
-        (e.locker, e.credential, e.attribute, e.set_at) for e in entries]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    rows = [("LOCKER", "CREDENTIAL", "ATTRIBUTE", "SET AT", "MAY BE SENT TO")] + [
+        (e.locker, e.credential, e.attribute, e.set_at,
+         ", ".join(e.organizations) or "nowhere: not bound (adobot vault bind)")
+        for e in entries]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+        print("  ".join(f"{cell:<{width}}" for cell, width in zip(row, widths)) + f"  {row[4]}")
     return 0
 
 

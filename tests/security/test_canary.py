@@ -102,7 +102,8 @@ def test_canary_never_leaks(tmp_path, sandbox_with_canary, case, output, debug, 
         from credentials.secret import Secret
         from credentials.vault import Vault
 
-        Vault(tmp_path / "vault.json").put("ado", "canary", "pat", Secret(CANARY))
+        Vault(tmp_path / "vault.json").put("ado", "canary", "pat", Secret(CANARY),
+                                           organizations=[sb.org_url()])
         args, token_source = ("--vault", str(tmp_path / "vault.json")), CREDENTIAL
     steps = steps.replace("URL", sb.org_url()).replace(VARIABLE, token_source)
     bot = bot_file(tmp_path, sb, token_source, steps, project)
@@ -172,7 +173,8 @@ def test_canary_never_leaks_from_a_broken_vault(tmp_path, sandbox_with_canary, d
     from credentials.vault import Vault, generate_key
 
     vault = Vault(tmp_path / "vault.json")
-    vault.put("ado", "canary" if damage != "missing" else "other", "pat", Secret(CANARY))
+    vault.put("ado", "canary" if damage != "missing" else "other", "pat", Secret(CANARY),
+              organizations=[sandbox_with_canary.org_url()])
     if damage == "tampered":
         vault.path.write_text(vault.path.read_text().replace('"value": "', '"value": "A', 1))
     if damage == "wrong_key":

@@ -17,6 +17,8 @@ from credentials.vault import KEY_ENV, NEW_KEY_ENV, Vault, generate_key
 from rest.errors import AdobotError
 from tests.conftest import ADOBOT, DEMO_PAT, ROOT
 
+ORGS = ["https://dev.azure.com/contoso"]  # where the tests' secrets may be sent
+
 CANARY = "vault-canary-5e1f0c9a7b3d2e4f6a8c0b1d3e5f7a9c"
 
 
@@ -40,7 +42,7 @@ def code_of(call) -> AdobotError:
 
 def test_round_trip_and_file_modes(tmp_path):
     vault = Vault(tmp_path / "admin" / "vault.json")  # the vault makes its own folder
-    vault.put("ado", "ci-bot", "pat", Secret(CANARY))
+    vault.put("ado", "ci-bot", "pat", Secret(CANARY), organizations=ORGS)
     assert vault.get("ado", "ci-bot", "pat").reveal() == CANARY
     for path in (vault.path, vault.key_path, vault.lock_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
@@ -52,8 +54,8 @@ def test_round_trip_and_file_modes(tmp_path):
 
 
 def test_values_are_bound_to_their_place(vault):
-    vault.put("ado", "a", "pat", Secret("first-secret"))
-    vault.put("ado", "b", "pat", Secret("second-secret"))
+    vault.put("ado", "a", "pat", Secret("first-secret"), organizations=ORGS)
+    vault.put("ado", "b", "pat", Secret("second-secret"), organizations=ORGS)
     doc = json.loads(vault.path.read_text())
     lockers = doc["lockers"]["ado"]
     lockers["a"]["pat"]["value"], lockers["b"]["pat"]["value"] = (
@@ -64,8 +66,8 @@ def test_values_are_bound_to_their_place(vault):
 
 
 def test_list_shows_names_and_dates_only(vault):
-    vault.put("ado", "ci-bot", "pat", Secret(CANARY))
-    vault.put("ado", "ci-bot", "user", Secret("svc-account"))
+    vault.put("ado", "ci-bot", "pat", Secret(CANARY), organizations=ORGS)
+    vault.put("ado", "ci-bot", "user", Secret("svc-account"), organizations=ORGS)
     entries = vault.entries()
     assert [(e.locker, e.credential, e.attribute) for e in entries] == [
         ("ado", "ci-bot", "pat"), ("ado", "ci-bot", "user")]
@@ -74,7 +76,7 @@ def test_list_shows_names_and_dates_only(vault):
 
 @pytest.mark.parametrize("position", ["start", "value", "name", "mac", "end"])
 def test_a_flipped_byte_is_caught(vault, position):
-    vault.put("ado", "ci-bot", "pat", Secret(CANARY))
+    vault.put("ado", "ci-bot", "pat", Secret(CANARY), organizations=ORGS)
     data = bytearray(vault.path.read_bytes())
     text = data.decode()
     index = {"start": 0, "end": len(data) - 3,
@@ -89,7 +91,7 @@ def test_a_flipped_byte_is_caught(vault, position):
 
 
 def test_wrong_key_says_so(vault, monkeypatch):
-    vault.put("ado", "ci-bot", "pat", Secret(CANARY))
+    vault.put("ado", "ci-bot", "pat", Secret(CANARY), organizations=ORGS)
     monkeypatch.setenv(KEY_ENV, generate_key())  # the key source is read when a vault opens
     error = code_of(lambda: Vault(vault.path).get("ado", "ci-bot", "pat"))
     assert error.code == "VAULT_ERROR" and "another key" in error.message
@@ -97,13 +99,14 @@ def test_wrong_key_says_so(vault, monkeypatch):
 
 def test_malformed_key_says_so(vault, monkeypatch):
     monkeypatch.setenv(KEY_ENV, "too-short")
-    error = code_of(lambda: Vault(vault.path).put("ado", "x", "pat", Secret("v")))
+    error = code_of(lambda: Vault(vault.path).put("ado", "x", "pat", Secret("v"),
+                                                  organizations=ORGS))
     assert error.code == "VAULT_ERROR" and "not valid" in error.message
 
 
 @pytest.mark.parametrize("cut", [0, 1, 0.5, -2])
 def test_truncation_says_so(vault, cut):
-    vault.put("ado", "ci-bot", "pat", Secret(CANARY))
+    vault.put("ado", "ci-bot", "pat", Secret(CANARY), organizations=ORGS)
     data = vault.path.read_bytes()
     keep = int(len(data) * cut) if isinstance(cut, float) else (cut if cut >= 0 else len(data) + cut)
     vault.path.write_bytes(data[:keep])
@@ -114,7 +117,7 @@ def test_truncation_says_so(vault, cut):
 
 
 def test_missing_key_file(vault):
-    vault.put("ado", "ci-bot", "pat", Secret(CANARY))
+    vault.put("ado", "ci-bot", "pat", Secret(CANARY), organizations=ORGS)
     vault.key_path.unlink()
     error = code_of(lambda: vault.get("ado", "ci-bot", "pat"))
     assert error.code == "VAULT_ERROR" and "no vault key" in error.message
@@ -122,7 +125,7 @@ def test_missing_key_file(vault):
 
 def test_missing_entries_name_what_is_missing(vault):
     assert "there is no vault" in code_of(lambda: vault.get("a", "b", "c")).message
-    vault.put("ado", "ci-bot", "pat", Secret("v"))
+    vault.put("ado", "ci-bot", "pat", Secret("v"), organizations=ORGS)
     for args, said in ((("x", "ci-bot", "pat"), "locker 'x'"),
                        (("ado", "x", "pat"), "credential 'x' in locker 'ado'"),
                        (("ado", "ci-bot", "x"), "attribute 'x' of ado/ci-bot")):
@@ -133,7 +136,7 @@ def test_missing_entries_name_what_is_missing(vault):
 def test_env_key_works_without_a_key_file(vault, monkeypatch):
     monkeypatch.setenv(KEY_ENV, generate_key())
     vault = Vault(vault.path)
-    vault.put("ado", "ci-bot", "pat", Secret(CANARY))
+    vault.put("ado", "ci-bot", "pat", Secret(CANARY), organizations=ORGS)
     assert not vault.key_path.exists()
     assert vault.get("ado", "ci-bot", "pat").reveal() == CANARY
 
@@ -141,7 +144,8 @@ def test_env_key_works_without_a_key_file(vault, monkeypatch):
 def test_threads_writing_at_once_lose_nothing(vault):
     def writer(n: int) -> None:
         for i in range(10):
-            Vault(vault.path).put("load", f"t{n}", f"a{i}", Secret(f"value-{n}-{i}"))
+            Vault(vault.path).put("load", f"t{n}", f"a{i}", Secret(f"value-{n}-{i}"),
+                                  organizations=ORGS)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
     for thread in threads:
@@ -155,9 +159,11 @@ def test_threads_writing_at_once_lose_nothing(vault):
 def test_processes_writing_at_once_lose_nothing(vault):
     script = ("import sys; sys.path.insert(0, sys.argv[1]);"
               "from credentials.vault import Vault; from credentials.secret import Secret;"
-              "[Vault(sys.argv[2]).put('load', 'p' + sys.argv[3], f'a{i}', Secret(f'v{i}'))"
+              "[Vault(sys.argv[2]).put('load', 'p' + sys.argv[3], f'a{i}', Secret(f'v{i}'), "
+              "organizations=['https://dev.azure.com/contoso'])"
               " for i in range(10)]")
-    vault.put("load", "seed", "a", Secret("s"))  # the key file exists before they race
+    # the key file exists before they race
+    vault.put("load", "seed", "a", Secret("s"), organizations=ORGS)
     procs = [subprocess.Popen([sys.executable, "-c", script, str(ROOT), str(vault.path), str(n)])
              for n in range(4)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
@@ -165,7 +171,7 @@ def test_processes_writing_at_once_lose_nothing(vault):
 
 
 def test_a_crash_during_write_keeps_the_old_vault(vault, monkeypatch):
-    vault.put("ado", "ci-bot", "pat", Secret("old-value"))
+    vault.put("ado", "ci-bot", "pat", Secret("old-value"), organizations=ORGS)
     before = vault.path.read_bytes()
 
     def crash(src, dst):
@@ -173,7 +179,7 @@ def test_a_crash_during_write_keeps_the_old_vault(vault, monkeypatch):
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError):
-        vault.put("ado", "ci-bot", "pat", Secret("new-value"))
+        vault.put("ado", "ci-bot", "pat", Secret("new-value"), organizations=ORGS)
     monkeypatch.undo()
     assert vault.path.read_bytes() == before
     assert vault.get("ado", "ci-bot", "pat").reveal() == "old-value"
@@ -182,7 +188,7 @@ def test_a_crash_during_write_keeps_the_old_vault(vault, monkeypatch):
 
 def test_rotate_key_keeps_every_value(vault):
     for i in range(5):
-        vault.put("ado", f"c{i}", "pat", Secret(f"value-{i}"))
+        vault.put("ado", f"c{i}", "pat", Secret(f"value-{i}"), organizations=ORGS)
     old_key = vault.key_path.read_text()
     assert vault.rotate_key() == 5
     assert vault.key_path.read_text() != old_key
@@ -193,7 +199,7 @@ def test_rotate_key_keeps_every_value(vault):
 
 
 def test_a_crash_mid_rotation_is_finished_on_next_use(vault, monkeypatch):
-    vault.put("ado", "ci-bot", "pat", Secret("kept"))
+    vault.put("ado", "ci-bot", "pat", Secret("kept"), organizations=ORGS)
     real_replace = os.replace
 
     def crash_on_key(src, dst):
@@ -212,7 +218,7 @@ def test_a_crash_mid_rotation_is_finished_on_next_use(vault, monkeypatch):
 def test_rotate_with_an_environment_key(vault, monkeypatch):
     monkeypatch.setenv(KEY_ENV, generate_key())
     vault = Vault(vault.path)
-    vault.put("ado", "ci-bot", "pat", Secret("kept"))
+    vault.put("ado", "ci-bot", "pat", Secret("kept"), organizations=ORGS)
     assert "ADOBOT_VAULT_NEW_KEY" in code_of(vault.rotate_key).message
     new = generate_key()
     monkeypatch.setenv(NEW_KEY_ENV, new)
@@ -222,8 +228,8 @@ def test_rotate_with_an_environment_key(vault, monkeypatch):
 
 
 def test_remove(vault):
-    vault.put("ado", "a", "pat", Secret("x"))
-    vault.put("ado", "b", "pat", Secret("y"))
+    vault.put("ado", "a", "pat", Secret("x"), organizations=ORGS)
+    vault.put("ado", "b", "pat", Secret("y"), organizations=ORGS)
     vault.remove("ado", "a")
     assert [(e.credential) for e in vault.entries()] == ["b"]
     assert code_of(lambda: vault.remove("ado", "a")).code == "CREDENTIAL_NOT_FOUND"
@@ -232,7 +238,7 @@ def test_remove(vault):
 @pytest.mark.parametrize("args", [("", "c", "a"), ("l/x", "c", "a"), ("l", "c c", "a"),
                                   ("l", "c", "-a"), ("l" * 65, "c", "a")])
 def test_names_are_checked(vault, args):
-    assert code_of(lambda: vault.put(*args, Secret("v"))).code == "INVALID_INPUT"
+    assert code_of(lambda: vault.put(*args, Secret("v"), organizations=ORGS)).code == "INVALID_INPUT"
 
 
 # --- the admin commands ------------------------------------------------------------------------
@@ -246,7 +252,8 @@ def adobot(*args: str, stdin: str = "", env: dict | None = None, cwd: Path | Non
 
 def test_put_reads_stdin_strips_the_newline_and_never_prints(tmp_path):
     path = str(tmp_path / "v.json")
-    done = adobot("vault", "put", "ado", "ci-bot", "pat", "--vault", path, stdin=CANARY + "\n")
+    done = adobot("vault", "put", "ado", "ci-bot", "pat", "--vault", path, "--org", ORGS[0],
+                  stdin=CANARY + "\n")
     assert done.returncode == 0, done.stderr
     assert Vault(path).get("ado", "ci-bot", "pat").reveal() == CANARY
     listed = adobot("vault", "list", "--json", "--vault", path)
@@ -257,7 +264,7 @@ def test_put_reads_stdin_strips_the_newline_and_never_prints(tmp_path):
 
 def test_put_refuses_an_empty_secret(tmp_path):
     done = adobot("vault", "put", "ado", "ci-bot", "pat", "--vault", str(tmp_path / "v.json"),
-                  stdin="\n")
+                  "--org", ORGS[0], stdin="\n")
     assert done.returncode == 2 and "INVALID_INPUT" in done.stderr and "empty" in done.stderr
     assert not (tmp_path / "v.json").exists()
 
@@ -281,7 +288,8 @@ def test_vault_errors_are_one_line_with_a_hint(tmp_path):
 
 def test_rotate_key_command(tmp_path):
     path = str(tmp_path / "v.json")
-    adobot("vault", "put", "ado", "ci-bot", "pat", "--vault", path, stdin="abc-token")
+    adobot("vault", "put", "ado", "ci-bot", "pat", "--vault", path, "--org", ORGS[0],
+           stdin="abc-token")
     done = adobot("vault", "rotate-key", "--vault", path)
     assert done.returncode == 0 and "re-encrypted 1 values" in done.stdout
     assert Vault(path).get("ado", "ci-bot", "pat").reveal() == "abc-token"
@@ -310,7 +318,7 @@ def test_put_check_proves_the_token_first(tmp_path, sandbox, token, code, said):
 
 def test_bots_read_tokens_from_the_vault(tmp_path, sandbox):
     path = str(tmp_path / "v.json")
-    Vault(path).put("ado", "ci-bot", "pat", Secret(DEMO_PAT))
+    Vault(path).put("ado", "ci-bot", "pat", Secret(DEMO_PAT), organizations=[sandbox.org_url()])
     bot = tmp_path / "bot.yaml"
     bot.write_text("name: v\nsteps:\n  - action: Connect\n    inputs:\n"
                    f"      organization_url: {sandbox.org_url()}\n      project: Payments\n"

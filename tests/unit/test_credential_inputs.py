@@ -24,7 +24,8 @@ class Inputs(ActionInputs):
 
 
 def _run(ctx: ActionContext, inputs: Inputs) -> NoOutputs:
-    secret = resolve_token(inputs.client_secret, ctx.variables, ctx.vault, field="client_secret")
+    secret = resolve_token(inputs.client_secret, ctx.variables, ctx.vault, field="client_secret",
+                           organization="https://dev.azure.com/contoso")
     ctx.register_secret(secret)
     return NoOutputs()
 
