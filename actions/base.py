@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from actions.files import confine
 from credentials.secret import Secret
 from credentials.sources import credential_inputs
 from rest.errors import AdobotError, InvalidInput
@@ -111,6 +112,9 @@ class ActionContext:
     vault: Callable[[], Any] | None = None
     # The folder of the running bot's file: relative paths (RunBot, ReadCsv) start there.
     bot_dir: Path = field(default_factory=Path)
+    # The folders files may be read from: the top-level bot's, and those the person running
+    # it allows (empty: bot_dir alone).
+    allowed_dirs: tuple[Path, ...] = ()
     # Runs a child bot (path, seed variables) and returns its final variables, secrets masked.
     run_bot: Callable[[str, Mapping[str, Any]], dict[str, Any]] | None = None
     step_path: str = ""  # the path of the step being run, e.g. "4"
@@ -122,6 +126,10 @@ class ActionContext:
 
     def session(self, ref: SessionRef) -> Session:
         return self.sessions.find(ref.name, ref.scope)
+
+    def file(self, path: str, field: str = "path") -> Path:
+        """A file a bot names, resolved, if it is inside the folders the run allows."""
+        return confine(path, self.bot_dir, self.allowed_dirs or (self.bot_dir,), field)
 
 
 def create_once(ctx: ActionContext, what: str, post: Callable[[], Any],

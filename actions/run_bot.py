@@ -11,7 +11,8 @@ from rest.errors import ERROR_CODES, InternalError
 
 class Inputs(ActionInputs):
     bot: str = Field(min_length=1, max_length=1024, pattern=r"\.(ya?ml|json)$",
-                     description="Child bot file, relative to this bot's file",
+                     description="Child bot file, relative to this bot's file; it must be "
+                                 "inside the top-level bot's folder (or one the run allows)",
                      examples=["child.yaml"])
     variables: dict[str, Any] = Field(default_factory=dict,
                                       description="Variables to seed the child with",

@@ -47,7 +47,8 @@ def _route(sandbox: "Sandbox | None"):
 
 def run(bot: Bot | str | Path, variables: Mapping[str, Any] | None = None, *,
         sandbox: "Sandbox | bool | None" = None, vault: str | None = None,
-        global_sessions: SessionStore | None = None, allow_plain_http: bool = False) -> RunResult:
+        global_sessions: SessionStore | None = None, allow_plain_http: bool = False,
+        allow_dirs: tuple[str | Path, ...] = ()) -> RunResult:
     """Run a bot; never raises for the bot's own failures: read ``status`` and ``error``.
 
     ``sandbox=True`` runs against a fresh embedded sandbox; a ``Sandbox`` instance is used as
@@ -60,7 +61,7 @@ def run(bot: Bot | str | Path, variables: Mapping[str, Any] | None = None, *,
 
             sandbox = stack.enter_context(Sandbox())
         runner = Runner(route=_route(sandbox or None), vault_path=vault,
-                        allow_plain_http=allow_plain_http)
+                        allow_plain_http=allow_plain_http, allow_dirs=allow_dirs)
         return runner.run(loaded, variables, global_sessions=global_sessions)
 
 
@@ -77,7 +78,8 @@ class Context:
         self._context = ActionContext(
             sessions=SessionScopes(global_=self.global_sessions), variables={},
             route=runner.route, register_secret=self.redactor.add, vault=runner.open_vault,
-            bot_dir=Path(bot_dir), allow_plain_http=allow_plain_http)
+            bot_dir=Path(bot_dir), allowed_dirs=(Path(bot_dir).resolve(),),
+            allow_plain_http=allow_plain_http)
         self.requests = 0
 
     @property

@@ -16,6 +16,14 @@ _EXPRESSION = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
 _WHOLE = re.compile(r"^\$\{([^{}]*)\}$")
 _PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(-?\d+)\]|\[(['\"])(.*?)\3\]")
 _NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)")
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def whole_reference(value: Any) -> str | None:
+    """The variable a value names when it is exactly ``${name}``, else None."""
+    found = _WHOLE.match(value) if isinstance(value, str) else None
+    name = found.group(1).strip() if found else ""
+    return name if _PLAIN_NAME.fullmatch(name) else None
 
 
 def interpolate(value: Any, variables: Mapping[str, Any], where: str = "value") -> Any:

@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from actions import registry
+from actions.files import read_regular
 from credentials.sources import credential_inputs, sources_in
 from rest.errors import AdobotError, InvalidBot
 from runtime.settings import BotSettings
@@ -21,6 +22,8 @@ ON_ERROR = ("fail", "continue")
 INSECURE_TOKEN = ("the token is an insecure string in the bot file; store it in the vault or "
                   "pass it in a variable (--var-env)")
 BOT_KEYS = {"name", "description", "variables", "steps", "settings"}
+MAX_BOT_BYTES = 1 * 2**20   # a bot file is text a person writes: far less than this
+MAX_NESTING = 64            # levels of maps and lists (a for_each is three)
 
 
 @dataclass
@@ -84,7 +87,26 @@ class _LineDict(dict):
 
 
 class _Loader(yaml.SafeLoader):
-    """Safe YAML whose mappings remember their line and refuse duplicate keys."""
+    """Safe YAML whose mappings remember their line and refuse duplicate keys, anchors and
+    aliases (a few hundred bytes of aliases expand to gigabytes), and nesting past a limit."""
+
+    depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise InvalidBot(f"line {line}: YAML anchors and aliases (&name, *name) are not "
+                             "allowed in a bot file", "Write the value out where it is used.")
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                raise InvalidBot(f"line {line}: the bot nests maps and lists more than "
+                                 f"{MAX_NESTING} deep", "Flatten it, or split it into child "
+                                 "bots (RunBot).")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
@@ -110,12 +132,14 @@ def load_bot(path: str | Path, problems: list[InvalidBot] | None = None) -> Bot:
     at the first (``adobot validate``); the Bot returned is then as complete as it can be."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_regular(file, MAX_BOT_BYTES, "bot file", field="bot").decode("utf-8")
     except FileNotFoundError:
         raise InvalidBot(f"bot file {str(file)!r} does not exist",
                          "Check the path; it is relative to the current directory "
                          "(for RunBot: to the calling bot's file).") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except AdobotError as exc:
+        raise InvalidBot(exc.message, exc.hint, field="bot") from None
+    except UnicodeDecodeError as exc:
         raise InvalidBot(f"bot file {str(file)!r} cannot be read: {exc}") from None
     return parse_bot(text, file, problems)
 
@@ -139,10 +163,14 @@ class _Parser:
         self.problems.append(problem)
 
     def bot(self, text: str) -> Bot:
+        if len(text) > MAX_BOT_BYTES:
+            raise InvalidBot(f"{self.file.name} is larger than {MAX_BOT_BYTES // 2**20} MiB")
         try:
             data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-        except AdobotError as exc:  # a duplicate key, found while loading: nothing to go on
+        except AdobotError as exc:  # found while loading (a duplicate key, an alias): stop
             raise InvalidBot(f"{self.file.name}: {exc.message}", exc.hint) from None
+        except RecursionError:
+            raise InvalidBot(f"{self.file.name} nests too deep to read") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

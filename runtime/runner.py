@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from actions.base import ActionContext
+from actions.files import confine
 from credentials.secret import Secret
 from rest.errors import AdobotError, InvalidBot, InvalidInput
 from rest.urls import OrganizationUrl
 from runtime.execute import execute, hold_secrets
-from runtime.interpolate import interpolate
+from runtime.interpolate import interpolate, whole_reference
 from runtime.loader import Bot, Step, load_bot
 from runtime.redact import Redactor
 from sessions.store import SessionScopes, SessionStore
@@ -83,9 +85,20 @@ class _StepFailed(AdobotError):
 class _Tree:
     """What all the bots of one top-level run share."""
 
+    allowed: tuple[Path, ...]  # folders its bots may read files from: the top bot's, and more
     records: list[StepRecord] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    bots: dict[Path, Bot] = field(default_factory=dict)  # child bots, each parsed once a run
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load(self, parent: Bot, path: str) -> Bot:
+        """A child bot of ``parent``: inside the allowed folders, parsed once per run."""
+        file = confine(path, parent.file.parent, self.allowed, field="bot")
+        with self.lock:
+            if file not in self.bots:
+                self.bots[file] = load_bot(file)
+            return self.bots[file]
 
 
 MAX_DEPTH = 10        # RunBot nesting: deeper is a loop of bots calling each other
@@ -100,9 +113,13 @@ class Runner:
     def __init__(self, *, route: Callable[[OrganizationUrl], str] | None = None,
                  redactor: Redactor | None = None, debug: bool = False,
                  progress: Callable[[str], None] | None = None,
-                 vault_path: str | None = None, allow_plain_http: bool = False) -> None:
+                 vault_path: str | None = None, allow_plain_http: bool = False,
+                 allow_dirs: Iterable[str | Path] = ()) -> None:
         self.route = route or (lambda org: org.base_url)
         self.allow_plain_http = allow_plain_http
+        # Folders beyond the top-level bot's that its bots may read (the person running it
+        # allows them; a bot cannot).
+        self.allow_dirs = tuple(Path(folder).resolve() for folder in allow_dirs)
         self.redactor = redactor or Redactor()
         self.debug = debug
         self.progress = progress
@@ -113,10 +130,10 @@ class Runner:
         started = time.perf_counter()
         owns_global = global_sessions is None
         store = global_sessions if global_sessions is not None else SessionStore("global")
-        tree = _Tree()
+        tree = _Tree(allowed=(bot.file.parent.resolve(), *self.allow_dirs))
         error: dict[str, Any] | None = None
         exit_code = 0
-        variables = self._seed_variables(bot, overrides or {})
+        variables = self._seed_variables(bot, overrides or {}, self._tree_secrets(bot, tree))
         try:
             self._execute(bot, variables, store, tree, prefix="", depth=0)
         except _StepFailed as failed:
@@ -145,6 +162,7 @@ class Runner:
         ctx = ActionContext(sessions=scopes, variables=variables, route=self.route,
                             register_secret=self.redactor.add, log=log, progress=self.progress,
                             vault=self.open_vault, bot_dir=bot.file.parent,
+                            allowed_dirs=tree.allowed,
                             timeout=bot.settings.timeout, retry_policy=bot.settings.policy(),
                             allow_plain_http=self.allow_plain_http)
         ctx.run_bot = lambda path, seed: self._child(bot, path, seed, store, tree,
@@ -161,8 +179,7 @@ class Runner:
             raise InvalidBot(f"bots call each other more than {MAX_DEPTH} deep (at "
                              f"{parent.file.name} calling {path})",
                              "Look for a bot that runs itself, directly or through others.")
-        file = (parent.file.parent / path) if not Path(path).is_absolute() else Path(path)
-        child = load_bot(file)
+        child = tree.load(parent, path)
         variables = self._seed_variables(child, seed)
         self._execute(child, variables, store, tree, prefix=f"{step_path}/{child.file.name}:",
                       depth=depth + 1)
@@ -173,10 +190,31 @@ class Runner:
 
         return Vault(self.vault_path)
 
-    def _seed_variables(self, bot: Bot, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    def _seed_variables(self, bot: Bot, overrides: Mapping[str, Any],
+                        secrets: Iterable[str] = ()) -> dict[str, Any]:
         variables = {**bot.variables, **overrides}
-        hold_secrets(variables, bot.secret_variables(), self.redactor.add)
+        hold_secrets(variables, bot.secret_variables() | set(secrets), self.redactor.add)
         return variables
+
+    def _tree_secrets(self, bot: Bot, tree: _Tree, depth: int = 0) -> set[str]:
+        """The variables of ``bot`` that hold a secret in it or in a child bot it passes them to
+        (``RunBot`` with ``variables: {token: "${pat}"}``): known before anything runs."""
+        names = bot.secret_variables()
+        if depth >= MAX_DEPTH:
+            return names
+        for step in bot.all_steps():
+            target, passed = step.inputs.get("bot"), step.inputs.get("variables")
+            if step.action != "RunBot" or not isinstance(target, str) or "${" in target \
+                    or not isinstance(passed, dict):
+                continue
+            try:
+                child = tree.load(bot, target)
+            except AdobotError:
+                continue  # the run says so when it gets there
+            inner = self._tree_secrets(child, tree, depth + 1)
+            names |= {ref for name, value in passed.items()
+                      if name in inner and (ref := whole_reference(value))}
+        return names
 
     def _register_file_tokens(self, bot: Bot) -> None:
         """Secrets written into the bot file are masked like any other."""

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from actions import registry
 from actions.base import describe_problem
+from actions.files import confine
 from credentials.sources import credential_inputs, sources_in
 from rest.errors import AdobotError, InvalidBot
 from runtime.loader import INSECURE_TOKEN, Bot, Step, load_bot
@@ -51,12 +52,14 @@ class _Scope:
 
 def validate_file(path: str | Path, declared: Iterable[str] = (),
                   sessions: Iterable[str] = (), allow_plain_http: bool = False,
-                  vault: str | None = None) -> list[Finding]:
+                  vault: str | None = None, allow_dirs: Iterable[str | Path] = ()) -> list[Finding]:
     """Every finding of the bot at ``path`` and the bots it runs. ``declared`` names variables
     the run will be given; ``sessions`` names global sessions a parent will have connected;
     ``allow_plain_http``: the run will allow plain http to another host; ``vault``: the vault
-    the run will use (default: $ADOBOT_VAULT or the user's), whose bindings are checked."""
+    the run will use (default: $ADOBOT_VAULT or the user's), whose bindings are checked;
+    ``allow_dirs``: folders beyond the bot's own the run will let it read."""
     checker = _Checker(allow_plain_http, vault)
+    checker.allowed = (Path(path).resolve().parent, *(Path(d).resolve() for d in allow_dirs))
     checker.file(Path(path), _Scope(variables=set(declared), global_=set(sessions)), stack=())
     return sorted(checker.findings, key=lambda finding: finding.order)
 
@@ -66,6 +69,7 @@ class _Checker:
         self.allow_plain_http = allow_plain_http
         self.vault = vault
         self._bindings: dict[tuple[str, str, str], tuple[str, ...]] | None = None
+        self.allowed: tuple[Path, ...] = ()  # folders files may be read from
         self.findings: list[Finding] = []
         self.files: dict[Path, int] = {}
 
@@ -129,6 +133,8 @@ class _Checker:
                     hint, message = describe_problem(action, err)
                     self.add(bot, step, message, hint or None)
         self.sessions(bot, step, scope)
+        if step.action == "ReadCsv":
+            self.confined(bot, step, step.inputs.get("path"), "path")
         if step.action == "RunBot":
             self.child(bot, step, scope, stack)
         scope.variables |= set(step.outputs.values())
@@ -204,11 +210,21 @@ class _Checker:
         elif step.action == "Disconnect":
             scope.local.discard(name) if name in scope.local else scope.global_.discard(name)
 
+    def confined(self, bot: Bot, step: Step, target: Any, field: str) -> Path | None:
+        """The file a step names, if it is inside the allowed folders (else a finding)."""
+        if not isinstance(target, str) or "${" in target:
+            return None
+        try:
+            return confine(target, bot.file.parent, self.allowed, field=field)
+        except AdobotError as error:
+            self.add(bot, step, error.message, error.hint)
+            return None
+
     def child(self, bot: Bot, step: Step, scope: _Scope, stack: tuple[Path, ...]) -> None:
         target = step.inputs.get("bot")
-        if not isinstance(target, str) or "${" in target:
+        path = self.confined(bot, step, target, "bot")
+        if path is None:
             return
-        path = Path(target) if Path(target).is_absolute() else bot.file.parent / target
         if path.resolve() in stack:
             self.add(bot, step, f"{target} is already running in this chain of bots: it would "
                      "call itself without end", "Break the cycle of RunBot steps.")

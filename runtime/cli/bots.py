@@ -9,6 +9,7 @@ import sys
 from contextlib import ExitStack
 from typing import Any
 
+from credentials.secret import Secret
 from rest.errors import AdobotError, InvalidInput
 from runtime.cli.output import print_error
 from runtime.redact import Redactor
@@ -23,7 +24,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                      help="set a variable (text); repeatable")
     run.add_argument("--var-env", action="append", default=[], metavar="NAME=ENVVAR",
-                     help="set a variable from an environment variable, e.g. a token; repeatable")
+                     help="set a variable from an environment variable, e.g. a token (its value "
+                          "is masked in all output); repeatable")
     run.add_argument("--vault", metavar="PATH", help="vault file (default: $ADOBOT_VAULT)")
     run.add_argument("--sandbox", action="store_true",
                      help="send all traffic to the embedded Azure DevOps emulator on 127.0.0.1")
@@ -32,6 +34,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                           "rehearse failure")
     run.add_argument("--json", action="store_true",
                      help="print one JSON result document on stdout")
+    run.add_argument("--allow-dir", action="append", default=[], metavar="DIR",
+                     help="let the bot's ReadCsv and RunBot read files in DIR too (by default "
+                          "only in the bot's own folder); repeatable")
     run.add_argument("--allow-plain-http", action="store_true",
                      help="allow plain http to a host other than this machine (an Azure DevOps "
                           "Server without TLS): tokens then cross the network in clear text")
@@ -54,6 +59,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                                "child bot on its own); repeatable")
     validate.add_argument("--allow-plain-http", action="store_true",
                           help="the run will allow plain http to another host (as run's option)")
+    validate.add_argument("--allow-dir", action="append", default=[], metavar="DIR",
+                          help="a folder beyond the bot's own the run will let it read "
+                               "(as run's option); repeatable")
     validate.add_argument("--vault", metavar="PATH",
                           help="the vault the run will use, whose credentials' organizations "
                                "are checked (default: $ADOBOT_VAULT, else the user's)")
@@ -78,6 +86,9 @@ def _parse_vars(args: argparse.Namespace) -> dict[str, Any]:
                         f"environment variable {value!r} (for --var-env {name}) is not set",
                         f"Export it first, e.g. `export {value}=...`.", field=option)
                 value = os.environ[value]
+                # Tokens come this way: whatever bot of the tree uses it, and even if that bot
+                # never loads, the value is masked wherever it would be printed.
+                args.redactor.add(Secret(value.strip()))
             variables[name] = value
     return variables
 
@@ -103,7 +114,8 @@ def _run(args: argparse.Namespace) -> int:
             log.warning("warning: --allow-plain-http: a token sent to a plain http organization "
                         "URL crosses the network in clear text")
         runner = Runner(route=route, redactor=redactor, debug=args.debug, progress=progress,
-                        vault_path=args.vault, allow_plain_http=args.allow_plain_http)
+                        vault_path=args.vault, allow_plain_http=args.allow_plain_http,
+                        allow_dirs=args.allow_dir)
         result = runner.run(bot, overrides)
     if args.json:
         print(redactor.scrub(json.dumps(result.to_dict(), default=str, ensure_ascii=False)))
@@ -180,7 +192,8 @@ def _validate(args: argparse.Namespace) -> int:
 
     declared = [item.partition("=")[0] for item in args.var + args.var_env]
     findings = validate_file(args.bot, declared, args.session,
-                             allow_plain_http=args.allow_plain_http, vault=args.vault)
+                             allow_plain_http=args.allow_plain_http, vault=args.vault,
+                             allow_dirs=args.allow_dir)
     errors = [f for f in findings if f.severity == "error"]
     for finding in findings:
         print(args.redactor.scrub(str(finding)), file=sys.stderr)
