@@ -1,11 +1,12 @@
 """RunBot: run a child bot file and get its final variables back; global sessions are shared."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
 from actions.base import Action, ActionContext, ActionInputs, ActionOutputs
+from credentials.sources import PASSES_SECRETS
 from rest.errors import ERROR_CODES, InternalError
 
 
@@ -14,8 +15,9 @@ class Inputs(ActionInputs):
                      description="Child bot file, relative to this bot's file; it must be "
                                  "inside the top-level bot's folder (or one the run allows)",
                      examples=["child.yaml"])
-    variables: dict[str, Any] = Field(default_factory=dict,
-                                      description="Variables to seed the child with",
+    variables: Annotated[dict[str, Any], PASSES_SECRETS] = Field(
+        default_factory=dict, description="Variables to seed the child with (a token variable "
+                                          "stays a secret in the child)",
                                       examples=[{"service": "ledger"}])
 
 

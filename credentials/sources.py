@@ -70,31 +70,47 @@ def check_source_shape(value: Any) -> Any:
     return value
 
 
-class _CredentialMark:
-    """Marks an input type as holding a secret, wherever the input is declared."""
+class _Mark:
+    """Marks an input type, wherever the input is declared."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def __repr__(self) -> str:
-        return "CREDENTIAL"
+        return self.name
 
 
-CREDENTIAL = _CredentialMark()
+# The input holds a secret: one of the three sources.
+CREDENTIAL = _Mark("CREDENTIAL")
+# The input may pass secret values on as they are (RunBot's variables, to a child bot).
+PASSES_SECRETS = _Mark("PASSES_SECRETS")
 # The type of every secret input: one of the three sources; the manifest carries x-credential.
 Credential = Annotated[TokenSource, CREDENTIAL, BeforeValidator(check_source_shape),
                        Field(json_schema_extra={"x-credential": {"sources": list(SOURCE_KINDS)}})]
 
 
-def _marked(annotation: Any) -> bool:
+def _marked(annotation: Any, mark: _Mark) -> bool:
     if typing.get_origin(annotation) is Annotated and any(
-            meta is CREDENTIAL for meta in annotation.__metadata__):
+            meta is mark for meta in annotation.__metadata__):
         return True
-    return any(_marked(inner) for inner in typing.get_args(annotation))
+    return any(_marked(inner, mark) for inner in typing.get_args(annotation))
+
+
+def _inputs_marked(model: type[BaseModel], mark: _Mark) -> tuple[str, ...]:
+    return tuple(name for name, info in model.model_fields.items()
+                 if any(meta is mark for meta in info.metadata) or _marked(info.annotation, mark))
 
 
 @functools.cache
 def credential_inputs(model: type[BaseModel]) -> tuple[str, ...]:
     """The names of the inputs of ``model`` that hold a secret (typed ``Credential``)."""
-    return tuple(name for name, info in model.model_fields.items()
-                 if any(meta is CREDENTIAL for meta in info.metadata) or _marked(info.annotation))
+    return _inputs_marked(model, CREDENTIAL)
+
+
+@functools.cache
+def secret_passing_inputs(model: type[BaseModel]) -> tuple[str, ...]:
+    """The inputs that may carry a secret value as it is (marked ``PASSES_SECRETS``)."""
+    return _inputs_marked(model, PASSES_SECRETS)
 
 
 def sources_in(inputs: Mapping[str, Any], names: tuple[str, ...]) -> list[tuple[str, Mapping[str, Any]]]:

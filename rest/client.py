@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -85,6 +87,10 @@ class RestClient:
         self.policy = policy or RetryPolicy()
         self.pacer = RateLimitPacer()
         self._http = requests.Session()
+        # The environment is read once, here, not on every request; and a proxy never sees a
+        # plain-http request, whose Authorization header it could read.
+        self._http.trust_env = False
+        self._http.proxies, self._http.verify = _environment(self.base_url)
         self._http.headers.update({
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
@@ -278,6 +284,34 @@ class RestClient:
     def close(self) -> None:
         self._http.close()
         self.closed = True
+
+
+def _environment(base_url: str) -> tuple[dict[str, str], bool | str]:
+    """Proxies and CA bundle for a connection, from the environment as requests reads them:
+    HTTPS_PROXY (or ALL_PROXY) for https unless NO_PROXY names the host; never a proxy for plain
+    http; REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE. Logged once, without credentials."""
+    proxies: dict[str, str] = {}
+    if base_url.startswith("https://") and not requests.utils.should_bypass_proxies(
+            base_url, no_proxy=None):
+        found = requests.utils.getproxies()
+        proxy = found.get("https") or found.get("all")
+        if proxy:
+            proxies = {"https": proxy}
+    verify: bool | str = os.environ.get("REQUESTS_CA_BUNDLE") or \
+        os.environ.get("CURL_CA_BUNDLE") or True
+    shown = _without_credentials(proxies["https"]) if proxies else "none" + (
+        " (plain http never goes through a proxy)" if base_url.startswith("http://") else "")
+    log.debug("connection to %s: proxy %s, CA bundle %s", base_url, shown,
+              verify if isinstance(verify, str) else "the system's")
+    return proxies, verify
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return parts._replace(netloc="***@" + (parts.hostname or "") +
+                          (f":{parts.port}" if parts.port else "")).geturl()
 
 
 def _maybe_sent(exc: requests.RequestException) -> bool:

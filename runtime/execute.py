@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from actions import registry
-from actions.base import ActionContext, ActionOutputs
+from actions.base import Action, ActionContext, ActionOutputs
 from credentials.secret import Secret
-from credentials.sources import credential_inputs, sources_in
+from credentials.sources import credential_inputs, secret_passing_inputs, sources_in
 from rest.client import count_requests
-from rest.errors import AdobotError, InternalError
+from rest.errors import AdobotError, InternalError, InvalidInput
 from rest.retry import action_budget
 from runtime.interpolate import interpolate
 
@@ -46,8 +46,9 @@ def execute(name: str, raw_inputs: Mapping[str, Any] | None, ctx: ActionContext)
                 named = [source.get("variable") for _, source in
                          sources_in(raw_inputs, credential_inputs(action.inputs))]
                 hold_secrets(ctx.variables, named, ctx.register_secret)
-            inputs = action.parse_inputs(interpolate(raw_inputs, ctx.variables, "inputs"),
-                                         allow_plain_http=ctx.allow_plain_http)
+            given = interpolate(raw_inputs, ctx.variables, "inputs")
+            _refuse_stray_secrets(action, given)
+            inputs = action.parse_inputs(given, allow_plain_http=ctx.allow_plain_http)
             outputs = action.run(ctx, inputs)
         except AdobotError as exc:
             error = exc
@@ -56,6 +57,35 @@ def execute(name: str, raw_inputs: Mapping[str, Any] | None, ctx: ActionContext)
             error.__cause__ = exc
     return Outcome(action=name, outputs=outputs, error=error, requests=counter.count,
                    duration_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def _refuse_stray_secrets(action: Action, given: Any) -> None:
+    """A secret variable may go into a credential input (as its source) or be passed on to a
+    child bot; anywhere else (a map of fields, a template parameter) it would be sent in clear
+    as data, so it is refused before sending, naming the place."""
+    if not isinstance(given, Mapping):
+        return
+    allowed = set(credential_inputs(action.inputs)) | set(secret_passing_inputs(action.inputs))
+    for name, value in given.items():
+        if name not in allowed:
+            place = _secret_in(value, name)
+            if place:
+                raise InvalidInput(f"input {place!r} holds a secret variable: a token may only "
+                                   "be the source of a credential input (e.g. "
+                                   "personal_access_token: {variable: NAME})",
+                                   "Do not send a token as data.", field=name)
+
+
+def _secret_in(value: Any, where: str) -> str | None:
+    if isinstance(value, Secret):
+        return where
+    if isinstance(value, Mapping):
+        return next((found for key, item in value.items()
+                     if (found := _secret_in(item, f"{where}.{key}"))), None)
+    if isinstance(value, (list, tuple)):
+        return next((found for index, item in enumerate(value)
+                     if (found := _secret_in(item, f"{where}[{index}]"))), None)
+    return None
 
 
 def hold_secrets(variables: dict[str, Any], names: Iterable[object],

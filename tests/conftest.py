@@ -1,7 +1,9 @@
 """Shared fixtures: a sandbox on a free loopback port per test, and helpers to run bots."""
 from __future__ import annotations
 
+import socket
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,36 @@ def run_text(text: str, sandbox: Sandbox | None = None, **variables):
 
 def run_file(path: Path, sandbox: Sandbox, **variables):
     return Runner(route=sandbox_route(sandbox)).run(load_bot(path), variables)
+
+
+class Listener:
+    """A loopback TCP listener that records every byte anyone sends it."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.received = bytearray()
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self.server.settimeout(0.2)
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.settimeout(1)
+                try:
+                    while chunk := conn.recv(65536):
+                        self.received += chunk
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.server.close()

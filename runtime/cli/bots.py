@@ -133,8 +133,8 @@ def _start_sandbox(stack: ExitStack, seed_path: str | None):
     try:
         seed = load_seed(seed_path) if seed_path else None
         sandbox = stack.enter_context(Sandbox(seed=seed))
-    except (OSError, ValueError, TypeError) as exc:
-        raise InvalidInput(f"--sandbox-seed {seed_path!r} cannot be used: {exc}",
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InvalidInput(f"--sandbox-seed {seed_path!r} cannot be used: {exc!r}",
                            "Give a JSON file shaped like sandbox/seed.json.",
                            field="--sandbox-seed") from None
     log.info("sandbox: serving Azure DevOps on %s (every organization URL goes there)", sandbox.url)

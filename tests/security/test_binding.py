@@ -5,52 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
 from credentials.secret import Secret
 from credentials.vault import Vault, _Keys
-from tests.conftest import ADOBOT, DEMO_PAT
+from tests.conftest import ADOBOT, DEMO_PAT, Listener
 
 CONTOSO = "https://dev.azure.com/contoso"
 CANARY = "canary-admin-token-7d41b2"
-
-
-class Listener:
-    """A loopback TCP listener that records every byte anyone sends it."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.received = bytearray()
-        self.connections = 0
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        self.server.settimeout(0.2)
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                conn.settimeout(1)
-                try:
-                    while chunk := conn.recv(65536):
-                        self.received += chunk
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.server.close()
 
 
 @pytest.fixture
@@ -171,3 +136,21 @@ def test_put_says_where_a_secret_may_go(tmp_path, sandbox):
     assert checked.returncode == 0, checked.stderr
     entry = Vault(path).entries()[0]
     assert entry.organizations == (sandbox.org_url().lower(),)
+
+
+def test_a_proxy_from_the_environment_never_sees_a_plain_http_request(tmp_path, sandbox,
+                                                                      listener):
+    """Security review finding 5: HTTP_PROXY carried the token in clear to a proxy."""
+    bot = tmp_path / "bot.yaml"
+    bot.write_text("name: p\nsteps:\n  - action: Connect\n    inputs:\n"
+                   f"      organization_url: {sandbox.org_url()}\n      project: Payments\n"
+                   "      personal_access_token: {variable: pat}\n  - action: ListRepos\n")
+    proxy = f"http://127.0.0.1:{listener.port}"
+    env = {"HTTP_PROXY": proxy, "http_proxy": proxy, "ALL_PROXY": proxy, "all_proxy": proxy,
+           "NO_PROXY": "", "no_proxy": "", "PAT": CANARY}
+    sandbox.state.add_token(CANARY, user="Canary")
+    done = adobot("run", str(bot), "--var-env", "pat=PAT", "--debug", env=env)
+    assert done.returncode == 0, done.stderr
+    assert listener.connections == 0 and not listener.received
+    assert "plain http never goes through a proxy" in done.stderr  # said once, under --debug
+    assert done.stderr.count("proxy none") == 1

@@ -193,3 +193,48 @@ def test_validate_says_the_same_about_paths_outside_the_folder(layout):
     assert done.returncode == 2 and done.stderr.count("outside the bot's folder") == 2
     allowed = adobot("validate", str(bot), "--allow-dir", str(outside))
     assert allowed.returncode == 0, allowed.stderr
+
+
+@pytest.mark.parametrize("inputs", [
+    "{type: Task, title: t, fields: {Custom.Token: '${pat}'}}",
+    "{type: Task, title: t, tags: [ok, '${pat}']}",
+])
+def test_a_secret_placed_in_a_map_is_invalid_input_and_nothing_is_sent(tmp_path, sandbox,
+                                                                       inputs):
+    """Security review finding 7: it was an INTERNAL_ERROR (a TypeError while sending)."""
+    bot = write(tmp_path, "bot.yaml", "name: m\nsteps:\n  - action: Connect\n    inputs:\n"
+                f"      organization_url: {sandbox.org_url()}\n      project: Payments\n"
+                "      personal_access_token: {variable: pat}\n"
+                f"  - action: CreateWorkItem\n    inputs: {inputs}\n")
+    done = adobot("run", str(bot), "--var-env", "pat=PAT", "--json", env={"PAT": DEMO_PAT})
+    result = json.loads(done.stdout)
+    assert done.returncode == 2 and result["error"]["code"] == "INVALID_INPUT"
+    assert "holds a secret variable" in result["error"]["message"]
+    assert result["steps"][1]["requests"] == 0 and not sandbox.state.work_items
+    assert DEMO_PAT not in done.stdout + done.stderr
+
+
+def test_every_run_prints_its_json_document_even_on_an_internal_error(tmp_path, monkeypatch,
+                                                                      capsys):
+    from runtime import cli
+    from runtime.runner import Runner
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError(f"boom {CANARY}")
+
+    monkeypatch.setattr(Runner, "run", broken)
+    bot = write(tmp_path, "bot.yaml", "name: i\nsteps:\n  - action: Disconnect\n")
+    monkeypatch.setenv("PAT", CANARY)
+    code = cli.main(["run", str(bot), "--json", "--var-env", "pat=PAT"])
+    out = capsys.readouterr()
+    document = json.loads(out.out)  # exactly one document
+    assert code == 1 and document["status"] == "failed"
+    assert document["error"]["code"] == "INTERNAL_ERROR"
+    assert CANARY not in out.out + out.err
+
+
+def test_a_malformed_sandbox_seed_is_invalid_input(tmp_path):
+    seed = write(tmp_path, "seed.json", '{"organizations": {"x": {"projects": [{}]}}}')
+    bot = write(tmp_path, "bot.yaml", "name: s\nsteps:\n  - action: Disconnect\n")
+    done = adobot("run", str(bot), "--sandbox", "--sandbox-seed", str(seed), "--json")
+    assert done.returncode == 2 and json.loads(done.stdout)["error"]["code"] == "INVALID_INPUT"
