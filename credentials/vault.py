@@ -6,12 +6,18 @@
 - Organizations: each value carries the organization URLs an admin allowed it to go to (in
   clear, so ``vault list`` and ``validate`` can show them); ``get`` hands a value out only for
   one of them. A value stored before bindings existed is refused until an admin binds it.
-- The file: JSON with names and dates in clear (``vault list`` needs no key) and an HMAC over
-  all of it, so a flipped byte anywhere is caught. A key id tells a wrong key from a tampered file.
+- The file: JSON with names and dates in clear (``vault list`` needs no key), then a last line
+  with an HMAC over the exact bytes before it, so any change — a flipped byte, re-indenting, a
+  duplicated key — is caught. A key id tells a wrong key from a tampered file. (Version 1 files,
+  whose MAC was over the parsed document, are still read, and rewritten as version 2.)
+- The files and their folder must be the user's own, not symbolic links, and private (0600 /
+  0700): anything else is refused, so a planted key or a link cannot be slipped in.
 - The key: ``ADOBOT_VAULT_KEY`` (base64 of 32 bytes), else a key file beside the vault, created
   with mode 0600 on first write.
 - Writes: under an exclusive lock (a ``.lock`` file beside the vault), to a temporary file that
-  is fsync'ed and renamed over the vault, so a crash leaves the old vault whole.
+  is fsync'ed and renamed over the vault, so a crash leaves the old vault whole (and its stale
+  temporary file is swept by the next writer). Reads take the lock shared, so a key rotation
+  never shows a reader a vault and a key that do not match.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -34,7 +41,9 @@ from typing import Any, Iterator
 from credentials.secret import Secret
 from rest.errors import CredentialNotFound, InvalidInput, PermissionDenied, VaultError
 
-VERSION = 1
+VERSION = 2
+READS = (1, 2)
+_MAC_LINE = b"\nmac "
 KEY_ENV = "ADOBOT_VAULT_KEY"
 NEW_KEY_ENV = "ADOBOT_VAULT_NEW_KEY"
 PATH_ENV = "ADOBOT_VAULT"
@@ -120,9 +129,12 @@ class _Keys:
                              "modified", "Restore the vault from a backup, or store the "
                              "credential again.") from None
 
-    def mac(self, body: dict[str, Any]) -> str:
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        return hmac.new(self.mac_key, canonical, hashlib.sha256).hexdigest()
+    def mac(self, data: bytes) -> str:
+        return hmac.new(self.mac_key, data, hashlib.sha256).hexdigest()
+
+    def mac_v1(self, body: dict[str, Any]) -> str:
+        """Version 1: the MAC of the parsed document (blind to formatting)."""
+        return self.mac(json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8"))
 
 
 def decode_key(text: str, source: str) -> bytes:
@@ -157,6 +169,7 @@ class Vault:
     def _key(self, create: bool) -> bytes:
         if self._env_key is not None:
             return decode_key(self._env_key, KEY_ENV)
+        self._check_private(self.key_path, "key file")
         try:
             return decode_key(self.key_path.read_text(encoding="ascii"), str(self.key_path))
         except FileNotFoundError:
@@ -166,6 +179,44 @@ class Vault:
         key = secrets.token_bytes(32)
         _write_atomically(self.key_path, encode_key(key) + "\n")
         return key
+
+    def _has_key(self) -> bool:
+        return self._env_key is not None or self.key_path.exists()
+
+    # --- the files -------------------------------------------------------------------------
+
+    def _check_private(self, path: Path, what: str, folder: bool = False) -> None:
+        """A vault file (or folder) must be the user's own, not a link, and private."""
+        if os.name != "posix":
+            return
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(info.st_mode):
+            raise VaultError(f"the vault's {what} {path} is a symbolic link: refused (it could "
+                             "lead anywhere)", "Put the real file there, not a link.")
+        if info.st_uid != os.getuid():
+            raise VaultError(f"the vault's {what} {path} belongs to another user (uid "
+                             f"{info.st_uid}): refused", "Use a vault of your own user.")
+        if info.st_mode & 0o077:
+            mode = "700" if folder else "600"
+            raise VaultError(f"the vault's {what} {path} can be read or written by others "
+                             f"(mode {stat.S_IMODE(info.st_mode):o}): refused",
+                             f"Make it private: `chmod {mode} {path}`, and check who could have "
+                             "changed it.")
+
+    def _check_files(self) -> None:
+        self._check_private(self.path.parent, "folder", folder=True)
+        for path, what in ((self.path, "file"), (self.lock_path, "lock file"),
+                           (self._pending, "pending key file")):
+            self._check_private(path, what)
+        if self._env_key is None:
+            self._check_private(self.key_path, "key file")
+
+    @property
+    def _pending(self) -> Path:
+        return self.key_path.with_name(self.key_path.name + ".new")
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -177,39 +228,55 @@ class Vault:
             return {"version": VERSION, "lockers": {}}
         except OSError as exc:
             raise VaultError(f"the vault {self.path} cannot be read: {exc.strerror}") from None
+        body, _, mac = raw.rpartition(_MAC_LINE)
         try:
-            doc = json.loads(raw.decode("utf-8"))
+            doc = json.loads((body if body else raw).decode("utf-8"),
+                             object_pairs_hook=_no_duplicate_keys)
             if not isinstance(doc, dict) or not isinstance(doc.get("lockers"), dict):
                 raise ValueError("no lockers")
         except (ValueError, UnicodeDecodeError):
             empty = " (it is empty)" if not raw.strip() else ""
             raise VaultError(f"the vault {self.path} is truncated or not a vault file{empty}",
                              "Restore the vault from a backup.") from None
-        if doc.get("version") != VERSION:
+        if doc.get("version") not in READS:
             raise VaultError(f"the vault {self.path} has version {doc.get('version')!r}; this "
-                             f"adobot reads version {VERSION}")
+                             f"adobot reads versions {', '.join(map(str, READS))}")
+        if (doc.get("version") == VERSION) != bool(body):
+            raise VaultError(f"the vault {self.path} was modified outside adobot (its "
+                             "integrity seal is missing)", "Restore the vault from a backup.")
         if keys is not None:
             if doc.get("key_id") != keys.key_id:
                 raise VaultError(f"the vault key does not open {self.path}: it was sealed with "
                                  "another key", f"Use the key it was made with ({KEY_ENV} or "
                                  f"{self.key_path.name}).")
-            body = {k: v for k, v in doc.items() if k != "mac"}
-            if not hmac.compare_digest(str(doc.get("mac", "")), keys.mac(body)):
+            expected = keys.mac(body) if body else keys.mac_v1(
+                {k: v for k, v in doc.items() if k != "mac"})
+            found = mac.decode("ascii", "replace").strip() if body else str(doc.get("mac", ""))
+            if not hmac.compare_digest(found, expected):
                 raise VaultError(f"the vault {self.path} was modified outside adobot (its "
                                  "integrity check failed)", "Restore the vault from a backup.")
         return doc
 
     def entries(self) -> list[Entry]:
-        """Names and dates only; needs no key."""
-        doc = self._read(None)
+        """Names, dates and organizations; needs no key (``listing`` says if they were checked)."""
+        return self.listing()[0]
+
+    def listing(self) -> tuple[list[Entry], bool]:
+        """The entries, and whether the file's integrity could be checked (a key is at hand)."""
+        self._check_files()
+        if not self.path.exists():
+            return [], True
+        with self._locked(shared=True):
+            keys = _Keys(self._key(create=False)) if self._has_key() else None
+            doc = self._read(keys)
         return [Entry(locker, credential, attribute, item.get("set_at", ""),
                       tuple(item.get("organizations") or ()))
                 for locker, credentials in sorted(doc["lockers"].items())
                 for credential, attributes in sorted(credentials.items())
-                for attribute, item in sorted(attributes.items())]
+                for attribute, item in sorted(attributes.items())], keys is not None
 
     def _recover(self) -> None:
-        if self.key_path.with_name(self.key_path.name + ".new").exists():
+        if self._pending.exists():
             self.finish_rotation()
 
     def get(self, locker: str, credential: str, attribute: str,
@@ -219,14 +286,16 @@ class Vault:
         Without ``organization`` the value is handed out whatever its binding: only for the
         vault's own commands, never for sending."""
         place = f"{locker}/{credential}/{attribute}"
+        self._check_files()
         self._recover()
         if not self.path.exists():
             raise CredentialNotFound(f"credential {place} was not found: there is no vault at "
                                      f"{self.path}", "Ask a control-room admin to store it with "
                                      f"`adobot vault put {locker} {credential} {attribute} --org "
                                      "URL`, or point --vault / ADOBOT_VAULT at the vault.")
-        keys = _Keys(self._key(create=False))
-        doc = self._read(keys)
+        with self._locked(shared=True):  # a rotation never shows a key and a vault apart
+            keys = _Keys(self._key(create=False))
+            doc = self._read(keys)
         item = self._item(doc, locker, credential, attribute)
         bound = item.get("organizations") or []
         if organization is not None:
@@ -251,20 +320,41 @@ class Vault:
     # --- writing ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, shared: bool = False) -> Iterator[None]:
+        """The vault's lock: exclusive for writers (which then sweep what a crashed writer
+        left), shared for readers. The lock file is never followed if it is a link."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        with _thread_lock(self.path), os.fdopen(fd, "r+b") as handle:
-            _lock_file(handle)
+        self._check_files()
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                         0o600)
+        except OSError as exc:
+            raise VaultError(f"the vault's lock file {self.lock_path} cannot be opened: "
+                             f"{exc.strerror}", "It must be a regular file of yours, not a "
+                             "link.") from None
+        with contextlib.ExitStack() as stack:
+            handle = stack.enter_context(os.fdopen(fd, "r+b"))
+            if not shared:  # threads of one process: file locks alone do not exclude them
+                stack.enter_context(_thread_lock(self.path))
+            _lock_file(handle, shared)
             try:
+                if not shared:
+                    self._sweep()
                 yield
             finally:
                 _unlock_file(handle)
 
+    def _sweep(self) -> None:
+        """Temporary files of a writer that crashed (no writer is at work: we hold the lock)."""
+        for name in (self.path.name, self.key_path.name, self._pending.name):
+            for stale in self.path.parent.glob(f".{name}.*.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
+
     def _write(self, doc: dict[str, Any], keys: _Keys) -> None:
-        body = {"version": VERSION, "key_id": keys.key_id, "lockers": doc["lockers"]}
-        _write_atomically(self.path, json.dumps({**body, "mac": keys.mac(body)}, indent=1,
-                                                sort_keys=True) + "\n")
+        body = json.dumps({"version": VERSION, "key_id": keys.key_id, "lockers": doc["lockers"]},
+                          indent=1, sort_keys=True)
+        _write_atomically(self.path, f"{body}\nmac {keys.mac(body.encode('utf-8'))}\n")
 
     def put(self, locker: str, credential: str, attribute: str, value: Secret, *,
             organizations: list[str] | tuple[str, ...]) -> None:
@@ -349,25 +439,32 @@ class Vault:
             if from_env:
                 self._write(doc, new)
                 return count
-            pending = self.key_path.with_name(self.key_path.name + ".new")
-            _write_atomically(pending, encode_key(new_key) + "\n")
+            _write_atomically(self._pending, encode_key(new_key) + "\n")
             self._write(doc, new)
-            os.replace(pending, self.key_path)
+            os.replace(self._pending, self.key_path)
             _fsync_dir(self.key_path.parent)
             return count
 
     def finish_rotation(self) -> bool:
-        """After a crash mid-rotation: adopt the pending key if the vault was sealed with it."""
-        pending = self.key_path.with_name(self.key_path.name + ".new")
-        if not pending.exists():
-            return False
+        """After a crash mid-rotation: adopt the pending key if the vault was sealed with it;
+        drop it only if the vault is known to be sealed with the old key; else keep both."""
         with self._locked():
+            if not self._pending.exists():
+                return False  # another process finished it meanwhile
             try:
-                self._read(_Keys(decode_key(pending.read_text(encoding="ascii"), str(pending))))
+                self._read(_Keys(decode_key(self._pending.read_text(encoding="ascii"),
+                                            str(self._pending))))
             except VaultError:
-                pending.unlink()  # the vault was not written: the old key still opens it
+                try:
+                    self._read(_Keys(self._key(create=False)))
+                except VaultError:
+                    raise VaultError(
+                        f"a key rotation of {self.path} was cut short and the vault opens with "
+                        f"neither {self.key_path.name} nor {self._pending.name}",
+                        "Restore the vault from a backup; both key files were kept.") from None
+                self._pending.unlink()  # the vault was not written: the old key opens it
                 return False
-            os.replace(pending, self.key_path)
+            os.replace(self._pending, self.key_path)
             return True
 
 
@@ -397,6 +494,13 @@ def _check_binding(place: str, bound: list[str], organization: str) -> None:
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise ValueError("a key appears twice")
+    return dict(pairs)
 
 
 def generate_key() -> str:
@@ -433,15 +537,15 @@ def _fsync_dir(folder: Path) -> None:
 try:
     import fcntl
 
-    def _lock_file(handle) -> None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    def _lock_file(handle, shared: bool = False) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
 
     def _unlock_file(handle) -> None:
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 except ImportError:  # Windows
     import msvcrt
 
-    def _lock_file(handle) -> None:
+    def _lock_file(handle, shared: bool = False) -> None:  # no shared locks: exclusive
         handle.seek(0)
         msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
 

@@ -129,7 +129,11 @@ def _check_token(token, organization_url: str) -> None:
 def _list(args: argparse.Namespace) -> int:
     from credentials.vault import Vault
 
-    entries = Vault(args.vault).entries()
+    entries, verified = Vault(args.vault).listing()
+    if not verified:
+        print("note: no vault key here, so these names were not checked against the vault's "
+              "integrity seal (anyone able to write the file could have changed them)",
+              file=sys.stderr)
     if args.json:
         print(json.dumps([{"locker": e.locker, "credential": e.credential,
                            "attribute": e.attribute, "set_at": e.set_at,

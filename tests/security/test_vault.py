@@ -56,11 +56,12 @@ def test_round_trip_and_file_modes(tmp_path):
 def test_values_are_bound_to_their_place(vault):
     vault.put("ado", "a", "pat", Secret("first-secret"), organizations=ORGS)
     vault.put("ado", "b", "pat", Secret("second-secret"), organizations=ORGS)
-    doc = json.loads(vault.path.read_text())
+    body, _, seal = vault.path.read_text().rpartition("\nmac ")  # the MAC line ends the file
+    doc = json.loads(body)
     lockers = doc["lockers"]["ado"]
     lockers["a"]["pat"]["value"], lockers["b"]["pat"]["value"] = (
         lockers["b"]["pat"]["value"], lockers["a"]["pat"]["value"])
-    vault.path.write_text(json.dumps(doc))
+    vault.path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\nmac " + seal)
     error = code_of(lambda: vault.get("ado", "a", "pat"))
     assert error.code == "VAULT_ERROR" and "modified" in error.message
 
@@ -81,7 +82,7 @@ def test_a_flipped_byte_is_caught(vault, position):
     text = data.decode()
     index = {"start": 0, "end": len(data) - 3,
              "value": text.index('"value": "') + 14, "name": text.index("ci-bot") + 1,
-             "mac": text.index('"mac": "') + 10}[position]
+             "mac": text.index("\nmac ") + 8}[position]  # the MAC line that ends the file
     data[index] ^= 0x01
     vault.path.write_bytes(bytes(data))
     error = code_of(lambda: vault.get("ado", "ci-bot", "pat"))
