@@ -6,14 +6,16 @@ STAMP := $(VENV)/.installed-stamp
 # The sandbox's demo token: it works only against the embedded emulator.
 DEMO_PAT := sandbox-demo-pat
 
-.PHONY: demo test bench manifests install clean
+.PHONY: demo test bench manifests install lock clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/test.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# The test and CI environment, pinned with hashes (requirements/test.lock, made by `make lock`).
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/test.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	# Ship bytecode like a deployed bundle: a cold `adobot run` then compiles nothing.
 	$(BIN)/python -m compileall -q actions sessions credentials rest runtime sandbox
 	touch $(STAMP)
@@ -30,6 +32,14 @@ manifests: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Re-resolve requirements/test.lock from pyproject.toml (pip-tools, in a throwaway venv).
+lock:
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet pip-tools
+	.lock-venv/bin/pip-compile --quiet --generate-hashes --extra test --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file requirements/test.lock pyproject.toml
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
