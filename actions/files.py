@@ -36,9 +36,9 @@ def read_regular(path: Path, limit: int, what: str, field: str = "path") -> byte
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise
     except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise  # the caller says what is missing, in its own words
         raise InvalidInput(f"{field}: {what} {str(path)!r} cannot be read: {exc.strerror}",
                            field=field) from None
     with os.fdopen(fd, "rb") as handle:

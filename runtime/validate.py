@@ -153,8 +153,9 @@ class _Checker:
 
     def binding(self, bot: Bot, step: Step, credential: dict, url: Any) -> None:
         """Refuse a credential the vault will not hand out for the step's organization."""
-        key = tuple(str(credential.get(k)) for k in ("locker", "name", "attribute"))
-        bound = self.bindings().get(key)  # type: ignore[arg-type]
+        key = (str(credential.get("locker")), str(credential.get("name")),
+               str(credential.get("attribute")))
+        bound = self.bindings().get(key)
         if bound is None or not isinstance(url, str) or "${" in url:
             return  # not in this vault (the run says so) or known only at run time
         from credentials.vault import organization_key
