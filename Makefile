@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements/test.lock
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/test.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	# Ship bytecode like a deployed bundle: a cold `adobot run` then compiles nothing.
-	$(BIN)/python -m compileall -q actions sessions credentials rest runtime sandbox
+	$(BIN)/python -m compileall -q adobot
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -15,9 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runtime.loader import load_bot, parse_bot  # noqa: E402
-from runtime.runner import Runner  # noqa: E402
-from sandbox import Sandbox  # noqa: E402
+from adobot.runtime.loader import load_bot, parse_bot  # noqa: E402
+from adobot.runtime.runner import Runner  # noqa: E402
+from adobot.sandbox import Sandbox  # noqa: E402
 
 # The minimum a careful hand-written script needs for the same job.
 MINIMUM = {"Connect": 2, "ListRepos": 1, "CreateRepo": 1, "PushFiles": 1, "CreatePipeline": 1,

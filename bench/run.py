@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from runtime import api  # noqa: E402
-from runtime.loader import parse_bot  # noqa: E402
-from runtime.runner import Runner  # noqa: E402
-from sandbox.state import default_seed  # noqa: E402
+from adobot import api  # noqa: E402
+from adobot.runtime.loader import parse_bot  # noqa: E402
+from adobot.runtime.runner import Runner  # noqa: E402
+from adobot.sandbox.state import default_seed  # noqa: E402
 
 PAT = "sandbox-demo-pat"
 BIN = Path(sys.executable).parent
@@ -183,7 +183,7 @@ conn = Connection(base_url=sys.argv[1], creds=BasicAuthentication('', sys.argv[2
 
 
 def requests_per_job() -> list[dict]:
-    from sandbox import Sandbox
+    from adobot.sandbox import Sandbox
 
     rows = []
     for name, (action, _m, _p, _b) in ACTIONS.items():
@@ -206,7 +206,7 @@ def sdk_requests(name: str) -> int | None:
         import azure.devops  # noqa: F401
     except ImportError:
         return None
-    from sandbox import Sandbox
+    from adobot.sandbox import Sandbox
 
     with Sandbox() as sandbox, tempfile.TemporaryDirectory() as cache:
         done = subprocess.run([sys.executable, "-c", SDK_SCRIPT.format(job=SDK_JOBS[name]),
@@ -367,17 +367,17 @@ def scale(url: str, runs: int) -> list[dict]:
             assert found
 
     def ours_list():
-        with api.Context() as ctx:
+        with api.Context(variables={"pat": PAT}) as ctx:
             ctx.run("Connect", organization_url=base, project="Scale",
-                    personal_access_token={"variable": "pat"}, variables={"pat": PAT})
+                    personal_access_token={"variable": "pat"})
             assert ctx.run("ListRepos")["count"] == SCALE_REPOS
 
     def ours_pages():
-        from actions.pipelines import find_pipeline
+        from adobot.actions.pipelines import find_pipeline
 
-        with api.Context() as ctx:
+        with api.Context(variables={"pat": PAT}) as ctx:
             ctx.run("Connect", organization_url=base, project="Scale",
-                    personal_access_token={"variable": "pat"}, variables={"pat": PAT})
+                    personal_access_token={"variable": "pat"})
             assert find_pipeline(ctx._context.sessions.find("default"), "pipeline-02499")
 
     rows = []

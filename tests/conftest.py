@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime.loader import load_bot, parse_bot
-from runtime.runner import Runner
-from sandbox import Sandbox
+from adobot.runtime.loader import load_bot, parse_bot
+from adobot.runtime.runner import Runner
+from adobot.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -165,7 +165,7 @@ def test_run_against_a_standalone_sandbox_by_url(tmp_path):
 
 
 def test_run_with_a_seed_of_faults(tmp_path):
-    seed = json.loads((EXAMPLES.parent / "sandbox" / "seed.json").read_text())
+    seed = json.loads((EXAMPLES.parent / "adobot" / "sandbox" / "seed.json").read_text())
     seed["faults"] = [{"kind": "reset_after", "method": "POST", "path": "git/repositories"}]
     (tmp_path / "seed.json").write_text(json.dumps(seed))
     done = adobot("run", QUICKSTART, "--sandbox", "--sandbox-seed", str(tmp_path / "seed.json"),

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime.loader import parse_bot
-from runtime.runner import Runner
-from runtime.validate import validate_file
+from adobot.runtime.loader import parse_bot
+from adobot.runtime.runner import Runner
+from adobot.runtime.validate import validate_file
 from tests.cli.test_cli import adobot
 from tests.conftest import EXAMPLES
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from rest.client import RestClient
-from runtime import api
-from runtime.loader import load_bot
-from runtime.progress import TerminalProgress
-from runtime.runner import MAX_DEPTH, Runner
-from sessions.store import SessionStore
+from adobot.rest.client import RestClient
+from adobot import api
+from adobot.runtime.loader import load_bot
+from adobot.runtime.progress import TerminalProgress
+from adobot.runtime.runner import MAX_DEPTH, Runner
+from adobot.sessions.store import SessionStore
 from tests.conftest import DEMO_PAT, EXAMPLES, run_file, sandbox_route
 
 
@@ -129,10 +129,10 @@ def test_child_paths_are_relative_to_the_parent_file(tmp_path, sandbox, monkeypa
 def test_children_in_threads_share_one_global_session(tmp_path, sandbox, clients):
     child = write(tmp_path, "child.yaml", [uses("shared", "n")])
     results: list = []
-    with api.Context(sandbox=sandbox) as ctx:
+    with api.Context(sandbox=sandbox, variables={"pat": DEMO_PAT}) as ctx:
         ctx.run("Connect", organization_url="https://dev.azure.com/contoso", project="Payments",
                 personal_access_token={"variable": "pat"},
-                session={"name": "shared", "scope": "global"}, variables={"pat": DEMO_PAT})
+                session={"name": "shared", "scope": "global"})
 
         def work() -> None:
             for _ in range(5):
@@ -239,16 +239,16 @@ def test_read_csv_refuses_bad_files(tmp_path, sandbox, content, said):
 def test_python_api_runs_bots_and_actions(sandbox):
     result = api.run(EXAMPLES / "quickstart.yaml", {"pat": DEMO_PAT}, sandbox=True)
     assert result.status == "succeeded" and result.exit_code == 0
-    with api.Context(sandbox=sandbox) as ctx:
+    with api.Context(sandbox=sandbox, variables={"pat": DEMO_PAT}) as ctx:
         connected = ctx.run("Connect", organization_url="https://dev.azure.com/contoso",
-                            project="Payments", personal_access_token={"variable": "pat"},
-                            variables={"pat": DEMO_PAT})
+                            project="Payments", personal_access_token={"variable": "pat"})
         assert connected["project_name"] == "Payments"
-        listed = ctx.run("ListRepos", name_filter="${filter}", variables={"filter": "infra"})
+        ctx.variables["filter"] = "infra"
+        listed = ctx.run("ListRepos", name_filter="${filter}")
         assert [r["name"] for r in listed["repositories"]] == ["infra"]
         assert ctx.requests == 3
         assert "Secret" in repr(ctx.variables["pat"])  # the token is held as a secret
-    from rest.errors import AdobotError
+    from adobot.rest.errors import AdobotError
     with pytest.raises(AdobotError) as caught, api.Context(sandbox=sandbox) as ctx:
         ctx.run("ListRepos")
     assert caught.value.code == "SESSION_NOT_FOUND"

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.loader import parse_bot
-from runtime.runner import Runner
-from sessions.store import SessionStore
+from adobot.runtime.loader import parse_bot
+from adobot.runtime.runner import Runner
+from adobot.sessions.store import SessionStore
 from tests.conftest import DEMO_PAT, EXAMPLES, run_file, run_text, sandbox_route
 
 CONNECT = """
@@ -169,7 +169,7 @@ def test_all_sessions_are_closed_when_the_bot_ends(sandbox):
 
 
 def test_sessions_are_closed_when_the_bot_fails(sandbox, monkeypatch):
-    from rest.client import RestClient
+    from adobot.rest.client import RestClient
 
     clients = []
     original_init = RestClient.__init__

@@ -3,14 +3,16 @@ its own requests and sets its own retry budget wherever it runs, a worker thread
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 from concurrent.futures import ThreadPoolExecutor
 
-from actions.base import ActionContext
-from credentials.secret import Secret
-from rest.retry import RetryPolicy
-from runtime import api
-from runtime.execute import execute
-from sessions.store import SessionScopes
+from adobot.actions.base import ActionContext
+from adobot.credentials.secret import Secret
+from adobot.rest.retry import RetryPolicy
+from adobot import api
+from adobot.runtime.execute import execute
+from adobot.sessions.store import SessionScopes
 from tests.conftest import DEMO_PAT
 
 CONNECT = {"organization_url": "https://dev.azure.com/contoso", "project": "Payments",
@@ -77,8 +79,24 @@ def test_every_front_end_gets_the_retry_budget(sandbox):
 
 
 def test_the_python_api_and_the_runner_share_it(sandbox):
-    with api.Context(sandbox=sandbox) as ctx:
-        ctx.run("Connect", variables={"pat": DEMO_PAT}, **CONNECT)
+    with api.Context(sandbox=sandbox, variables={"pat": DEMO_PAT}) as ctx:
+        ctx.run("Connect", **CONNECT)
         assert isinstance(ctx.variables["pat"], Secret)
         assert ctx.run("ListRepos", session="ado")["count"] == 4
         assert ctx.requests == 3
+
+
+def test_context_starts_its_own_sandbox_and_any_input_name_passes(sandbox):
+    """Rough edges a new user hit (issue 14): Context(sandbox=True) raised an AttributeError, and
+    run()'s seeding argument `variables` swallowed QueueRun's own input `variables`."""
+    with api.Context(sandbox=True, variables={"pat": DEMO_PAT}) as ctx:
+        assert ctx.run("Connect", **CONNECT)["project_name"] == "Payments"
+        own = ctx._context.route  # the context's own sandbox, stopped with it
+    with pytest.raises(RuntimeError):
+        own(type("Org", (), {"name": "contoso"})())
+    with api.Context(sandbox=sandbox, variables={"pat": DEMO_PAT}) as ctx:
+        ctx.run("Connect", **CONNECT)
+        run = ctx.run("QueueRun", {"session": "ado", "pipeline": "payments-api-ci"},
+                      variables={"verbose": "true"})["run"]
+    assert sandbox.state.runs[run["id"]].variables == {"verbose": {"value": "true",
+                                                                    "isSecret": False}}

@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from runtime.loader import parse_bot
-from runtime.runner import Runner
+from adobot.runtime.loader import parse_bot
+from adobot.runtime.runner import Runner
 from tests.conftest import DEMO_PAT, sandbox_route
 
 SETTINGS = {"retry_attempts": 4, "retry_budget_seconds": 30}
@@ -206,8 +206,8 @@ def test_faults_through_the_admin_route(sandbox):
 
 
 def test_faults_from_the_seed():
-    from sandbox import Sandbox
-    from sandbox.state import default_seed
+    from adobot.sandbox import Sandbox
+    from adobot.sandbox.state import default_seed
 
     seed = {**default_seed(), "faults": [{"kind": "throttle", "retry_after": "0", "every": 2,
                                           "times": None, "method": "GET", "path": "projects"}]}

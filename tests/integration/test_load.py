@@ -7,8 +7,8 @@ import os
 import threading
 from pathlib import Path
 
-from runtime import api
-from sandbox import Sandbox
+from adobot import api
+from adobot.sandbox import Sandbox
 from tests.conftest import DEMO_PAT
 
 CHILDREN, ITEMS = 8, 250
@@ -30,10 +30,10 @@ def test_many_children_on_one_session_under_throttling(tmp_path: Path):
         # Every 40th create is throttled for a second: about 50 429s spread over the threads.
         sandbox.state.faults.add({"kind": "throttle", "method": "POST", "path": "wit/workitems",
                                   "every": 40, "times": None, "retry_after": "1"})
-        with api.Context(sandbox=sandbox) as ctx:
+        with api.Context(sandbox=sandbox, variables={"pat": DEMO_PAT}) as ctx:
             ctx.run("Connect", organization_url="https://dev.azure.com/contoso",
                     project="Payments", personal_access_token={"variable": "pat"},
-                    session={"name": "shared", "scope": "global"}, variables={"pat": DEMO_PAT})
+                    session={"name": "shared", "scope": "global"})
 
             def work(n: int) -> None:
                 items = [f"child {n} item {i}" for i in range(ITEMS)]

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from sandbox.state import ZERO_ID
+from adobot.sandbox.state import ZERO_ID
 from tests.conftest import CONNECT_BOT, DEMO_PAT, run_text
 
 YAML = "trigger: [main]\npool: {vmImage: ubuntu-latest}\nsteps:\n- script: echo hi\n"

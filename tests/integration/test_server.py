@@ -9,11 +9,11 @@ import logging
 
 import pytest
 
-from rest.urls import parse_organization_url
-from runtime.loader import parse_bot
-from runtime.runner import Runner
-from sandbox import Sandbox
-from sandbox.state import default_seed
+from adobot.rest.urls import parse_organization_url
+from adobot.runtime.loader import parse_bot
+from adobot.runtime.runner import Runner
+from adobot.sandbox import Sandbox
+from adobot.sandbox.state import default_seed
 from tests.conftest import DEMO_PAT
 
 SERVERS = {"Server2022": "7.0", "Server2020": "6.0", "Server2019": "5.1"}

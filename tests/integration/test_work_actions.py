@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from runtime.loader import parse_bot
-from runtime.progress import TerminalProgress
-from runtime.runner import Runner
-from sandbox import Sandbox
+from adobot.runtime.loader import parse_bot
+from adobot.runtime.progress import TerminalProgress
+from adobot.runtime.runner import Runner
+from adobot.sandbox import Sandbox
 from tests.conftest import DEMO_PAT, EXAMPLES, run_file, run_text, sandbox_route
 
 
@@ -144,7 +144,7 @@ def test_queue_run_wait_reports_the_result(sandbox, caplog):
 
 
 def test_queue_run_wait_times_out_with_the_link():
-    seed = json.loads((EXAMPLES.parent / "sandbox" / "seed.json").read_text())
+    seed = json.loads((EXAMPLES.parent / "adobot" / "sandbox" / "seed.json").read_text())
     seed["organizations"]["contoso"]["projects"][0]["pipelines"][0]["run_polls"] = -1
     with Sandbox(seed=seed) as sb:
         result = run_text(bot(step("QueueRun", pipeline="payments-api-ci", wait=True,
@@ -293,7 +293,7 @@ def test_bad_inputs_send_nothing(sandbox, action, inputs, field):
     ("CreateWorkItem", {"type": "Task", "title": "x"}),
 ])
 def test_a_token_revoked_after_connect_is_auth_failed(sandbox, action, inputs):
-    from sessions.store import SessionStore
+    from adobot.sessions.store import SessionStore
 
     sandbox.state.add_token("short-lived", scopes=["app_token"])
     runner = Runner(route=sandbox_route(sandbox))

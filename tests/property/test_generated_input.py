@@ -9,12 +9,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actions import registry
-from rest.errors import ERROR_CODES, AdobotError
-from runtime.interpolate import interpolate
-from runtime.loader import parse_bot
-from runtime.runner import Runner
-from sandbox import Sandbox
+from adobot.actions import registry
+from adobot.rest.errors import ERROR_CODES, AdobotError
+from adobot.runtime.interpolate import interpolate
+from adobot.runtime.loader import parse_bot
+from adobot.runtime.runner import Runner
+from adobot.sandbox import Sandbox
 
 ACTIONS = registry.all_actions()
 FAST = settings(max_examples=150, deadline=None,
@@ -113,7 +113,7 @@ def test_whole_runs_never_crash_and_refusals_send_nothing(action, shared_sandbox
         path.write_text(json.dumps({"name": "gen", "settings": {"retry_attempts": 1},
                                     "steps": [{"action": action.name, "inputs": raw}]},
                                    default=str))
-        from runtime.loader import load_bot
+        from adobot.runtime.loader import load_bot
         result = runner.run(load_bot(path), env)
         sent = len(shared_sandbox.state.requests) - before
         if result.error:

@@ -9,7 +9,7 @@ import socket
 import pytest
 import requests
 
-from sandbox import Sandbox
+from adobot.sandbox import Sandbox
 from tests.conftest import DEMO_PAT, ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "ado-rest"
@@ -247,7 +247,7 @@ def test_each_response_is_one_write(sandbox):
 
 
 def test_handler_writes_once(monkeypatch, sandbox, http):
-    from sandbox import server
+    from adobot.sandbox import server
 
     writes = []
     original = server.Handler._send

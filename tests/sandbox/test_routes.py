@@ -10,9 +10,9 @@ import re
 import pytest
 import requests
 
-from sandbox import Sandbox
-from sandbox.routes import ROUTER
-from sandbox.state import default_seed
+from adobot.sandbox import Sandbox
+from adobot.sandbox.routes import ROUTER
+from adobot.sandbox.state import default_seed
 
 SAMPLES = {"org": "contoso", "project": "Payments", "repo": "payments-api", "pipeline": "1",
            "run": "1", "type": "Task", "id": "1"}
@@ -55,8 +55,8 @@ def send(sandbox, route, token: str, **values: str) -> requests.Response:
 
 def test_every_route_is_a_record_of_a_resource_module():
     modules = {route.handler.__module__ for route in ROUTES}
-    assert modules == {"sandbox.routes.core", "sandbox.routes.git", "sandbox.routes.pipelines",
-                       "sandbox.routes.work_items"}
+    assert modules == {"adobot.sandbox.routes.core", "adobot.sandbox.routes.git",
+                       "adobot.sandbox.routes.pipelines", "adobot.sandbox.routes.work_items"}
     assert all(route.method in {"GET", "POST", "PATCH", "OPTIONS"} for route in ROUTES)
 
 

@@ -37,7 +37,7 @@ from azure.devops.v7_1.pipelines.models import (  # noqa: E402
 from azure.devops.v7_1.work_item_tracking.models import JsonPatchOperation  # noqa: E402
 from msrest.authentication import BasicAuthentication  # noqa: E402
 
-from sandbox.state import ZERO_ID  # noqa: E402
+from adobot.sandbox.state import ZERO_ID  # noqa: E402
 from tests.conftest import DEMO_PAT  # noqa: E402
 
 YAML = "trigger: none\npool:\n  vmImage: ubuntu-latest\nsteps:\n- script: echo sdk\n"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from credentials.secret import Secret
-from credentials.vault import Vault, _Keys
+from adobot.credentials.secret import Secret
+from adobot.credentials.vault import Vault, _Keys
 from tests.conftest import ADOBOT, DEMO_PAT, Listener
 
 CONTOSO = "https://dev.azure.com/contoso"

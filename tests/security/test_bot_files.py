@@ -98,10 +98,10 @@ def test_read_csv_reads_regular_files_only(layout):
 
 
 def test_read_csv_stops_at_its_size_limit_while_reading(layout, monkeypatch, tmp_path):
-    from actions import read_csv
-    from actions.base import ActionContext
-    from rest.errors import AdobotError
-    from sessions.store import SessionScopes
+    from adobot.actions import read_csv
+    from adobot.actions.base import ActionContext
+    from adobot.rest.errors import AdobotError
+    from adobot.sessions.store import SessionScopes
 
     bots, _ = layout
     write(bots, "big.csv", "a\n" + "x\n" * 100)
@@ -216,8 +216,8 @@ def test_a_secret_placed_in_a_map_is_invalid_input_and_nothing_is_sent(tmp_path,
 
 def test_every_run_prints_its_json_document_even_on_an_internal_error(tmp_path, monkeypatch,
                                                                       capsys):
-    from runtime import cli
-    from runtime.runner import Runner
+    from adobot.runtime import cli
+    from adobot.runtime.runner import Runner
 
     def broken(self, *args, **kwargs):
         raise RuntimeError(f"boom {CANARY}")
@@ -238,3 +238,15 @@ def test_a_malformed_sandbox_seed_is_invalid_input(tmp_path):
     bot = write(tmp_path, "bot.yaml", "name: s\nsteps:\n  - action: Disconnect\n")
     done = adobot("run", str(bot), "--sandbox", "--sandbox-seed", str(seed), "--json")
     assert done.returncode == 2 and json.loads(done.stdout)["error"]["code"] == "INVALID_INPUT"
+
+
+def test_a_folder_is_not_a_file(layout):
+    """Found by the generated-input tests: RunBot `bot: ''` names the bot's own folder."""
+    bots, _ = layout
+    (bots / "sub.yaml").mkdir()
+    for bot in (read_csv_bot(bots, "."),
+                write(bots, "parent.yaml", "name: p\nsteps:\n  - action: RunBot\n"
+                                           "    inputs: {bot: sub.yaml}\n")):
+        error = error_of(adobot("run", str(bot), "--json"))
+        assert error["code"] in ("INVALID_INPUT", "INVALID_BOT")
+        assert "not a regular file" in error["message"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import Sandbox
+from adobot.sandbox import Sandbox
 from tests.conftest import ADOBOT
 
 CANARY = "canary-7f3a9c1e5b2d4f60a8e1c3b5d7f9a0b2"
@@ -99,8 +99,8 @@ def test_canary_never_leaks(tmp_path, sandbox_with_canary, case, output, debug, 
     args: tuple[str, ...] = ENV_ARGS
     token_source = VARIABLE
     if source == "vault":  # the vault (and its key) sit in tmp_path: scanned like every file
-        from credentials.secret import Secret
-        from credentials.vault import Vault
+        from adobot.credentials.secret import Secret
+        from adobot.credentials.vault import Vault
 
         Vault(tmp_path / "vault.json").put("ado", "canary", "pat", Secret(CANARY),
                                            organizations=[sb.org_url()])
@@ -169,8 +169,8 @@ def test_token_echoed_by_the_service_is_masked(tmp_path):
                                           ("tampered", "VAULT_ERROR"),
                                           ("wrong_key", "VAULT_ERROR")])
 def test_canary_never_leaks_from_a_broken_vault(tmp_path, sandbox_with_canary, damage, code):
-    from credentials.secret import Secret
-    from credentials.vault import Vault, generate_key
+    from adobot.credentials.secret import Secret
+    from adobot.credentials.vault import Vault, generate_key
 
     vault = Vault(tmp_path / "vault.json")
     vault.put("ado", "canary" if damage != "missing" else "other", "pat", Secret(CANARY),

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from credentials.secret import Secret
-from credentials.vault import KEY_ENV, NEW_KEY_ENV, Vault, generate_key
-from rest.errors import AdobotError
+from adobot.credentials.secret import Secret
+from adobot.credentials.vault import KEY_ENV, NEW_KEY_ENV, Vault, generate_key
+from adobot.rest.errors import AdobotError
 from tests.conftest import ADOBOT, DEMO_PAT, ROOT
 
 ORGS = ["https://dev.azure.com/contoso"]  # where the tests' secrets may be sent
@@ -159,7 +159,7 @@ def test_threads_writing_at_once_lose_nothing(vault):
 
 def test_processes_writing_at_once_lose_nothing(vault):
     script = ("import sys; sys.path.insert(0, sys.argv[1]);"
-              "from credentials.vault import Vault; from credentials.secret import Secret;"
+              "from adobot.credentials.vault import Vault; from adobot.credentials.secret import Secret;"
               "[Vault(sys.argv[2]).put('load', 'p' + sys.argv[3], f'a{i}', Secret(f'v{i}'), "
               "organizations=['https://dev.azure.com/contoso'])"
               " for i in range(10)]")

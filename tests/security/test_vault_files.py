@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
-from credentials.secret import Secret
-from credentials.vault import KEY_ENV, Vault, _Keys
-from rest.errors import AdobotError
+from adobot.credentials.secret import Secret
+from adobot.credentials.vault import KEY_ENV, Vault, _Keys
+from adobot.rest.errors import AdobotError
 from tests.conftest import ADOBOT
 
 ORGS = ["https://dev.azure.com/contoso"]
@@ -130,7 +130,7 @@ def test_list_says_when_it_could_not_check_the_names(vault):
 
 READER = """
 import sys
-from credentials.vault import Vault
+from adobot.credentials.vault import Vault
 failed = 0
 for _ in range(150):
     try:

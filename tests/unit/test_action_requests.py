@@ -6,15 +6,15 @@ import pytest
 import requests
 import requests_mock as rm
 
-from actions import registry
-from actions.base import ActionContext
-from credentials.secret import Secret
-from rest.auth import PatAuthorizer
-from rest.client import RestClient, count_requests
-from rest.errors import AdobotError
-from rest.retry import RetryPolicy
-from sessions.session import Session
-from sessions.store import SessionScopes
+from adobot.actions import registry
+from adobot.actions.base import ActionContext
+from adobot.credentials.secret import Secret
+from adobot.rest.auth import PatAuthorizer
+from adobot.rest.client import RestClient, count_requests
+from adobot.rest.errors import AdobotError
+from adobot.rest.retry import RetryPolicy
+from adobot.sessions.session import Session
+from adobot.sessions.store import SessionScopes
 
 BASE = "https://dev.azure.com/contoso"
 PID = "6ce954b1-ce1f-45d1-b94d-e6bf2464ba2c"
@@ -225,7 +225,7 @@ def test_queue_run_waits_with_growing_intervals(ctx, requests_mock):
 
 
 def test_poll_intervals_grow_to_a_cap():
-    from actions.queue_run import POLL_MAX, poll_delays
+    from adobot.actions.queue_run import POLL_MAX, poll_delays
 
     delays = [d for d, _ in zip(poll_delays(), range(30), strict=False)]
     assert delays[:3] == [0.2, 0.5, 1.0] and delays[-1] == POLL_MAX
@@ -329,7 +329,7 @@ def test_every_action_needs_a_connected_session(requests_mock, action):
 
 
 def test_declared_error_codes_are_the_contracts():
-    from rest.errors import ERROR_CODES
+    from adobot.rest.errors import ERROR_CODES
 
     for action in registry.all_actions():
         assert set(action.errors) <= set(ERROR_CODES), action.name

@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
-from credentials.secret import Secret
-from rest.auth import BearerAuthorizer, PatAuthorizer
-from rest.client import RestClient
-from rest.errors import AdobotError
-from rest.retry import RetryPolicy
+from adobot.credentials.secret import Secret
+from adobot.rest.auth import BearerAuthorizer, PatAuthorizer
+from adobot.rest.client import RestClient
+from adobot.rest.errors import AdobotError
+from adobot.rest.retry import RetryPolicy
 
 BASE = "https://dev.azure.com/contoso"
 CANARY = "canary-bearer-7f3a9c"

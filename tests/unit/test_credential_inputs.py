@@ -7,12 +7,12 @@ import json
 import pytest
 from pydantic import Field
 
-from actions import registry
-from actions.base import Action, ActionContext, ActionInputs, NoOutputs
-from credentials.sources import Credential, credential_inputs, resolve_token
-from runtime.loader import parse_bot
-from runtime.runner import Runner
-from runtime.validate import validate_file
+from adobot.actions import registry
+from adobot.actions.base import Action, ActionContext, ActionInputs, NoOutputs
+from adobot.credentials.sources import Credential, credential_inputs, resolve_token
+from adobot.runtime.loader import parse_bot
+from adobot.runtime.runner import Runner
+from adobot.runtime.validate import validate_file
 
 CANARY = "canary-client-secret-51c2e8"
 

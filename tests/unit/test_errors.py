@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import requests
 
-from actions.base import say_where_to_look
-from credentials.secret import Secret
-from rest.auth import PatAuthorizer
-from rest.client import RestClient
-from rest.errors import (
+from adobot.actions.base import say_where_to_look
+from adobot.credentials.secret import Secret
+from adobot.rest.auth import PatAuthorizer
+from adobot.rest.client import RestClient
+from adobot.rest.errors import (
     ERROR_CODES,
     AdobotError,
     AlreadyExists,
@@ -19,7 +19,7 @@ from rest.errors import (
     Timeout,
     TransportError,
 )
-from rest.retry import RetryPolicy
+from adobot.rest.retry import RetryPolicy
 
 BASE = "https://dev.azure.com/contoso"
 

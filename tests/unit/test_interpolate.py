@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from credentials.secret import Secret
-from rest.errors import AdobotError
-from runtime.interpolate import interpolate
+from adobot.credentials.secret import Secret
+from adobot.rest.errors import AdobotError
+from adobot.runtime.interpolate import interpolate
 
 VARS = {"org": "contoso", "n": 3, "repos": [{"name": "api", "tags": ["a", "b"]}, {"name": "web"}],
         "cfg": {"x-y": 1, "deep": {"k": "v"}}, "nothing": None, "pat": Secret("s3cret-token")}

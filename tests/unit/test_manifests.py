@@ -7,10 +7,10 @@ import subprocess
 import pytest
 from jsonschema import Draft202012Validator
 
-from actions import manifest, registry
-from actions.base import ActionInputs
-from rest.errors import ERROR_CODES, AdobotError
-from runtime.loader import load_bot
+from adobot.actions import manifest, registry
+from adobot.actions.base import ActionInputs
+from adobot.rest.errors import ERROR_CODES, AdobotError
+from adobot.runtime.loader import load_bot
 from tests.conftest import ADOBOT, EXAMPLES, ROOT
 
 MANIFESTS = ROOT / "manifests"
@@ -176,7 +176,7 @@ def test_every_manifest_says_what_its_action_changes(name):
 
 
 def test_secret_inputs_are_marked_wherever_they_are_declared():
-    from credentials.sources import credential_inputs
+    from adobot.credentials.sources import credential_inputs
 
     for action in ACTIONS:
         properties = load(action.name)["inputs"]["properties"]

@@ -7,12 +7,12 @@ import json
 import pytest
 import requests
 
-from credentials.secret import Secret
-from rest.auth import PatAuthorizer
-from rest.client import RestClient, count_requests
-from rest.errors import AdobotError
-from rest.retry import RetryPolicy
-from rest.versions import PREVIEW
+from adobot.credentials.secret import Secret
+from adobot.rest.auth import PatAuthorizer
+from adobot.rest.client import RestClient, count_requests
+from adobot.rest.errors import AdobotError
+from adobot.rest.retry import RetryPolicy
+from adobot.rest.versions import PREVIEW
 
 BASE = "https://dev.azure.com/contoso"
 PAT = "unit-test-pat-0123456789"
@@ -263,7 +263,7 @@ def test_a_server_that_speaks_less_is_learnt_once(client, requests_mock):
 
 
 def test_the_pipelines_api_is_a_preview_on_server_2020_and_absent_before(client, requests_mock):
-    from rest.versions import PIPELINES
+    from adobot.rest.versions import PIPELINES
 
     client.server_version = (6, 0)
     requests_mock.get(f"{BASE}/p", json={})

@@ -8,11 +8,11 @@ import pytest
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from credentials.secret import Secret
-from rest.auth import PatAuthorizer
-from rest.client import RestClient
-from rest.errors import AdobotError
-from rest.retry import RateLimitPacer, RetryPolicy, action_budget, retry_after
+from adobot.credentials.secret import Secret
+from adobot.rest.auth import PatAuthorizer
+from adobot.rest.client import RestClient
+from adobot.rest.errors import AdobotError
+from adobot.rest.retry import RateLimitPacer, RetryPolicy, action_budget, retry_after
 
 BASE = "https://dev.azure.com/contoso"
 

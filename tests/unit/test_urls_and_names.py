@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from actions.names import ProjectName, RepositoryName
-from rest.errors import AdobotError
-from rest.urls import parse_organization_url
+from adobot.actions.names import ProjectName, RepositoryName
+from adobot.rest.errors import AdobotError
+from adobot.rest.urls import parse_organization_url
 
 
 @pytest.mark.parametrize("url, name, base, kind", [

@@ -1,0 +1,205 @@
+"""``adobot run`` and ``adobot validate``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from contextlib import ExitStack
+from typing import Any
+
+from adobot.credentials.secret import Secret
+from adobot.rest.errors import AdobotError, InvalidInput
+from adobot.runtime.cli.output import print_error
+from adobot.runtime.redact import Redactor
+
+log = logging.getLogger("adobot")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser("run", help="run a bot file",
+                              description="Run a bot file (YAML). Logs go to stderr.")
+    run.add_argument("bot", metavar="BOT.yaml")
+    run.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                     help="set a variable (text); repeatable")
+    run.add_argument("--var-env", action="append", default=[], metavar="NAME=ENVVAR",
+                     help="set a variable from an environment variable, e.g. a token (its value "
+                          "is masked in all output); repeatable")
+    run.add_argument("--vault", metavar="PATH", help="vault file (default: $ADOBOT_VAULT)")
+    run.add_argument("--sandbox", action="store_true",
+                     help="send all traffic to the embedded Azure DevOps emulator on 127.0.0.1")
+    run.add_argument("--sandbox-seed", metavar="FILE",
+                     help="with --sandbox: the emulator's seed data (JSON), e.g. with faults to "
+                          "rehearse failure")
+    run.add_argument("--json", action="store_true",
+                     help="print one JSON result document on stdout")
+    run.add_argument("--allow-dir", action="append", default=[], metavar="DIR",
+                     help="let the bot's ReadCsv and RunBot read files in DIR too (by default "
+                          "only in the bot's own folder); repeatable")
+    run.add_argument("--allow-plain-http", action="store_true",
+                     help="allow plain http to a host other than this machine (an Azure DevOps "
+                          "Server without TLS): tokens then cross the network in clear text")
+    run.add_argument("--debug", action="store_true", help="show tracebacks and HTTP requests")
+    run.set_defaults(handler=_run, on_error=_failure_document)
+
+    validate = commands.add_parser(
+        "validate", help="check a bot file (and the bots it runs) without any network traffic",
+        description="Check a bot tree without sending anything and list every problem with its "
+                    "file, line and step: structure, unknown actions and outputs, inputs, "
+                    "undefined variables, sessions used before a Connect, child bots; tokens "
+                    "written into a bot file are a warning.")
+    validate.add_argument("bot", metavar="BOT.yaml")
+    validate.add_argument("--var", action="append", default=[], metavar="NAME[=VALUE]",
+                          help="declare a variable the run will be given; repeatable")
+    validate.add_argument("--var-env", action="append", default=[], metavar="NAME=ENVVAR",
+                          help="declare a variable the run will take from the environment")
+    validate.add_argument("--session", action="append", default=[], metavar="NAME",
+                          help="declare a global session a parent bot connects (to check a "
+                               "child bot on its own); repeatable")
+    validate.add_argument("--allow-plain-http", action="store_true",
+                          help="the run will allow plain http to another host (as run's option)")
+    validate.add_argument("--allow-dir", action="append", default=[], metavar="DIR",
+                          help="a folder beyond the bot's own the run will let it read "
+                               "(as run's option); repeatable")
+    validate.add_argument("--vault", metavar="PATH",
+                          help="the vault the run will use, whose credentials' organizations "
+                               "are checked (default: $ADOBOT_VAULT, else the user's)")
+    validate.set_defaults(handler=_validate)
+
+
+def _parse_vars(args: argparse.Namespace) -> dict[str, Any]:
+    from adobot.runtime.loader import VARIABLE_NAME
+
+    variables: dict[str, Any] = {}
+    for option, items in (("--var", args.var), ("--var-env", args.var_env)):
+        for item in items:
+            name, sep, value = item.partition("=")
+            if not sep or not VARIABLE_NAME.match(name):
+                shown = name if option == "--var" else item
+                raise InvalidInput(f"{option} {shown!r} must be NAME=" +
+                                   ("VALUE" if option == "--var" else "ENVVAR"),
+                                   "A variable name has letters, digits and '_'.", field=option)
+            if option == "--var-env":
+                if value not in os.environ:
+                    raise InvalidInput(
+                        f"environment variable {value!r} (for --var-env {name}) is not set",
+                        f"Export it first, e.g. `export {value}=...`.", field=option)
+                value = os.environ[value]
+                # Tokens come this way: whatever bot of the tree uses it, and even if that bot
+                # never loads, the value is masked wherever it would be printed.
+                args.redactor.add(Secret(value.strip()))
+            variables[name] = value
+    return variables
+
+
+def _run(args: argparse.Namespace) -> int:
+    from adobot.runtime.loader import load_bot
+    from adobot.runtime.runner import Runner
+
+    redactor: Redactor = args.redactor
+    with ExitStack() as stack:
+        overrides = _parse_vars(args)
+        bot = load_bot(args.bot)
+        route = None
+        if args.sandbox:
+            route = _start_sandbox(stack, args.sandbox_seed)
+        elif args.sandbox_seed:
+            raise InvalidInput("--sandbox-seed goes with --sandbox", field="--sandbox-seed")
+        progress = None
+        if sys.stderr.isatty():
+            from adobot.runtime.progress import TerminalProgress
+            progress = TerminalProgress(sys.stderr, redactor.scrub)
+        if args.allow_plain_http:
+            log.warning("warning: --allow-plain-http: a token sent to a plain http organization "
+                        "URL crosses the network in clear text")
+        runner = Runner(route=route, redactor=redactor, debug=args.debug, progress=progress,
+                        vault_path=args.vault, allow_plain_http=args.allow_plain_http,
+                        allow_dirs=args.allow_dir)
+        result = runner.run(bot, overrides)
+    if args.json:
+        print(redactor.scrub(json.dumps(result.to_dict(), default=str, ensure_ascii=False)))
+    else:
+        print(redactor.scrub(_summary(result)))
+    if result.error:
+        print_error(result.error, redactor)
+    return result.exit_code
+
+
+def _start_sandbox(stack: ExitStack, seed_path: str | None):
+    from adobot.sandbox import Sandbox
+    from adobot.sandbox.state import load_seed
+
+    try:
+        seed = load_seed(seed_path) if seed_path else None
+        sandbox = stack.enter_context(Sandbox(seed=seed))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InvalidInput(f"--sandbox-seed {seed_path!r} cannot be used: {exc!r}",
+                           "Give a JSON file shaped like sandbox/seed.json.",
+                           field="--sandbox-seed") from None
+    log.info("sandbox: serving Azure DevOps on %s (every organization URL goes there)", sandbox.url)
+    return sandbox.route
+
+
+def _failure_document(args: argparse.Namespace, error: AdobotError) -> None:
+    """A run that failed before it started prints the same JSON document as any other."""
+    if not args.json:
+        return
+    from adobot.runtime.runner import RunResult
+
+    result = RunResult(bot=os.path.splitext(os.path.basename(args.bot))[0], status="failed",
+                       variables={}, steps=[],
+                       error={**error.to_dict(), "path": None, "action": None},
+                       exit_code=error.exit_code, duration_ms=0.0)
+    print(args.redactor.scrub(json.dumps(result.to_dict(), ensure_ascii=False)))
+
+
+def _summary(result) -> str:
+    from adobot.runtime.runner import plural
+
+    lines = [f"Bot {result.bot!r} {result.status}: {plural(len(result.steps), 'step')}, "
+             f"{plural(result.requests, 'request')}, {result.duration_ms:.0f} ms"]
+    width = max((len(s.action) for s in result.steps), default=0)
+    path_width = max((len(s.path) for s in result.steps), default=0)
+    for step in result.steps:
+        outcome = step.summary or ("done" if step.status == "succeeded" else step.status)
+        if step.error:
+            outcome = f"failed: {step.error['code']}"
+        lines.append(f"  {step.path:<{path_width}}  {step.action:<{width}}  {outcome}")
+    if result.failures:
+        lines.append(f"Failures (on_error: continue): {len(result.failures)}")
+        lines += [f"  {f['path']}: {f['code']}: {f['message']}" for f in result.failures]
+    if result.variables:
+        lines.append("Variables:")
+        for name, value in result.variables.items():
+            lines.append(f"  {name} = {_short(value)}")
+    return "\n".join(lines)
+
+
+def _short(value: Any, limit: int = 100) -> str:
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v
+                                                 for v in value):
+        text = f"[{len(value)} items: {', '.join(str(v['name']) for v in value)}]"
+    elif isinstance(value, list) and len(value) > 3:
+        text = f"[{len(value)} items]"
+    else:
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from adobot.runtime.validate import validate_file
+
+    declared = [item.partition("=")[0] for item in args.var + args.var_env]
+    findings = validate_file(args.bot, declared, args.session,
+                             allow_plain_http=args.allow_plain_http, vault=args.vault,
+                             allow_dirs=args.allow_dir)
+    errors = [f for f in findings if f.severity == "error"]
+    for finding in findings:
+        print(args.redactor.scrub(str(finding)), file=sys.stderr)
+    if errors:
+        print(f"{os.path.basename(args.bot)}: {len(errors)} "
+              f"problem{'s' if len(errors) != 1 else ''}", file=sys.stderr)
+        return 2
+    print(f"{os.path.basename(args.bot)}: OK")
+    return 0

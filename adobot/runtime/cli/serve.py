@@ -1,0 +1,47 @@
+"""``adobot sandbox``: the Azure DevOps emulator, standalone."""
+from __future__ import annotations
+
+import argparse
+
+from adobot.rest.errors import InvalidInput, NetworkError
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    sandbox = commands.add_parser("sandbox", help="serve the Azure DevOps emulator on 127.0.0.1",
+                                  description="Serve the embedded Azure DevOps emulator until "
+                                              "interrupted (Ctrl-C).")
+    sandbox.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    sandbox.add_argument("--seed", metavar="FILE", help="seed data (JSON; default: built-in)")
+    sandbox.set_defaults(handler=_sandbox)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    import threading
+
+    from adobot.sandbox import Sandbox
+    from adobot.sandbox.state import load_seed
+
+    try:
+        seed = load_seed(args.seed) if args.seed else None
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"seed file {args.seed!r} cannot be read: {exc}",
+                           "Give a JSON file shaped like sandbox/seed.json.",
+                           field="--seed") from None
+    try:
+        sandbox = Sandbox(seed=seed, port=args.port).start()
+    except OSError as exc:
+        raise NetworkError(f"cannot listen on port {args.port}: {exc.strerror}",
+                           "Choose another --port, or omit it for a free one.",
+                           after_request=True) from None
+    print(f"Azure DevOps sandbox on {sandbox.url}", flush=True)
+    for name in sorted(o.name for o in sandbox.state.organizations.values()):
+        print(f"  organization URL: {sandbox.url}/{name}")
+    print("  tokens: " + ", ".join(sorted(sandbox.state.tokens)), flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0

@@ -1,0 +1,295 @@
+"""Runs a bot: variables, steps, for_each, outputs; times and counts each step; closes sessions."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from adobot.actions.base import ActionContext
+from adobot.actions.files import confine
+from adobot.credentials.secret import Secret
+from adobot.rest.errors import AdobotError, InvalidBot, InvalidInput
+from adobot.rest.urls import OrganizationUrl
+from adobot.runtime.execute import execute, hold_secrets
+from adobot.runtime.interpolate import interpolate, whole_reference
+from adobot.runtime.loader import Bot, Step, load_bot
+from adobot.runtime.redact import Redactor
+from adobot.sessions.store import SessionScopes, SessionStore
+
+log = logging.getLogger("adobot")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+@dataclass
+class StepRecord:
+    path: str
+    action: str
+    status: str
+    duration_ms: float
+    requests: int
+    line: int = 0
+    summary: str = ""
+    error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"path": self.path, "action": self.action, "status": self.status,
+                "duration_ms": self.duration_ms, "requests": self.requests}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+@dataclass
+class RunResult:
+    bot: str
+    status: str
+    variables: dict[str, Any]
+    steps: list[StepRecord]
+    error: dict[str, Any] | None
+    exit_code: int
+    duration_ms: float
+    warnings: list[str] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)  # continued past (on_error)
+
+    @property
+    def requests(self) -> int:
+        return sum(step.requests for step in self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bot": self.bot, "status": self.status, "variables": self.variables,
+                "steps": [step.to_dict() for step in self.steps], "error": self.error,
+                "failures": self.failures, "duration_ms": self.duration_ms,
+                "requests": self.requests, "warnings": self.warnings}
+
+
+class _StepFailed(AdobotError):
+    """A step failed and the bot stops; ``path`` says where, through child bots too. A RunBot
+    step passes its child's failure on as its own error, keeping the child's path."""
+
+    def __init__(self, error: AdobotError, path: str, action: str) -> None:
+        super().__init__(error.message, error.hint, after_request=error.after_request)
+        self.code = error.code
+        self.error, self.path, self.action = error, path, action
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.error.to_dict(), "path": self.path, "action": self.action}
+
+
+@dataclass
+class _Tree:
+    """What all the bots of one top-level run share."""
+
+    allowed: tuple[Path, ...]  # folders its bots may read files from: the top bot's, and more
+    records: list[StepRecord] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    bots: dict[Path, Bot] = field(default_factory=dict)  # child bots, each parsed once a run
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load(self, parent: Bot, path: str) -> Bot:
+        """A child bot of ``parent``: inside the allowed folders, parsed once per run."""
+        file = confine(path, parent.file.parent, self.allowed, field="bot")
+        with self.lock:
+            if file not in self.bots:
+                self.bots[file] = load_bot(file)
+            return self.bots[file]
+
+
+MAX_DEPTH = 10        # RunBot nesting: deeper is a loop of bots calling each other
+PROGRESS_AFTER = 5    # loops of more items show progress on a terminal
+
+
+class Runner:
+    """Runs bots. A runner holds no state of a run, so threads may share one; each run has its
+    own variables and local sessions, and, unless a global store is given, its own global
+    sessions too (closed when the run ends, also when it fails)."""
+
+    def __init__(self, *, route: Callable[[OrganizationUrl], str] | None = None,
+                 redactor: Redactor | None = None, debug: bool = False,
+                 progress: Callable[[str], None] | None = None,
+                 vault_path: str | None = None, allow_plain_http: bool = False,
+                 allow_dirs: Iterable[str | Path] = ()) -> None:
+        self.route = route or (lambda org: org.base_url)
+        self.allow_plain_http = allow_plain_http
+        # Folders beyond the top-level bot's that its bots may read (the person running it
+        # allows them; a bot cannot).
+        self.allow_dirs = tuple(Path(folder).resolve() for folder in allow_dirs)
+        self.redactor = redactor or Redactor()
+        self.debug = debug
+        self.progress = progress
+        self.vault_path = vault_path
+
+    def run(self, bot: Bot, overrides: Mapping[str, Any] | None = None,
+            global_sessions: SessionStore | None = None) -> RunResult:
+        started = time.perf_counter()
+        owns_global = global_sessions is None
+        store = global_sessions if global_sessions is not None else SessionStore("global")
+        tree = _Tree(allowed=(bot.file.parent.resolve(), *self.allow_dirs))
+        error: dict[str, Any] | None = None
+        exit_code = 0
+        variables = self._seed_variables(bot, overrides or {}, self._tree_secrets(bot, tree))
+        try:
+            self._execute(bot, variables, store, tree, prefix="", depth=0)
+        except _StepFailed as failed:
+            error, exit_code = failed.to_dict(), failed.error.exit_code
+        finally:
+            if owns_global:
+                store.close_all()
+        if tree.failures and not error:
+            log.warning("warning: %s failed and the bot went on (on_error: continue)",
+                        plural(len(tree.failures), "step"))
+        return RunResult(
+            bot=bot.name, status="failed" if error else "succeeded",
+            variables=self.redactor.mask(variables), steps=tree.records,
+            error=self.redactor.mask(error) if error else None, exit_code=exit_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            warnings=tree.warnings, failures=self.redactor.mask(tree.failures))
+
+    def _execute(self, bot: Bot, variables: dict[str, Any], store: SessionStore, tree: _Tree,
+                 prefix: str, depth: int) -> None:
+        """Run one bot of the tree, updating its (seeded) variables as steps map outputs."""
+        scopes = SessionScopes(global_=store)
+        self._register_file_tokens(bot)
+        for warning in bot.warnings():
+            log.warning("warning: %s", warning)
+            tree.warnings.append(warning)
+        ctx = ActionContext(sessions=scopes, variables=variables, route=self.route,
+                            register_secret=self.redactor.add, log=log, progress=self.progress,
+                            vault=self.open_vault, bot_dir=bot.file.parent,
+                            allowed_dirs=tree.allowed,
+                            timeout=bot.settings.timeout, retry_policy=bot.settings.policy(),
+                            allow_plain_http=self.allow_plain_http)
+        ctx.run_bot = lambda path, seed: self._child(bot, path, seed, store, tree,
+                                                     ctx.step_path, depth)
+        try:
+            self._run_steps(bot.steps, ctx, tree, prefix)
+        finally:
+            scopes.local.close_all()
+
+    def _child(self, parent: Bot, path: str, seed: Mapping[str, Any], store: SessionStore,
+               tree: _Tree, step_path: str, depth: int) -> dict[str, Any]:
+        """RunBot: the child shares the global sessions; its local ones close when it ends."""
+        if depth + 1 > MAX_DEPTH:
+            raise InvalidBot(f"bots call each other more than {MAX_DEPTH} deep (at "
+                             f"{parent.file.name} calling {path})",
+                             "Look for a bot that runs itself, directly or through others.")
+        child = tree.load(parent, path)
+        variables = self._seed_variables(child, seed)
+        self._execute(child, variables, store, tree, prefix=f"{step_path}/{child.file.name}:",
+                      depth=depth + 1)
+        return self.redactor.mask(variables)
+
+    def open_vault(self):
+        from adobot.credentials.vault import Vault
+
+        return Vault(self.vault_path)
+
+    def _seed_variables(self, bot: Bot, overrides: Mapping[str, Any],
+                        secrets: Iterable[str] = ()) -> dict[str, Any]:
+        variables = {**bot.variables, **overrides}
+        hold_secrets(variables, bot.secret_variables() | set(secrets), self.redactor.add)
+        return variables
+
+    def _tree_secrets(self, bot: Bot, tree: _Tree, depth: int = 0) -> set[str]:
+        """The variables of ``bot`` that hold a secret in it or in a child bot it passes them to
+        (``RunBot`` with ``variables: {token: "${pat}"}``): known before anything runs."""
+        names = bot.secret_variables()
+        if depth >= MAX_DEPTH:
+            return names
+        for step in bot.all_steps():
+            target, passed = step.inputs.get("bot"), step.inputs.get("variables")
+            if step.action != "RunBot" or not isinstance(target, str) or "${" in target \
+                    or not isinstance(passed, dict):
+                continue
+            try:
+                child = tree.load(bot, target)
+            except AdobotError:
+                continue  # the run says so when it gets there
+            inner = self._tree_secrets(child, tree, depth + 1)
+            names |= {ref for name, value in passed.items()
+                      if name in inner and (ref := whole_reference(value))}
+        return names
+
+    def _register_file_tokens(self, bot: Bot) -> None:
+        """Secrets written into the bot file are masked like any other."""
+        for _, value in bot.insecure_secrets():
+            if isinstance(value, str):
+                self.redactor.add(Secret(value.strip()))
+
+    def _run_steps(self, steps: list[Step], ctx: ActionContext, tree: _Tree,
+                   prefix: str) -> None:
+        for step in steps:
+            path = prefix + step.path.rsplit(".", 1)[-1]
+            try:
+                if step.action is None:
+                    self._run_loop(step, path, ctx, tree)
+                else:
+                    self._run_action(step, path, ctx, tree)
+            except _StepFailed as failed:
+                if step.on_error != "continue":
+                    raise
+                tree.failures.append(failed.to_dict())
+                log.info("step %s failed and the bot goes on (on_error: continue)", path)
+
+    def _run_loop(self, step: Step, path: str, ctx: ActionContext, tree: _Tree) -> None:
+        variables = ctx.variables
+        try:
+            items = interpolate(step.for_each, variables, f"step {path} for_each")
+            if not isinstance(items, list):
+                raise InvalidInput(f"step {path}: for_each must be a list, not "
+                                   f"{type(items).__name__}", field="for_each")
+        except AdobotError as exc:
+            raise _StepFailed(exc, path, "for_each") from None
+        show = self.progress if self.progress is not None and len(items) > PROGRESS_AFTER else None
+        started, failed = time.perf_counter(), 0
+        for index, item in enumerate(items):
+            variables[step.item_name] = item
+            try:
+                self._run_steps(step.steps, ctx, tree, prefix=f"{path}[{index}].")
+            except _StepFailed as failure:
+                if step.on_error != "continue":
+                    raise
+                failed += 1
+                tree.failures.append(failure.to_dict())
+            if show is not None:
+                rate = (index + 1) / max(time.perf_counter() - started, 1e-9)
+                show(f"step {path}: {index + 1}/{len(items)} items, {failed} failed, "
+                     f"{rate:.1f}/s")
+        if show is not None:
+            getattr(show, "clear", lambda: None)()
+
+    def _run_action(self, step: Step, path: str, ctx: ActionContext, tree: _Tree) -> None:
+        action_name = step.action or ""
+        ctx.step_path = path
+        outcome = execute(action_name, step.inputs, ctx)
+        failure = outcome.error
+        if outcome.outputs is not None and step.outputs:
+            values = outcome.outputs.model_dump(mode="json", include=set(step.outputs))
+            for output, variable in step.outputs.items():
+                ctx.variables[variable] = values[output]
+        record = StepRecord(path=path, action=action_name, line=step.line,
+                            status="failed" if failure else "succeeded",
+                            duration_ms=outcome.duration_ms, requests=outcome.requests)
+        clear = getattr(self.progress, "clear", None)
+        if clear is not None:
+            clear()
+        tree.records.append(record)
+        if failure is not None:
+            # A child bot's failure (RunBot) keeps the child's path; this step records its error.
+            child_failure = failure if isinstance(failure, _StepFailed) else None
+            own = child_failure.error if child_failure is not None else failure
+            record.error = self.redactor.mask(own.to_dict())
+            log.info("step %s %s failed (%s, %.0f ms)", path, action_name,
+                     plural(record.requests, "request"), record.duration_ms,
+                     exc_info=failure if self.debug and child_failure is None else None)
+            raise child_failure or _StepFailed(failure, path, action_name)
+        assert outcome.outputs is not None
+        record.summary = outcome.outputs.summary()
+        log.info("step %s %s: %s (%s, %.0f ms)", path, action_name, record.summary or "done",
+                 plural(record.requests, "request"), record.duration_ms)

@@ -1,0 +1,62 @@
+"""The embedded Azure DevOps emulator: ``with Sandbox() as sb: ... sb.url ...``."""
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from adobot.sandbox.state import SandboxState
+
+if TYPE_CHECKING:
+    from adobot.rest.urls import OrganizationUrl
+
+
+class Sandbox:
+    """Serves the emulator on 127.0.0.1 (a free port unless one is given) in a thread."""
+
+    def __init__(self, seed: dict[str, Any] | None = None, port: int = 0,
+                 host: str = "127.0.0.1") -> None:
+        self.state = SandboxState(seed)
+        self._address = (host, port)
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def org_url(self, organization: str = "contoso") -> str:
+        return f"{self.url}/{organization}"
+
+    def route(self, organization: OrganizationUrl) -> str:
+        """Where an organization's requests go with --sandbox: here, keeping its name."""
+        return self.org_url(organization.name)
+
+    def start(self) -> "Sandbox":
+        from adobot.sandbox.routes import app
+        from adobot.sandbox.server import SandboxServer
+
+        self._server = SandboxServer(self._address, self.state, app)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.02},
+                                        name="adobot-sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.close_connections()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
