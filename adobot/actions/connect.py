@@ -27,7 +27,7 @@ from adobot.actions.scopes import PROJECT_READ
 from adobot.credentials.sources import Credential, resolve_token
 from adobot.rest.auth import PatAuthorizer
 from adobot.rest.client import RestClient
-from adobot.rest.errors import AdobotError
+from adobot.rest.errors import AdobotError, NotFound
 from adobot.rest.urls import FORMS, parse_organization_url
 from adobot.rest.versions import PREVIEW
 from adobot.sessions.session import Session
@@ -119,8 +119,14 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 
 def who_am_i(client: RestClient, organization: str) -> str:
     """The display name of the token's user: the first proof that the token works."""
-    data = client.get("_apis/connectionData", api=PREVIEW,
-                      subject=f"organization {organization!r}")
+    try:
+        data = client.get("_apis/connectionData", api=PREVIEW,
+                          subject=f"organization {organization!r}")
+    except NotFound as missing:
+        raise missing.derive(hint=(
+            f"Check the organization in organization_url: {organization!r} must be the name "
+            "after https://dev.azure.com/ (or before .visualstudio.com), or the collection of "
+            "your Azure DevOps Server, and the token's user must belong to it.")) from None
     user = (data or {}).get("authenticatedUser") or {}
     return str(user.get("providerDisplayName") or user.get("customDisplayName") or user.get("id") or "")
 

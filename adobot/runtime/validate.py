@@ -21,6 +21,7 @@ from adobot.actions.base import describe_problem
 from adobot.actions.files import confine
 from adobot.credentials.sources import credential_inputs, sources_in
 from adobot.rest.errors import AdobotError, InvalidBot
+from adobot.runtime.interpolate import whole_reference
 from adobot.runtime.loader import INSECURE_TOKEN, Bot, Step, load_bot
 
 _REFERENCE = re.compile(r"(?<!\$)\$\{\s*([A-Za-z_][A-Za-z0-9_]*)")
@@ -48,6 +49,7 @@ class _Scope:
     variables: set[str]
     local: set[str] = field(default_factory=set)
     global_: set[str] = field(default_factory=set)
+    secrets: set[str] = field(default_factory=set)  # variables that hold a token
 
 
 def validate_file(path: str | Path, declared: Iterable[str] = (),
@@ -99,6 +101,7 @@ class _Checker:
         for step, _ in bot.insecure_secrets():
             self.add(bot, step, INSECURE_TOKEN, severity="warning")
         scope.variables |= set(bot.variables)
+        scope.secrets |= bot.secret_variables()
         self.steps(bot, bot.steps, scope, stack + (path.resolve(),))
         return bot
 
@@ -118,6 +121,13 @@ class _Checker:
                 self.add(bot, step, f"variable {name!r} is not defined here",
                          f"Define it under 'variables:', map an earlier step's output to it, or "
                          f"declare it with `adobot validate --var {name}` if the run gives it.")
+        for piece in _texts(value):  # a token written into text would be sent as text
+            if whole_reference(piece) is None:
+                for name in dict.fromkeys(_REFERENCE.findall(piece)):
+                    if name in scope.secrets:
+                        self.add(bot, step, f"variable {name!r} holds a token and cannot be "
+                                 "written into text", "Give the token only as the source of a "
+                                 "credential input: {variable: NAME}.")
 
     def action(self, bot: Bot, step: Step, scope: _Scope, stack: tuple[Path, ...]) -> None:
         action = registry.get(step.action)
@@ -234,9 +244,22 @@ class _Checker:
             self.add(bot, step, f"bots call each other more than {MAX_DEPTH} deep")
             return
         seed = step.inputs.get("variables")
-        child_scope = _Scope(variables=set(seed) if isinstance(seed, dict) else set(),
-                             global_=scope.global_)  # the same set: shared both ways
+        passed = seed if isinstance(seed, dict) else {}
+        child_scope = _Scope(variables=set(passed), global_=scope.global_,  # shared both ways
+                             secrets={name for name, value in passed.items()
+                                      if whole_reference(value) in scope.secrets})
         self.file(path, child_scope, stack, caller=(bot, step))
+
+
+def _texts(value: Any) -> list[str]:
+    """Every text in a value (through lists and maps)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _texts(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _texts(item)]
+    return []
 
 
 def _line_of(message: str) -> int:

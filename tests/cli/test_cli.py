@@ -177,3 +177,18 @@ def test_run_with_a_seed_of_faults(tmp_path):
     bad = adobot("run", QUICKSTART, "--sandbox", "--sandbox-seed", str(tmp_path / "none.json"),
                  "--json", env=PAT_ENV)
     assert bad.returncode == 2 and json.loads(bad.stdout)["error"]["code"] == "INVALID_INPUT"
+
+
+def test_a_bad_sandbox_port_is_invalid_input():
+    done = adobot("sandbox", "--port", "99999")
+    assert done.returncode == 2 and "INVALID_INPUT" in done.stderr and "--port 99999" in done.stderr
+
+
+def test_an_unknown_organization_says_what_to_check(tmp_path, sandbox):
+    bot = write_bot(tmp_path, "name: o\nsteps:\n  - action: Connect\n    inputs:\n"
+                    f"      organization_url: {sandbox.url}/fabrikam\n      project: Payments\n"
+                    "      personal_access_token: {variable: pat}\n")
+    error = json.loads(adobot("run", bot, "--var-env", "pat=ADOBOT_PAT", "--json",
+                              env=PAT_ENV).stdout)["error"]
+    assert error["code"] == "NOT_FOUND" and "organization 'fabrikam'" in error["message"]
+    assert "organization_url" in error["hint"] and "project of the session" not in error["hint"]

@@ -160,3 +160,19 @@ def test_validate_command_ok_and_declarations():
     done = adobot("validate", str(EXAMPLES / "child.yaml"), "--session", "ado")
     assert done.returncode == 0 and "child.yaml: OK" in done.stdout
     assert adobot("validate", str(EXAMPLES / "child.yaml")).returncode == 2
+
+
+def test_a_token_variable_written_into_text_is_refused_as_run_refuses_it(tmp_path):
+    """Issue 14: validate said OK to `name: "x${pat}"`, which run refuses."""
+    path = tmp_path / "bot.yaml"
+    path.write_text("name: t\nsteps:\n  - action: Connect\n    inputs:\n"
+                    "      organization_url: https://dev.azure.com/contoso\n      project: P\n"
+                    "      personal_access_token: {variable: pat}\n"
+                    "  - action: CreateRepo\n    inputs: {name: 'x${pat}'}\n"
+                    "  - action: RunBot\n    inputs: {bot: child.yaml, variables: {t: '${pat}'}}\n")
+    (tmp_path / "child.yaml").write_text("name: c\nsteps:\n  - action: ReadCsv\n"
+                                         "    inputs: {path: 'rows-${t}.csv'}\n")
+    done = adobot("validate", str(path), "--var", "pat")
+    assert done.returncode == 2
+    assert "bot.yaml:8: step 2 (CreateRepo): variable 'pat' holds a token" in done.stderr
+    assert "child.yaml:3: step 1 (ReadCsv): variable 't' holds a token" in done.stderr

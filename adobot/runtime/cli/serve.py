@@ -21,6 +21,10 @@ def _sandbox(args: argparse.Namespace) -> int:
     from adobot.sandbox import Sandbox
     from adobot.sandbox.state import load_seed
 
+    if not 0 <= args.port <= 65535:
+        raise InvalidInput(f"--port {args.port} is not a TCP port (0 to 65535)",
+                           "Choose a port from 1024 to 65535, or omit --port for a free one.",
+                           field="--port")
     try:
         seed = load_seed(args.seed) if args.seed else None
     except (OSError, ValueError) as exc:
