@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from adobot.actions.base import ActionContext
 from adobot.runtime.execute import execute
@@ -31,6 +31,7 @@ from adobot.runtime.runner import Runner, RunResult
 from adobot.sessions.store import SessionScopes, SessionStore
 
 if TYPE_CHECKING:
+    from adobot.rest.urls import OrganizationUrl
     from adobot.sandbox import Sandbox
 
 __all__ = ["Context", "load", "run"]
@@ -41,7 +42,7 @@ def load(path: str | Path) -> Bot:
     return load_bot(path)
 
 
-def _route(sandbox: "Sandbox | None"):
+def _route(sandbox: "Sandbox | None") -> "Callable[[OrganizationUrl], str] | None":
     return sandbox.route if sandbox is not None else None
 
 
