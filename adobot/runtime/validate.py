@@ -35,6 +35,9 @@ class Finding:
     message: str
     hint: str | None = None
     order: tuple[int, int] = (0, 0)  # (which file, line): findings are listed in this order
+    code: str = "INVALID_BOT"        # the error code the run would have failed with
+    path: str | None = None          # the step's path in the top-level bot ("2", "3[0].1")
+    action: str | None = None
 
     def __str__(self) -> str:
         text = f"{self.severity}: {self.where}: {self.message}" if self.where else \
@@ -76,13 +79,17 @@ class _Checker:
         self.files: dict[Path, int] = {}
 
     def add(self, bot: Bot, step: Step | None, message: str, hint: str | None = None,
-            severity: str = "error") -> None:
+            severity: str = "error", code: str = "INVALID_BOT") -> None:
         where = bot.file.name
         if step is not None:
             where = f"{bot.file.name}:{step.line}: step {step.path}" + (
                 f" ({step.action})" if step.action else "")
-        order = (self.files.get(bot.file, 0), step.line if step is not None else 0)
-        self.findings.append(Finding(severity, where, message, hint, order))
+        index = self.files.get(bot.file, 0)
+        top = step is not None and index == 0
+        self.findings.append(Finding(severity, where, message, hint,
+                                     (index, step.line if step is not None else 0), code,
+                                     step.path if top and step else None,
+                                     step.action if step else None))
 
     def file(self, path: Path, scope: _Scope, stack: tuple[Path, ...],
              caller: tuple[Bot, Step] | None = None) -> Bot | None:
@@ -91,7 +98,7 @@ class _Checker:
             bot = load_bot(path, problems)
         except AdobotError as error:  # unreadable, not YAML: nothing more to check
             if caller:
-                self.add(*caller, error.message, error.hint)
+                self.add(*caller, error.message, error.hint, code=error.code)
             else:
                 self.findings.append(Finding("error", "", error.message, error.hint))
             return None
@@ -125,9 +132,9 @@ class _Checker:
             if whole_reference(piece) is None:
                 for name in dict.fromkeys(_REFERENCE.findall(piece)):
                     if name in scope.secrets:
-                        self.add(bot, step, f"variable {name!r} holds a token and cannot be "
-                                 "written into text", "Give the token only as the source of a "
-                                 "credential input: {variable: NAME}.")
+                        self.add(bot, step, f"variable {name!r} holds a secret (a token) and "
+                                 "cannot be written into text", "Give the token only as the source of a "
+                                 "credential input: {variable: NAME}.", code="INVALID_INPUT")
 
     def action(self, bot: Bot, step: Step, scope: _Scope, stack: tuple[Path, ...]) -> None:
         action = registry.get(step.action)
@@ -141,7 +148,7 @@ class _Checker:
             for err in exc.errors():
                 if not (err["loc"] and err["loc"][0] in dynamic):
                     hint, message = describe_problem(action, err)
-                    self.add(bot, step, message, hint or None)
+                    self.add(bot, step, message, hint or None, code="INVALID_INPUT")
         self.sessions(bot, step, scope)
         if step.action == "ReadCsv":
             self.confined(bot, step, step.inputs.get("path"), "path")
@@ -178,11 +185,12 @@ class _Checker:
         if not bound:
             self.add(bot, step, f"credential {place} is not bound to any organization: the run "
                      "refuses it", f"An admin binds it: `adobot vault bind {key[0]} {key[1]} "
-                     "--org URL`.")
+                     "--org URL`.", code="PERMISSION_DENIED")
         elif target not in bound:
             self.add(bot, step, f"credential {place} may be sent only to {', '.join(bound)}, "
                      f"not to {target}: the run refuses it (PERMISSION_DENIED)",
-                     "Use the organization it was stored for, or ask an admin to bind it.")
+                     "Use the organization it was stored for, or ask an admin to bind it.",
+                     code="PERMISSION_DENIED")
 
     def bindings(self) -> dict[tuple[str, str, str], tuple[str, ...]]:
         """The vault's credentials and their organizations (names only: no key is needed)."""
@@ -208,7 +216,8 @@ class _Checker:
         if step.action == "Connect":
             if name in scope.local or name in scope.global_:
                 self.add(bot, step, f"session {name!r} is already connected here "
-                         "(SESSION_EXISTS at run time)", "Use another name, or Disconnect first.")
+                         "(SESSION_EXISTS at run time)", "Use another name, or Disconnect first.",
+                         code="SESSION_EXISTS")
             (scope.global_ if wanted == "global" else scope.local).add(name)
             return
         visible = {"local": scope.local, "global": scope.global_}.get(
@@ -217,7 +226,7 @@ class _Checker:
             self.add(bot, step, f"session {name!r} is used but no Connect before this step makes "
                      "it" + (f" in the {wanted} scope" if wanted else ""),
                      "Connect it earlier in this bot, or (for a child bot) in the parent with "
-                     "scope: global.")
+                     "scope: global.", code="SESSION_NOT_FOUND")
         elif step.action == "Disconnect":
             scope.local.discard(name) if name in scope.local else scope.global_.discard(name)
 
@@ -228,7 +237,7 @@ class _Checker:
         try:
             return confine(target, bot.file.parent, self.allowed, field=field)
         except AdobotError as error:
-            self.add(bot, step, error.message, error.hint)
+            self.add(bot, step, error.message, error.hint, code=error.code)
             return None
 
     def child(self, bot: Bot, step: Step, scope: _Scope, stack: tuple[Path, ...]) -> None:

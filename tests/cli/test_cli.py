@@ -102,7 +102,9 @@ def test_invalid_yaml_names_the_line(tmp_path):
 
 
 def test_debug_shows_the_traceback_only_when_asked(tmp_path):
-    path = write_bot(tmp_path, "name: x\nsteps:\n  - action: ListRepos\n")
+    # The session's name is known only at run time, so the failure comes from the run itself.
+    path = write_bot(tmp_path, "name: x\nvariables: {s: nope}\nsteps:\n"
+                               "  - action: ListRepos\n    inputs: {session: '${s}'}\n")
     quiet = adobot("run", path)
     loud = adobot("run", path, "--debug")
     assert quiet.returncode == loud.returncode == 2
@@ -192,3 +194,19 @@ def test_an_unknown_organization_says_what_to_check(tmp_path, sandbox):
                               env=PAT_ENV).stdout)["error"]
     assert error["code"] == "NOT_FOUND" and "organization 'fabrikam'" in error["message"]
     assert "organization_url" in error["hint"] and "project of the session" not in error["hint"]
+
+
+def test_exit_2_means_nothing_was_sent(tmp_path, sandbox):
+    """Issue 14: run checks the whole bot before its first request (here: step 3's input)."""
+    path = write_bot(tmp_path, "name: x\nsteps:\n  - action: Connect\n    inputs:\n"
+                     f"      organization_url: {sandbox.org_url()}\n      project: Payments\n"
+                     "      personal_access_token: {variable: pat}\n"
+                     "  - action: CreateRepo\n    inputs: {name: made-before-the-error}\n"
+                     "  - action: ListRepos\n    inputs: {name_filter: ''}\n")
+    done = adobot("run", path, "--var-env", "pat=ADOBOT_PAT", "--json", env=PAT_ENV)
+    result = json.loads(done.stdout)
+    assert done.returncode == 2 and result["steps"] == []
+    assert result["error"]["code"] == "INVALID_INPUT" and result["error"]["path"] == "3"
+    assert not sandbox.state.requests  # nothing was sent, nothing changed
+    help_text = " ".join(adobot("run", "--help").stdout.split())
+    assert "found before the first request: then nothing was sent and nothing changed" in help_text

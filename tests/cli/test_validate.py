@@ -174,5 +174,5 @@ def test_a_token_variable_written_into_text_is_refused_as_run_refuses_it(tmp_pat
                                          "    inputs: {path: 'rows-${t}.csv'}\n")
     done = adobot("validate", str(path), "--var", "pat")
     assert done.returncode == 2
-    assert "bot.yaml:8: step 2 (CreateRepo): variable 'pat' holds a token" in done.stderr
-    assert "child.yaml:3: step 1 (ReadCsv): variable 't' holds a token" in done.stderr
+    assert "bot.yaml:8: step 2 (CreateRepo): variable 'pat' holds a secret" in done.stderr
+    assert "child.yaml:3: step 1 (ReadCsv): variable 't' holds a secret" in done.stderr

@@ -223,7 +223,8 @@ def test_every_run_prints_its_json_document_even_on_an_internal_error(tmp_path, 
         raise RuntimeError(f"boom {CANARY}")
 
     monkeypatch.setattr(Runner, "run", broken)
-    bot = write(tmp_path, "bot.yaml", "name: i\nsteps:\n  - action: Disconnect\n")
+    bot = write(tmp_path, "bot.yaml", "name: i\nsteps:\n  - action: ReadCsv\n"
+                                      "    inputs: {path: rows.csv}\n")
     monkeypatch.setenv("PAT", CANARY)
     code = cli.main(["run", str(bot), "--json", "--var-env", "pat=PAT"])
     out = capsys.readouterr()
@@ -235,7 +236,8 @@ def test_every_run_prints_its_json_document_even_on_an_internal_error(tmp_path, 
 
 def test_a_malformed_sandbox_seed_is_invalid_input(tmp_path):
     seed = write(tmp_path, "seed.json", '{"organizations": {"x": {"projects": [{}]}}}')
-    bot = write(tmp_path, "bot.yaml", "name: s\nsteps:\n  - action: Disconnect\n")
+    bot = write(tmp_path, "bot.yaml", "name: s\nsteps:\n  - action: ReadCsv\n"
+                                      "    inputs: {path: rows.csv}\n")
     done = adobot("run", str(bot), "--sandbox", "--sandbox-seed", str(seed), "--json")
     assert done.returncode == 2 and json.loads(done.stdout)["error"]["code"] == "INVALID_INPUT"
 

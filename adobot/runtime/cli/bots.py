@@ -18,8 +18,15 @@ log = logging.getLogger("adobot")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    run = commands.add_parser("run", help="run a bot file",
-                              description="Run a bot file (YAML). Logs go to stderr.")
+    run = commands.add_parser(
+        "run", help="run a bot file",
+        description="Run a bot file (YAML). Logs go to stderr. Before its first request the "
+                    "whole bot tree is checked as `adobot validate` checks it.",
+        epilog="Exit codes: 0 success; 1 an action failed after a request was sent; 2 the bot, "
+               "an input or the environment is invalid. A problem that does not depend on "
+               "values known only at run time is found before the first request: then nothing "
+               "was sent and nothing changed. One that depends on a ${...} value is found "
+               "before its own step sends anything.")
     run.add_argument("bot", metavar="BOT.yaml")
     run.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                      help="set a variable (text); repeatable")
@@ -101,6 +108,9 @@ def _run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         overrides = _parse_vars(args)
         bot = load_bot(args.bot)
+        refused = _check_before_running(args, overrides, bot.name)
+        if refused is not None:
+            return _print_result(args, refused)
         route = None
         if args.sandbox:
             route = _start_sandbox(stack, args.sandbox_seed)
@@ -117,6 +127,11 @@ def _run(args: argparse.Namespace) -> int:
                         vault_path=args.vault, allow_plain_http=args.allow_plain_http,
                         allow_dirs=args.allow_dir)
         result = runner.run(bot, overrides)
+    return _print_result(args, result)
+
+
+def _print_result(args: argparse.Namespace, result: Any) -> int:
+    redactor: Redactor = args.redactor
     if args.json:
         print(redactor.scrub(json.dumps(result.to_dict(), default=str, ensure_ascii=False)))
     else:
@@ -124,6 +139,30 @@ def _run(args: argparse.Namespace) -> int:
     if result.error:
         print_error(result.error, redactor)
     return result.exit_code
+
+
+def _check_before_running(args: argparse.Namespace, overrides: dict[str, Any], name: str) -> Any:
+    """Everything `adobot validate` finds that does not depend on values known only at run
+    time, before the first request: the run's result (failed, nothing sent) or None."""
+    from adobot.runtime.runner import RunResult
+    from adobot.runtime.validate import validate_file
+
+    problems = [finding for finding in validate_file(
+        args.bot, overrides, allow_plain_http=args.allow_plain_http, vault=args.vault,
+        allow_dirs=args.allow_dir) if finding.severity == "error"]
+    if not problems:
+        return None
+    for problem in problems[1:]:
+        print(args.redactor.scrub(str(problem)), file=sys.stderr)
+    first = problems[0]
+    where = "" if first.path else f"{first.where}: "
+    more = f" ({len(problems) - 1} more problems above)" if len(problems) > 1 else ""
+    error = {"code": first.code, "message": f"{where}{first.message}{more}",
+             "hint": first.hint or "Fix the bot file; `adobot validate BOT.yaml` lists every "
+                                   "problem. Nothing was sent.",
+             "path": first.path, "action": first.action}
+    return RunResult(bot=name, status="failed", variables={}, steps=[], error=error,
+                     exit_code=2, duration_ms=0.0)
 
 
 def _start_sandbox(stack: ExitStack, seed_path: str | None):
