@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from adobot.credentials.secret import Secret
 from adobot.rest import __version__
@@ -185,6 +185,8 @@ class RestClient:
                 lost = (exc, sent)
                 failure = self._transport_error(method, url, exc, sent)
                 retry, wait = (not sent or method in IDEMPOTENT), policy.backoff(attempt)
+                if _unresolved(exc):  # a name that does not resolve: one more try, not six
+                    retry = retry and attempt < 2
             else:
                 log.debug("%s %s -> %s", method, response.url, response.status_code)
                 status = response.status_code
@@ -272,6 +274,12 @@ class RestClient:
             return Timeout(f"{method} {url.split('?')[0]} got no answer within "
                            f"{self._timeout_text(exc)}.{after}{suffix}", after_request=True,
                            outcome_unknown=unknown, details=details)
+        if _unresolved(exc):
+            host = urlsplit(self.base_url).hostname
+            return NetworkError(f"could not reach {self.base_url}: the host {host!r} could not "
+                                f"be found (its name does not resolve){suffix}",
+                                "Check the host name in organization_url, and this machine's "
+                                "DNS and network.", after_request=True, details=details)
         return NetworkError(f"could not reach {self.base_url}: {_reason(exc)}.{after}{suffix}",
                             after_request=True, outcome_unknown=unknown, details=details)
 
@@ -312,6 +320,12 @@ def _without_credentials(url: str) -> str:
         return url
     return parts._replace(netloc="***@" + (parts.hostname or "") +
                           (f":{parts.port}" if parts.port else "")).geturl()
+
+
+def _unresolved(exc: requests.RequestException) -> bool:
+    """The host name did not resolve (DNS): no request left, and retrying rarely helps."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+    return isinstance(getattr(inner, "reason", inner), NameResolutionError)
 
 
 def _maybe_sent(exc: requests.RequestException) -> bool:

@@ -14,8 +14,11 @@ class Sandbox:
     """Serves the emulator on 127.0.0.1 (a free port unless one is given) in a thread."""
 
     def __init__(self, seed: dict[str, Any] | None = None, port: int = 0,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", latency_ms: float | None = None,
+                 jitter_ms: float = 0.0) -> None:
         self.state = SandboxState(seed)
+        if latency_ms is not None:
+            self.state.set_latency(latency_ms, jitter_ms)
         self._address = (host, port)
         self._server = None
         self._thread: threading.Thread | None = None

@@ -79,6 +79,9 @@ class Handler(BaseHTTPRequestHandler):
             answer = (error.status, error.payload, {**error.headers, **extra}, error.content_type)
         if fault is not None and fault.kind == "reset_after":
             return self._drop()  # acted on, but the answer never leaves
+        delay = state.delay()
+        if delay:
+            time.sleep(delay)  # a distant service: the answer takes its round trip
         self._send(*answer)
 
     def _drop(self) -> None:

@@ -4,9 +4,11 @@ Ids are derived from names (uuid5), so a seed always yields the same ids and URL
 """
 from __future__ import annotations
 
+import bisect
 import copy
 import hashlib
 import json
+import random
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -173,6 +175,10 @@ class Project:
     def pipeline(self, pipeline_id: int) -> Pipeline | None:
         return next((p for p in self.pipelines if p.id == pipeline_id), None)
 
+    def add_pipeline(self, pipeline: Pipeline) -> None:
+        """Kept in the order the list route answers (name, then id): no sort per page."""
+        bisect.insort(self.pipelines, pipeline, key=_pipeline_order)
+
     def work_item_type(self, name: str) -> str | None:
         return next((t for t in self.work_item_types if t.lower() == name.lower()), None)
 
@@ -207,7 +213,22 @@ class SandboxState:
         self.runs: dict[int, Run] = {}
         self._next = {"pipeline": 1, "run": 1, "work_item": 1, "push": 1}
         self.faults = FaultSet()
+        # Round-trip time a distant service adds to every answer (seed "latency": {"ms",
+        # "jitter_ms"}), so benchmarks and tests can see round trips on loopback.
+        self.latency_ms = 0.0
+        self.jitter_ms = 0.0
         self.load(seed if seed is not None else default_seed())
+
+    def set_latency(self, ms: float, jitter_ms: float = 0.0) -> None:
+        if ms < 0 or jitter_ms < 0 or jitter_ms > ms:
+            raise ValueError("latency needs ms >= 0 and 0 <= jitter_ms <= ms")
+        self.latency_ms, self.jitter_ms = float(ms), float(jitter_ms)
+
+    def delay(self) -> float:
+        """Seconds to wait before this answer: the latency, give or take the jitter."""
+        if not self.latency_ms:
+            return 0.0
+        return (self.latency_ms + random.uniform(-self.jitter_ms, self.jitter_ms)) / 1000
 
     def next_id(self, kind: str) -> int:
         with self.lock:
@@ -227,6 +248,9 @@ class SandboxState:
                 self.add_token(**item)
             for rule in seed.get("faults") or []:
                 self.faults.add(rule)
+            latency = seed.get("latency") or {}
+            if latency:
+                self.set_latency(float(latency.get("ms", 0)), float(latency.get("jitter_ms", 0)))
 
     def _project(self, org_name: str, seed: dict[str, Any]) -> Project:
         project = Project(
@@ -250,7 +274,7 @@ class SandboxState:
             if repo is None:
                 raise ValueError(f"seed: pipeline {item['name']!r} names an unknown repository")
             path = item.get("path", "azure-pipelines.yml")
-            project.pipelines.append(Pipeline(
+            project.add_pipeline(Pipeline(
                 id=self.next_id("pipeline"), name=item["name"], folder=item.get("folder", "\\"),
                 repository_id=repo.id, path=path, run_polls=int(item.get("run_polls", 2)),
                 run_result=item.get("run_result", "succeeded")))
@@ -296,6 +320,10 @@ class SandboxState:
 
 
 LAST_CHANGE = "2026-01-05T09:30:00Z"
+
+
+def _pipeline_order(pipeline: Pipeline) -> tuple[str, int]:
+    return pipeline.name.lower(), pipeline.id
 
 
 def _version(value: object) -> tuple[int, int] | None:

@@ -210,3 +210,13 @@ def test_exit_2_means_nothing_was_sent(tmp_path, sandbox):
     assert not sandbox.state.requests  # nothing was sent, nothing changed
     help_text = " ".join(adobot("run", "--help").stdout.split())
     assert "found before the first request: then nothing was sent and nothing changed" in help_text
+
+
+def test_the_sandbox_latency_options():
+    slow = adobot("run", QUICKSTART, "--sandbox", "--sandbox-latency", "5", "--var-env",
+                  "pat=ADOBOT_PAT", "--json", env=PAT_ENV)
+    assert slow.returncode == 0 and json.loads(slow.stdout)["status"] == "succeeded"
+    alone = adobot("run", QUICKSTART, "--sandbox-latency", "5")
+    assert alone.returncode == 2 and "go with --sandbox" in alone.stderr
+    bad = adobot("sandbox", "--latency", "5", "--jitter", "10")
+    assert bad.returncode == 2 and "INVALID_INPUT" in bad.stderr

@@ -418,3 +418,34 @@ def test_a_push_and_the_refs_match_the_examples(sandbox, http):
     assert_same_shape(example("git/POST__git_repositories__tempRepoId__pushes2.json"), body)
     assert body["commits"][0]["parents"] == [main]
     assert body["refUpdates"][0]["oldObjectId"] == main
+
+
+def test_the_sandbox_can_answer_like_a_distant_service():
+    """Issue 15: a latency (with jitter) on every answer, so round trips can be seen."""
+    import time
+
+    from adobot.sandbox.state import default_seed
+
+    seed = default_seed()
+    seed["latency"] = {"ms": 60, "jitter_ms": 20}
+    with Sandbox(seed=seed) as far, requests.Session() as http:
+        http.auth = ("", DEMO_PAT)
+        taken = []
+        for _ in range(5):
+            started = time.perf_counter()
+            assert http.get(f"{far.url}/contoso/_apis/projects").status_code == 200
+            taken.append(time.perf_counter() - started)
+    assert min(taken) >= 0.040  # never less than latency - jitter
+    with pytest.raises(ValueError):
+        Sandbox(latency_ms=10, jitter_ms=20)
+
+
+def test_pipelines_stay_in_list_order_as_they_are_added(sandbox, http):
+    from adobot.sandbox.state import Pipeline
+
+    project = sandbox.state.organization("contoso").project("Payments")
+    for n, name in enumerate(["zeta", "Alpha", "mid"]):
+        project.add_pipeline(Pipeline(id=100 + n, name=name, folder="\\", repository_id="r",
+                                      path="a.yml"))
+    names = [p["name"] for p in get(http, sandbox, "Payments/_apis/pipelines").json()["value"]]
+    assert names == sorted(names, key=str.lower)

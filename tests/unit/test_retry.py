@@ -182,3 +182,22 @@ def test_the_client_pauses_before_the_next_request(client, clock, requests_mock)
     assert clock.waits == []
     client.get("x")
     assert clock.waits == [5.0]
+
+
+def unresolved() -> requests.ConnectionError:
+    from urllib3.exceptions import NameResolutionError
+
+    reason = NameResolutionError("no-such-host.invalid", None, "Name or service not known")
+    return requests.ConnectionError(MaxRetryError(None, "/x", reason))
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_host_that_does_not_resolve_fails_after_one_retry(client, clock, requests_mock, method):
+    """Issue 15: an unknown host was retried six times over 13 s."""
+    requests_mock.register_uri(method, f"{BASE}/x", exc=unresolved())
+    with pytest.raises(AdobotError) as caught:
+        client.request(method, "x", body={} if method == "POST" else None)
+    assert requests_mock.call_count == 2 and len(clock.waits) == 1
+    assert caught.value.code == "NETWORK_ERROR"
+    assert "'dev.azure.com' could not be found" in caught.value.message
+    assert caught.value.outcome_unknown is False  # nothing left: safe to run again

@@ -36,6 +36,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--vault", metavar="PATH", help="vault file (default: $ADOBOT_VAULT)")
     run.add_argument("--sandbox", action="store_true",
                      help="send all traffic to the embedded Azure DevOps emulator on 127.0.0.1")
+    run.add_argument("--sandbox-latency", type=float, metavar="MS",
+                     help="with --sandbox: answer every request after MS milliseconds, like a "
+                          "distant service")
     run.add_argument("--sandbox-seed", metavar="FILE",
                      help="with --sandbox: the emulator's seed data (JSON), e.g. with faults to "
                           "rehearse failure")
@@ -113,9 +116,10 @@ def _run(args: argparse.Namespace) -> int:
             return _print_result(args, refused)
         route = None
         if args.sandbox:
-            route = _start_sandbox(stack, args.sandbox_seed)
-        elif args.sandbox_seed:
-            raise InvalidInput("--sandbox-seed goes with --sandbox", field="--sandbox-seed")
+            route = _start_sandbox(stack, args.sandbox_seed, args.sandbox_latency)
+        elif args.sandbox_seed or args.sandbox_latency is not None:
+            raise InvalidInput("--sandbox-seed and --sandbox-latency go with --sandbox",
+                               field="--sandbox-seed")
         progress = None
         if sys.stderr.isatty():
             from adobot.runtime.progress import TerminalProgress
@@ -165,13 +169,16 @@ def _check_before_running(args: argparse.Namespace, overrides: dict[str, Any], n
                      exit_code=2, duration_ms=0.0)
 
 
-def _start_sandbox(stack: ExitStack, seed_path: str | None):
+def _start_sandbox(stack: ExitStack, seed_path: str | None, latency_ms: float | None = None):
     from adobot.sandbox import Sandbox
     from adobot.sandbox.state import load_seed
 
+    if latency_ms is not None and latency_ms < 0:
+        raise InvalidInput(f"--sandbox-latency {latency_ms:g} must be 0 or more milliseconds",
+                           field="--sandbox-latency")
     try:
         seed = load_seed(seed_path) if seed_path else None
-        sandbox = stack.enter_context(Sandbox(seed=seed))
+        sandbox = stack.enter_context(Sandbox(seed=seed, latency_ms=latency_ms))
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise InvalidInput(f"--sandbox-seed {seed_path!r} cannot be used: {exc!r}",
                            "Give a JSON file shaped like sandbox/seed.json.",

@@ -12,6 +12,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                                               "interrupted (Ctrl-C).")
     sandbox.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     sandbox.add_argument("--seed", metavar="FILE", help="seed data (JSON; default: built-in)")
+    sandbox.add_argument("--latency", type=float, metavar="MS",
+                         help="answer every request after MS milliseconds, like a distant "
+                              "service (default: at once, or the seed's latency)")
+    sandbox.add_argument("--jitter", type=float, default=0.0, metavar="MS",
+                         help="with --latency: vary it by up to MS milliseconds either way")
     sandbox.set_defaults(handler=_sandbox)
 
 
@@ -32,7 +37,12 @@ def _sandbox(args: argparse.Namespace) -> int:
                            "Give a JSON file shaped like sandbox/seed.json.",
                            field="--seed") from None
     try:
-        sandbox = Sandbox(seed=seed, port=args.port).start()
+        sandbox = Sandbox(seed=seed, port=args.port, latency_ms=args.latency,
+                          jitter_ms=args.jitter).start()
+    except ValueError as exc:
+        raise InvalidInput(f"--latency {args.latency} / --jitter {args.jitter}: {exc}",
+                           "Give --latency 0 or more, and --jitter at most --latency.",
+                           field="--latency") from None
     except OSError as exc:
         raise NetworkError(f"cannot listen on port {args.port}: {exc.strerror}",
                            "Choose another --port, or omit it for a free one.",

@@ -23,7 +23,7 @@ MAX_TOP = 10000
 @router.route("GET", PIPELINES, BUILD, project=True,
               since=SINCE, preview_before=PREVIEW_BEFORE)
 def list_pipelines(call: ProjectCall) -> Answer:
-    ordered = sorted(call.project.pipelines, key=lambda p: (p.name.lower(), p.id))
+    ordered = call.project.pipelines  # kept in (name, id) order as they are added
     try:
         top = min(int(call.query.get("$top", MAX_TOP)), MAX_TOP)
         start = int(call.query.get("continuationToken") or 0)
@@ -61,7 +61,7 @@ def create_pipeline(call: ProjectCall) -> Answer:
         raise errors.pipeline_exists(name, project.name)
     created = Pipeline(id=call.state.next_id("pipeline"), name=name, folder=folder,
                        repository_id=repo.id, path=str(config["path"]))
-    project.pipelines.append(created)
+    project.add_pipeline(created)
     return 200, body.pipeline(call.base, project, created)
 
 
