@@ -322,24 +322,27 @@ def _without_credentials(url: str) -> str:
                           (f":{parts.port}" if parts.port else "")).geturl()
 
 
+def _cause(exc: requests.RequestException) -> BaseException | None:
+    """What urllib3 says went wrong, out of the wrappers requests and urllib3 put around it."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+    reason = getattr(inner, "reason", None)  # urllib3's MaxRetryError wraps the cause
+    return reason if isinstance(reason, BaseException) else inner
+
+
 def _unresolved(exc: requests.RequestException) -> bool:
     """The host name did not resolve (DNS): no request left, and retrying rarely helps."""
-    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
-    return isinstance(getattr(inner, "reason", inner), NameResolutionError)
+    return isinstance(_cause(exc), NameResolutionError)
 
 
 def _maybe_sent(exc: requests.RequestException) -> bool:
     """False only when the request cannot have left: no connection was ever made."""
     if isinstance(exc, requests.ConnectTimeout):
         return False
-    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
-    reason = getattr(inner, "reason", inner)
-    return not isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+    return not isinstance(_cause(exc), (NewConnectionError, ConnectTimeoutError))
 
 
 def _reason(exc: requests.RequestException) -> str:
     """The cause in a few words, without urllib3's wrapper text."""
-    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
-    inner = getattr(inner, "reason", None) or inner  # urllib3's MaxRetryError wraps the cause
+    inner = _cause(exc) or exc
     # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: "
     return str(inner).split(">: ", 1)[-1] or type(inner).__name__

@@ -61,6 +61,12 @@ class RunResult:
     def requests(self) -> int:
         return sum(step.requests for step in self.steps)
 
+    @classmethod
+    def refused(cls, bot: str, error: dict[str, Any], exit_code: int) -> "RunResult":
+        """A run that failed before its first step: no steps ran, nothing was sent."""
+        return cls(bot=bot, status="failed", variables={}, steps=[], error=error,
+                   exit_code=exit_code, duration_ms=0.0)
+
     def to_dict(self) -> dict[str, Any]:
         return {"bot": self.bot, "status": self.status, "variables": self.variables,
                 "steps": [step.to_dict() for step in self.steps], "error": self.error,

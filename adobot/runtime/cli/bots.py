@@ -17,9 +17,27 @@ from adobot.runtime.redact import Redactor
 log = logging.getLogger("adobot")
 
 
+def _run_environment() -> argparse.ArgumentParser:
+    """What the person running a bot allows it, given alike to run and to validate (which
+    checks the bot as that run would see it)."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--vault", metavar="PATH",
+                         help="vault file (default: $ADOBOT_VAULT, else the user's); validate "
+                              "checks its credentials' organizations")
+    options.add_argument("--allow-dir", action="append", default=[], metavar="DIR",
+                         help="let the bot's ReadCsv and RunBot read files in DIR too (by "
+                              "default only in the bot's own folder); repeatable")
+    options.add_argument("--allow-plain-http", action="store_true",
+                         help="allow plain http to a host other than this machine (an Azure "
+                              "DevOps Server without TLS): tokens then cross the network in "
+                              "clear text, and Connect warns")
+    return options
+
+
 def register(commands: argparse._SubParsersAction) -> None:
+    environment = _run_environment()
     run = commands.add_parser(
-        "run", help="run a bot file",
+        "run", help="run a bot file", parents=[environment],
         description="Run a bot file (YAML). Logs go to stderr. Before its first request the "
                     "whole bot tree is checked as `adobot validate` checks it.",
         epilog="Exit codes: 0 success; 1 an action failed after a request was sent; 2 the bot, "
@@ -33,7 +51,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--var-env", action="append", default=[], metavar="NAME=ENVVAR",
                      help="set a variable from an environment variable, e.g. a token (its value "
                           "is masked in all output); repeatable")
-    run.add_argument("--vault", metavar="PATH", help="vault file (default: $ADOBOT_VAULT)")
     run.add_argument("--sandbox", action="store_true",
                      help="send all traffic to the embedded Azure DevOps emulator on 127.0.0.1")
     run.add_argument("--sandbox-latency", type=float, metavar="MS",
@@ -44,17 +61,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                           "rehearse failure")
     run.add_argument("--json", action="store_true",
                      help="print one JSON result document on stdout")
-    run.add_argument("--allow-dir", action="append", default=[], metavar="DIR",
-                     help="let the bot's ReadCsv and RunBot read files in DIR too (by default "
-                          "only in the bot's own folder); repeatable")
-    run.add_argument("--allow-plain-http", action="store_true",
-                     help="allow plain http to a host other than this machine (an Azure DevOps "
-                          "Server without TLS): tokens then cross the network in clear text")
     run.add_argument("--debug", action="store_true", help="show tracebacks and HTTP requests")
     run.set_defaults(handler=_run, on_error=_failure_document)
 
     validate = commands.add_parser(
         "validate", help="check a bot file (and the bots it runs) without any network traffic",
+        parents=[environment],
         description="Check a bot tree without sending anything and list every problem with its "
                     "file, line and step: structure, unknown actions and outputs, inputs, "
                     "undefined variables, sessions used before a Connect, child bots; tokens "
@@ -67,14 +79,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     validate.add_argument("--session", action="append", default=[], metavar="NAME",
                           help="declare a global session a parent bot connects (to check a "
                                "child bot on its own); repeatable")
-    validate.add_argument("--allow-plain-http", action="store_true",
-                          help="the run will allow plain http to another host (as run's option)")
-    validate.add_argument("--allow-dir", action="append", default=[], metavar="DIR",
-                          help="a folder beyond the bot's own the run will let it read "
-                               "(as run's option); repeatable")
-    validate.add_argument("--vault", metavar="PATH",
-                          help="the vault the run will use, whose credentials' organizations "
-                               "are checked (default: $ADOBOT_VAULT, else the user's)")
     validate.set_defaults(handler=_validate)
 
 
@@ -124,9 +128,6 @@ def _run(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             from adobot.runtime.progress import TerminalProgress
             progress = TerminalProgress(sys.stderr, redactor.scrub)
-        if args.allow_plain_http:
-            log.warning("warning: --allow-plain-http: a token sent to a plain http organization "
-                        "URL crosses the network in clear text")
         runner = Runner(route=route, redactor=redactor, debug=args.debug, progress=progress,
                         vault_path=args.vault, allow_plain_http=args.allow_plain_http,
                         allow_dirs=args.allow_dir)
@@ -165,8 +166,7 @@ def _check_before_running(args: argparse.Namespace, overrides: dict[str, Any], n
              "hint": first.hint or "Fix the bot file; `adobot validate BOT.yaml` lists every "
                                    "problem. Nothing was sent.",
              "path": first.path, "action": first.action}
-    return RunResult(bot=name, status="failed", variables={}, steps=[], error=error,
-                     exit_code=2, duration_ms=0.0)
+    return RunResult.refused(name, error, exit_code=2)
 
 
 def _start_sandbox(stack: ExitStack, seed_path: str | None, latency_ms: float | None = None):
@@ -193,10 +193,9 @@ def _failure_document(args: argparse.Namespace, error: AdobotError) -> None:
         return
     from adobot.runtime.runner import RunResult
 
-    result = RunResult(bot=os.path.splitext(os.path.basename(args.bot))[0], status="failed",
-                       variables={}, steps=[],
-                       error={**error.to_dict(), "path": None, "action": None},
-                       exit_code=error.exit_code, duration_ms=0.0)
+    result = RunResult.refused(os.path.splitext(os.path.basename(args.bot))[0],
+                               {**error.to_dict(), "path": None, "action": None},
+                               error.exit_code)
     print(args.redactor.scrub(json.dumps(result.to_dict(), ensure_ascii=False)))
 
 
