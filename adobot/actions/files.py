@@ -19,7 +19,12 @@ def confine(path: str | os.PathLike[str], base: Path, allowed: Iterable[Path],
             field: str = "path") -> Path:
     """``path`` (relative to ``base``) resolved, if it lies inside one of ``allowed``."""
     given = Path(path)
-    resolved = (given if given.is_absolute() else base / given).resolve()
+    try:
+        resolved = (given if given.is_absolute() else base / given).resolve()
+    except (UnicodeEncodeError, ValueError):  # a lone surrogate ("\ud800" in YAML), a NUL
+        raise InvalidInput(f"{field}: {str(path).encode('utf-8', 'backslashreplace').decode()!r}"
+                           " is not a file name this system can open",
+                           "Write the path in plain characters.", field=field) from None
     folders = [Path(folder).resolve() for folder in allowed]
     if not any(resolved == folder or folder in resolved.parents for folder in folders):
         raise InvalidInput(

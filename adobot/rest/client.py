@@ -23,6 +23,7 @@ from adobot.credentials.secret import Secret
 from adobot.rest import __version__
 from adobot.rest.auth import Authorizer
 from adobot.rest.errors import AdobotError, NetworkError, ServiceError, Timeout
+from adobot.rest.flow import MAX_IN_FLIGHT, FlowControl
 from adobot.rest.responses import ServiceFault, error_for_response, read_json
 from adobot.rest.retry import (
     IDEMPOTENT,
@@ -86,6 +87,7 @@ class RestClient:
         self.timeout = timeout
         self.policy = policy or RetryPolicy()
         self.pacer = RateLimitPacer()
+        self.flow = FlowControl(clock=self.policy.clock)
         self._http = requests.Session()
         # The environment is read once, here, not on every request; and a proxy never sees a
         # plain-http request, whose Authorization header it could read.
@@ -96,8 +98,8 @@ class RestClient:
             "Accept": "application/json",
             "X-TFS-FedAuthRedirect": "Suppress",
         })
-        # One pool per connection; threads of child bots share it.
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=16)
+        # One pool per connection; the items of a parallel loop share it.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=MAX_IN_FLIGHT)
         self._http.mount("https://", adapter)
         self._http.mount("http://", adapter)
         self.requests_sent = 0
@@ -165,12 +167,14 @@ class RestClient:
         attempt = 0
         renewed = False  # a refused token is renewed at most once per request
         negotiated = isinstance(api, str)  # the version is learnt at most once per request
+        held: float | None = None  # the hold (a 429's Retry-After) this request waited out
         while True:
             attempt += 1
             pause = self.pacer.pause(policy)
             if pause:
                 log.debug("rate limit nearly spent: pausing %.2f s", pause)
                 policy.sleep(pause)
+            ticket = self.flow.enter(policy.sleep, waited=held)
             self._count()
             authorization = self.auth.header()  # afresh for every attempt: it may be renewed
             response: requests.Response | None = None
@@ -181,6 +185,7 @@ class RestClient:
                                               headers=headers, auth=_Authorization(authorization),
                                               timeout=self.timeout, allow_redirects=False)
             except requests.RequestException as exc:
+                self.flow.leave(ticket, answered=False)
                 sent = _maybe_sent(exc)
                 lost = (exc, sent)
                 failure = self._transport_error(method, url, exc, sent)
@@ -190,6 +195,15 @@ class RestClient:
             else:
                 log.debug("%s %s -> %s", method, response.url, response.status_code)
                 status = response.status_code
+                wait = retry_after(response.headers) \
+                    if status == 429 or status in RETRY_ON_IDEMPOTENT else None
+                if status == 429:  # its Retry-After (not X-RateLimit-*) says how long to wait
+                    wait = min(policy.max_delay,
+                               policy.backoff(attempt) if wait is None else wait)
+                    held = self.flow.leave(ticket, hold=wait)
+                else:
+                    self.pacer.note(response.headers)
+                    self.flow.leave(ticket, low=self.pacer.nearly_spent(policy))
                 if status == 401 and not renewed and self.auth.refresh(authorization):
                     renewed = True
                     log.info("%s %s: the token was refused; sending again with a renewed one",
@@ -202,16 +216,14 @@ class RestClient:
                         assert not isinstance(api, str)
                         query["api-version"] = api.version_for(speaks)
                         continue
-                if status != 429:  # a 429's Retry-After already says how long to wait
-                    self.pacer.note(response.headers)
                 retry = status == 429 or (status in RETRY_ON_IDEMPOTENT and method in IDEMPOTENT)
                 if not retry:
                     error = self._error(response, method, scope, subject)
                     if error is not None:
                         raise error
                     return response
-                wait = retry_after(response.headers)
-                wait = policy.backoff(attempt) if wait is None else wait
+                if wait is None:
+                    wait = policy.backoff(attempt)
             if not retry:
                 assert failure is not None
                 raise failure

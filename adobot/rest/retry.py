@@ -82,6 +82,12 @@ class RateLimitPacer:
         with self._lock:
             self._remaining, self._limit, self._reset = remaining, limit, reset
 
+    def nearly_spent(self, policy: RetryPolicy) -> bool:
+        with self._lock:
+            remaining, limit = self._remaining, self._limit
+        return remaining is not None and limit is not None and \
+            remaining < limit * policy.slow_down_below
+
     def pause(self, policy: RetryPolicy, now: float | None = None) -> float:
         """Spread what is left of the budget over the time left in the window."""
         with self._lock:

@@ -17,13 +17,14 @@ from adobot.runtime.settings import BotSettings
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 STEP_KEYS_ACTION = {"action", "inputs", "outputs", "name", "on_error"}
-STEP_KEYS_LOOP = {"for_each", "as", "steps", "name", "on_error"}
+STEP_KEYS_LOOP = {"for_each", "as", "steps", "name", "on_error", "parallel"}
 ON_ERROR = ("fail", "continue")
 INSECURE_TOKEN = ("the token is an insecure string in the bot file; store it in the vault or "
                   "pass it in a variable (--var-env)")
 BOT_KEYS = {"name", "description", "variables", "steps", "settings"}
 MAX_BOT_BYTES = 1 * 2**20   # a bot file is text a person writes: far less than this
 MAX_NESTING = 64            # levels of maps and lists (a for_each is three)
+MAX_PARALLEL = 32           # items of one loop at once: a connection's pool holds as many
 
 
 @dataclass
@@ -38,7 +39,13 @@ class Step:
     item_name: str = "item"
     steps: list["Step"] = field(default_factory=list)
     on_error: str = "fail"  # or "continue": record the failure and go on
+    parallel: int = 1       # a loop's items at once (1: one after another)
     known: bool = True      # False: an unknown action (kept only while validating)
+
+    def assigned(self) -> set[str]:
+        """The variables the steps inside this loop set from their outputs."""
+        return {variable for inner in self.steps
+                for variable in (*inner.outputs.values(), *inner.assigned())}
 
 
 @dataclass
@@ -274,8 +281,15 @@ class _Parser:
         if not isinstance(inner, list) or not inner:
             self.report(line, f"step {path}: a for_each step needs a non-empty list of 'steps'")
             inner = []
+        parallel = raw.get("parallel", 1)
+        if isinstance(parallel, bool) or not isinstance(parallel, int) \
+                or not 1 <= parallel <= MAX_PARALLEL:
+            self.report(line, f"step {path}: parallel must be a whole number from 1 to "
+                        f"{MAX_PARALLEL} (items run at once), not {parallel!r}",
+                        "1 runs the items one after another; 8 suits most bulk work.")
+            parallel = 1
         return Step(path=path, line=line, name=raw.get("name"), for_each=raw["for_each"],
-                    item_name=item_name, on_error=on_error,
+                    item_name=item_name, on_error=on_error, parallel=parallel,
                     steps=self.steps(inner, f"{path}.", line))
 
     def keys(self, mapping: dict, allowed: set[str], line: int, where: str) -> None:

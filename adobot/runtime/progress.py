@@ -1,6 +1,7 @@
 """One line of progress on a terminal, rewritten in place (QueueRun's wait uses it)."""
 from __future__ import annotations
 
+import threading
 from typing import Callable, TextIO
 
 
@@ -9,15 +10,18 @@ class TerminalProgress:
         self.stream = stream
         self.scrub = scrub
         self.active = False
+        self._lock = threading.Lock()  # items of a parallel loop end on several threads
 
     def __call__(self, text: str) -> None:
-        self.stream.write("\r\x1b[2K" + self.scrub(text))
-        self.stream.flush()
-        self.active = True
+        with self._lock:
+            self.stream.write("\r\x1b[2K" + self.scrub(text))
+            self.stream.flush()
+            self.active = True
 
     def clear(self) -> None:
         """Erase the line, so the next log line starts clean."""
-        if self.active:
-            self.stream.write("\r\x1b[2K")
-            self.stream.flush()
-            self.active = False
+        with self._lock:
+            if self.active:
+                self.stream.write("\r\x1b[2K")
+                self.stream.flush()
+                self.active = False

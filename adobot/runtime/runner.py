@@ -4,14 +4,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from adobot.actions.base import ActionContext
 from adobot.actions.files import confine
 from adobot.credentials.secret import Secret
-from adobot.rest.errors import AdobotError, InvalidBot, InvalidInput
+from adobot.rest.errors import AdobotError, InternalError, InvalidBot, InvalidInput
 from adobot.rest.urls import OrganizationUrl
 from adobot.runtime.execute import execute, hold_secrets
 from adobot.runtime.interpolate import interpolate, whole_reference
@@ -106,6 +106,27 @@ class _Tree:
                 self.bots[file] = load_bot(file)
             return self.bots[file]
 
+    def fork(self) -> "_Tree":
+        """For one item of a parallel loop: its own records, failures and warnings (merged back
+        in item order), the same child bots and folders."""
+        return _Tree(allowed=self.allowed, bots=self.bots, lock=self.lock)
+
+    def merge(self, item: "_Tree") -> None:
+        self.records += item.records
+        self.failures += item.failures
+        self.warnings += item.warnings
+
+
+@dataclass
+class _Frame:
+    """One bot of the tree running: its context and where it sits in the tree."""
+
+    bot: Bot
+    ctx: ActionContext
+    store: SessionStore   # the global sessions, shared by the whole tree
+    tree: _Tree
+    depth: int
+
 
 MAX_DEPTH = 10        # RunBot nesting: deeper is a loop of bots calling each other
 PROGRESS_AFTER = 5    # loops of more items show progress on a terminal
@@ -171,24 +192,28 @@ class Runner:
                             allowed_dirs=tree.allowed,
                             timeout=bot.settings.timeout, retry_policy=bot.settings.policy(),
                             allow_plain_http=self.allow_plain_http)
-        ctx.run_bot = lambda path, seed: self._child(bot, path, seed, store, tree,
-                                                     ctx.step_path, depth)
+        frame = self._bind(_Frame(bot, ctx, store, tree, depth))
         try:
-            self._run_steps(bot.steps, ctx, tree, prefix)
+            self._run_steps(bot.steps, frame, prefix)
         finally:
             scopes.local.close_all()
 
-    def _child(self, parent: Bot, path: str, seed: Mapping[str, Any], store: SessionStore,
-               tree: _Tree, step_path: str, depth: int) -> dict[str, Any]:
+    def _bind(self, frame: _Frame) -> _Frame:
+        """RunBot in this frame runs its child as a step of this frame."""
+        frame.ctx.run_bot = lambda path, seed: self._child(frame, path, seed)
+        return frame
+
+    def _child(self, frame: _Frame, path: str, seed: Mapping[str, Any]) -> dict[str, Any]:
         """RunBot: the child shares the global sessions; its local ones close when it ends."""
+        parent, depth = frame.bot, frame.depth
         if depth + 1 > MAX_DEPTH:
             raise InvalidBot(f"bots call each other more than {MAX_DEPTH} deep (at "
                              f"{parent.file.name} calling {path})",
                              "Look for a bot that runs itself, directly or through others.")
-        child = tree.load(parent, path)
+        child = frame.tree.load(parent, path)
         variables = self._seed_variables(child, seed)
-        self._execute(child, variables, store, tree, prefix=f"{step_path}/{child.file.name}:",
-                      depth=depth + 1)
+        self._execute(child, variables, frame.store, frame.tree,
+                      prefix=f"{frame.ctx.step_path}/{child.file.name}:", depth=depth + 1)
         return self.redactor.mask(variables)
 
     def open_vault(self):
@@ -228,23 +253,22 @@ class Runner:
             if isinstance(value, str):
                 self.redactor.add(Secret(value.strip()))
 
-    def _run_steps(self, steps: list[Step], ctx: ActionContext, tree: _Tree,
-                   prefix: str) -> None:
+    def _run_steps(self, steps: list[Step], frame: _Frame, prefix: str) -> None:
         for step in steps:
             path = prefix + step.path.rsplit(".", 1)[-1]
             try:
                 if step.action is None:
-                    self._run_loop(step, path, ctx, tree)
+                    self._run_loop(step, path, frame)
                 else:
-                    self._run_action(step, path, ctx, tree)
+                    self._run_action(step, path, frame)
             except _StepFailed as failed:
                 if step.on_error != "continue":
                     raise
-                tree.failures.append(failed.to_dict())
+                frame.tree.failures.append(failed.to_dict())
                 log.info("step %s failed and the bot goes on (on_error: continue)", path)
 
-    def _run_loop(self, step: Step, path: str, ctx: ActionContext, tree: _Tree) -> None:
-        variables = ctx.variables
+    def _run_loop(self, step: Step, path: str, frame: _Frame) -> None:
+        variables = frame.ctx.variables
         try:
             items = interpolate(step.for_each, variables, f"step {path} for_each")
             if not isinstance(items, list):
@@ -252,25 +276,92 @@ class Runner:
                                    f"{type(items).__name__}", field="for_each")
         except AdobotError as exc:
             raise _StepFailed(exc, path, "for_each") from None
-        show = self.progress if self.progress is not None and len(items) > PROGRESS_AFTER else None
-        started, failed = time.perf_counter(), 0
-        for index, item in enumerate(items):
-            variables[step.item_name] = item
-            try:
-                self._run_steps(step.steps, ctx, tree, prefix=f"{path}[{index}].")
-            except _StepFailed as failure:
-                if step.on_error != "continue":
-                    raise
-                failed += 1
-                tree.failures.append(failure.to_dict())
+        show = _Progress(self.progress, path, len(items)) \
+            if self.progress is not None and len(items) > PROGRESS_AFTER else None
+        try:
+            if step.parallel > 1:
+                self._run_parallel(step, path, items, frame, show)
+                return
+            for index, item in enumerate(items):
+                variables[step.item_name] = item
+                try:
+                    self._run_steps(step.steps, frame, prefix=f"{path}[{index}].")
+                except _StepFailed as failure:
+                    if step.on_error != "continue":
+                        raise
+                    frame.tree.failures.append(failure.to_dict())
+                    if show is not None:
+                        show.failed()
+                if show is not None:
+                    show.done()
+        finally:
             if show is not None:
-                rate = (index + 1) / max(time.perf_counter() - started, 1e-9)
-                show(f"step {path}: {index + 1}/{len(items)} items, {failed} failed, "
-                     f"{rate:.1f}/s")
-        if show is not None:
-            getattr(show, "clear", lambda: None)()
+                show.clear()
 
-    def _run_action(self, step: Step, path: str, ctx: ActionContext, tree: _Tree) -> None:
+    def _run_parallel(self, step: Step, path: str, items: list[Any], frame: _Frame,
+                      show: "_Progress | None") -> None:
+        """Up to ``step.parallel`` items at once, each with its own copy of the variables in
+        which the loop's outputs start undefined. Records and failures are kept in item order;
+        afterwards each output variable holds a list, one value per item (None where an item
+        did not set it). A failure (without on_error: continue) starts no more items; those
+        running finish, and the loop fails with the first failed item's error."""
+        assigned = step.assigned()
+        start = {name: value for name, value in frame.ctx.variables.items()
+                 if name not in assigned}
+        forks: list[_Frame | None] = [None] * len(items)
+        failures: dict[int, _StepFailed] = {}
+        next_index = iter(range(len(items)))
+        guard = threading.Lock()
+
+        def worker() -> None:
+            while True:
+                with guard:
+                    if failures and step.on_error != "continue":
+                        return
+                    index = next(next_index, None)
+                if index is None:
+                    return
+                item_frame = self._bind(_Frame(
+                    frame.bot, replace(frame.ctx, variables={**start, step.item_name: items[index]}),
+                    frame.store, frame.tree.fork(), frame.depth))
+                forks[index] = item_frame
+                try:
+                    self._run_steps(step.steps, item_frame, prefix=f"{path}[{index}].")
+                except _StepFailed as failure:
+                    with guard:
+                        failures[index] = failure
+                    if show is not None:
+                        show.failed()
+                except BaseException as exc:  # a bug: fail the item, never hang the loop
+                    error = InternalError(f"step {path}[{index}] failed unexpectedly: "
+                                          f"{type(exc).__name__}: {exc}")
+                    with guard:
+                        failures[index] = _StepFailed(error, f"{path}[{index}]", "for_each")
+                if show is not None:
+                    show.done()
+
+        threads = [threading.Thread(target=worker, name=f"adobot-loop-{path}-{n}", daemon=True)
+                   for n in range(min(step.parallel, len(items)))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        variables = frame.ctx.variables
+        for index, item_frame in enumerate(forks):
+            if item_frame is not None:
+                frame.tree.merge(item_frame.tree)
+            if index in failures and step.on_error == "continue":
+                frame.tree.failures.append(failures[index].to_dict())
+        for name in assigned:
+            variables[name] = [item_frame.ctx.variables.get(name) if item_frame else None
+                               for item_frame in forks]
+        if items:
+            variables[step.item_name] = items[-1]
+        if failures and step.on_error != "continue":
+            raise failures[min(failures)]
+
+    def _run_action(self, step: Step, path: str, frame: _Frame) -> None:
+        ctx, tree = frame.ctx, frame.tree
         action_name = step.action or ""
         ctx.step_path = path
         outcome = execute(action_name, step.inputs, ctx)
@@ -299,3 +390,27 @@ class Runner:
         record.summary = outcome.outputs.summary()
         log.info("step %s %s: %s (%s, %.0f ms)", path, action_name, record.summary or "done",
                  plural(record.requests, "request"), record.duration_ms)
+
+
+class _Progress:
+    """A loop's progress line (done/total, failures, rate); items may end on several threads."""
+
+    def __init__(self, show: Callable[[str], None], path: str, total: int) -> None:
+        self.show, self.path, self.total = show, path, total
+        self.finished = self.failures = 0
+        self.started = time.perf_counter()
+        self.lock = threading.Lock()
+
+    def failed(self) -> None:
+        with self.lock:
+            self.failures += 1
+
+    def done(self) -> None:
+        with self.lock:
+            self.finished += 1
+            rate = self.finished / max(time.perf_counter() - self.started, 1e-9)
+            self.show(f"step {self.path}: {self.finished}/{self.total} items, "
+                      f"{self.failures} failed, {rate:.1f}/s")
+
+    def clear(self) -> None:
+        getattr(self.show, "clear", lambda: None)()

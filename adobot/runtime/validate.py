@@ -4,13 +4,14 @@ What it finds: bot-file structure, unknown actions (with the closest name), unkn
 inputs that break the action's own input model (those that do not depend on ``${...}``),
 variables used before anything defines them, sessions used where no Connect could have made
 them (and names connected twice), RunBot children (checked too, with the sessions and variables
-they are given), and tokens written into a bot file (a warning).
+they are given), parallel loops (no sessions connected in them, no value read from another
+item, no parallel loop inside another), and tokens written into a bot file (a warning).
 """
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -53,6 +54,10 @@ class _Scope:
     local: set[str] = field(default_factory=set)
     global_: set[str] = field(default_factory=set)
     secrets: set[str] = field(default_factory=set)  # variables that hold a token
+    # Inside a parallel loop: its step (this bot's items share its sessions); or this bot is
+    # run by a RunBot in one (each item runs it at once beside the others).
+    parallel: Step | None = None
+    run_in_parallel: bool = False
 
 
 def validate_file(path: str | Path, declared: Iterable[str] = (),
@@ -116,15 +121,40 @@ class _Checker:
         for step in steps:
             if step.action is None:
                 self.references(bot, step, step.for_each, scope)
+                if step.parallel > 1:
+                    self.parallel(bot, step, scope, stack)
+                    continue
                 scope.variables.add(step.item_name)
                 self.steps(bot, step.steps, scope, stack)
             elif step.known:
                 self.action(bot, step, scope, stack)
 
+    def parallel(self, bot: Bot, step: Step, scope: _Scope, stack: tuple[Path, ...]) -> None:
+        """A parallel loop's items run at once, each in its own copy of the variables: what
+        its steps set starts undefined in every item and is a list (one value per item) after
+        the loop. Its items share the bot's sessions, so none of its steps may connect one."""
+        if scope.parallel is not None:
+            self.add(bot, step, f"a parallel loop inside the parallel loop of step "
+                     f"{scope.parallel.path}: the items would multiply",
+                     "Set parallel on one of the two loops.")
+        assigned = step.assigned()
+        inner = replace(scope, variables=(scope.variables - assigned) | {step.item_name},
+                        parallel=step)
+        self.steps(bot, step.steps, inner, stack)
+        scope.variables |= assigned | {step.item_name}
+
     def references(self, bot: Bot, step: Step, value: Any, scope: _Scope) -> None:
         text = json.dumps(value, default=str)
         for name in dict.fromkeys(_REFERENCE.findall(text)):
             if name not in scope.variables:
+                loop = scope.parallel
+                if loop is not None and name in loop.assigned():
+                    self.add(bot, step, f"variable {name!r} is read before a step of the "
+                             f"parallel loop (step {loop.path}) sets it: its items run at once "
+                             "and do not see each other's values",
+                             "Read it after the loop (a list, one value per item), or set it "
+                             "in an earlier step of the same item.")
+                    continue
                 self.add(bot, step, f"variable {name!r} is not defined here",
                          f"Define it under 'variables:', map an earlier step's output to it, or "
                          f"declare it with `adobot validate --var {name}` if the run gives it.")
@@ -213,6 +243,17 @@ class _Checker:
         if not isinstance(name, str) or "${" in name or "session" not in registry.get(
                 step.action).inputs.model_fields:
             return
+        if step.action in ("Connect", "Disconnect") and scope.parallel is not None:
+            self.add(bot, step, f"{step.action} inside the parallel loop of step "
+                     f"{scope.parallel.path}: its items run at once and share the bot's sessions",
+                     "Connect before the loop and Disconnect after it.")
+            return
+        if step.action == "Connect" and scope.run_in_parallel and wanted == "global":
+            self.add(bot, step, "this bot runs in a parallel loop (RunBot), so every item would "
+                     f"connect the global session {name!r} at once (SESSION_EXISTS)",
+                     "Connect it in the parent before the loop, or use scope: local here.",
+                     code="SESSION_EXISTS")
+            return
         if step.action == "Connect":
             if name in scope.local or name in scope.global_:
                 self.add(bot, step, f"session {name!r} is already connected here "
@@ -256,7 +297,8 @@ class _Checker:
         passed = seed if isinstance(seed, dict) else {}
         child_scope = _Scope(variables=set(passed), global_=scope.global_,  # shared both ways
                              secrets={name for name, value in passed.items()
-                                      if whole_reference(value) in scope.secrets})
+                                      if whole_reference(value) in scope.secrets},
+                             run_in_parallel=scope.parallel is not None or scope.run_in_parallel)
         self.file(path, child_scope, stack, caller=(bot, step))
 
 

@@ -61,7 +61,17 @@ class Handler(BaseHTTPRequestHandler):
                       "content_type": self.headers.get("Content-Type"),
                       "user_agent": self.headers.get("User-Agent"),
                       "authorized": "Authorization" in self.headers})
-        fault = state.faults.take(self.command, parts.path)
+        state.enter()
+        try:
+            self._answer(state, request)
+        finally:
+            state.leave()
+
+    def _answer(self, state: SandboxState, request: HttpRequest) -> None:
+        fault = state.faults.take(self.command, request.path)
+        delay = state.delay()  # a distant service: every answer takes its round trip
+        if delay:
+            time.sleep(delay)
         extra: dict[str, str] = {}
         if fault is not None:
             if fault.kind == "reset_before":
@@ -79,9 +89,6 @@ class Handler(BaseHTTPRequestHandler):
             answer = (error.status, error.payload, {**error.headers, **extra}, error.content_type)
         if fault is not None and fault.kind == "reset_after":
             return self._drop()  # acted on, but the answer never leaves
-        delay = state.delay()
-        if delay:
-            time.sleep(delay)  # a distant service: the answer takes its round trip
         self._send(*answer)
 
     def _drop(self) -> None:

@@ -209,6 +209,7 @@ class SandboxState:
         self.organizations: dict[str, Organization] = {}
         self.tokens: dict[str, Token] = {}
         self.requests: list[dict[str, Any]] = []
+        self.in_flight = self.max_in_flight = 0  # requests being answered at once
         self.work_items: dict[int, WorkItem] = {}
         self.runs: dict[int, Run] = {}
         self._next = {"pipeline": 1, "run": 1, "work_item": 1, "push": 1}
@@ -305,14 +306,36 @@ class SandboxState:
     def organization(self, name: str) -> Organization | None:
         return self.organizations.get(name.lower())
 
-    def stats(self) -> dict[str, Any]:
-        """Counts for whoever drives the sandbox from outside (GET /_sandbox/stats)."""
+    def stats(self, title_prefix: str = "") -> dict[str, Any]:
+        """Counts for whoever drives the sandbox from outside (GET /_sandbox/stats). With a
+        title prefix, the work items whose title starts with it: how many, and how many
+        distinct titles (fewer titles than items: something was created twice)."""
         with self.lock:
-            titles = [w.fields.get("System.Title") for w in self.work_items.values()]
+            titles = [str(w.fields.get("System.Title")) for w in self.work_items.values()]
+            titled = [title for title in titles if title.startswith(title_prefix)]
             return {"requests": len(self.requests), "work_items": len(titles),
                     "distinct_work_item_titles": len(set(titles)), "runs": len(self.runs),
                     "repositories": sum(len(p.repositories) for o in self.organizations.values()
-                                        for p in o.projects)}
+                                        for p in o.projects),
+                    "title_prefix": title_prefix, "work_items_titled": len(titled),
+                    "distinct_titles_titled": len(set(titled)),
+                    "in_flight": self.in_flight, "max_in_flight": self.max_in_flight}
+
+    def enter(self) -> None:
+        """A request arrived (counted until its answer has left)."""
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+    def reset_stats(self) -> None:
+        """Forget the requests seen and the most that were in flight at once."""
+        with self.lock:
+            self.requests.clear()
+            self.max_in_flight = self.in_flight
 
     def record(self, entry: dict[str, Any]) -> None:
         with self.lock:

@@ -252,3 +252,13 @@ def test_a_folder_is_not_a_file(layout):
         error = error_of(adobot("run", str(bot), "--json"))
         assert error["code"] in ("INVALID_INPUT", "INVALID_BOT")
         assert "not a regular file" in error["message"]
+
+
+@pytest.mark.parametrize("name", ["child\ud800.yaml", "child\x00.yaml"])
+def test_a_path_no_system_can_open_is_invalid_input_not_a_crash(tmp_path, name):
+    # YAML's "\ud800" escape gives a lone surrogate; found by the generated-input tests.
+    from adobot.actions.files import confine
+    from adobot.rest.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="is not a file name this system can open"):
+        confine(name, tmp_path, [tmp_path], field="bot")

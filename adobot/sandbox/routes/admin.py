@@ -13,12 +13,16 @@ SIGN_IN = "/_signin"
 
 
 def control(state: SandboxState, request: HttpRequest) -> Answer | None:
-    """``/_sandbox/faults`` and ``/_sandbox/stats``: never recorded, never faulted."""
+    """``/_sandbox/faults`` and ``/_sandbox/stats``: never recorded, never faulted. ``DELETE
+    /_sandbox/stats`` forgets the requests seen and the most in flight at once."""
     path = request.path.rstrip("/")
     if path == "/_sandbox/faults":
         return _faults(state, request)
     if path == "/_sandbox/stats":
-        return 200, state.stats()
+        if request.method == "DELETE":
+            state.reset_stats()
+            return 204, b""
+        return 200, state.stats(request.query.get("title_prefix", ""))
     return None
 
 
