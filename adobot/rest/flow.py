@@ -32,14 +32,17 @@ class FlowControl:
         self.halved = 0       # how often the limit was halved: a request's ticket
         self._cond = threading.Condition()
 
-    def enter(self, sleep: Callable[[float], None], waited: float | None = None) -> int:
+    def enter(self, sleep: Callable[[float], None], waited: float | None = None,
+              until: float = float("inf")) -> int:
         """Wait for a hold to pass and for a free place, then take it; returns the ticket that
         ``leave`` takes back. ``waited``: the hold this request has already slept through
-        (the request that was throttled waits in its own retry loop)."""
+        (the request that was throttled waits in its own retry loop); ``until``: the request's
+        deadline; a hold that lasts beyond it is not waited out (the request goes, and gives up
+        on the service's own answer)."""
         while True:
             with self._cond:
                 delay = self.resume_at - self.clock()
-                if delay <= 0 or self.resume_at == waited:
+                if delay <= 0 or self.resume_at == waited or self.resume_at > until:
                     if self.in_flight < max(1, int(self.limit)):
                         self.in_flight += 1
                         return self.halved

@@ -153,11 +153,15 @@ class Runner:
         self.vault_path = vault_path
 
     def run(self, bot: Bot, overrides: Mapping[str, Any] | None = None,
-            global_sessions: SessionStore | None = None) -> RunResult:
+            global_sessions: SessionStore | None = None,
+            parsed: Mapping[Path, Bot] | None = None) -> RunResult:
+        """Run ``bot``; ``parsed``: child bots already parsed (by resolved path), e.g. by the
+        check before the run."""
         started = time.perf_counter()
         owns_global = global_sessions is None
         store = global_sessions if global_sessions is not None else SessionStore("global")
-        tree = _Tree(allowed=(bot.file.parent.resolve(), *self.allow_dirs))
+        tree = _Tree(allowed=(bot.file.parent.resolve(), *self.allow_dirs),
+                     bots=dict(parsed or {}))
         error: dict[str, Any] | None = None
         exit_code = 0
         variables = self._seed_variables(bot, overrides or {}, self._tree_secrets(bot, tree))

@@ -62,13 +62,18 @@ class _Scope:
 
 def validate_file(path: str | Path, declared: Iterable[str] = (),
                   sessions: Iterable[str] = (), allow_plain_http: bool = False,
-                  vault: str | None = None, allow_dirs: Iterable[str | Path] = ()) -> list[Finding]:
+                  vault: str | None = None, allow_dirs: Iterable[str | Path] = (),
+                  parsed: dict[Path, Bot] | None = None) -> list[Finding]:
     """Every finding of the bot at ``path`` and the bots it runs. ``declared`` names variables
     the run will be given; ``sessions`` names global sessions a parent will have connected;
     ``allow_plain_http``: the run will allow plain http to another host; ``vault``: the vault
     the run will use (default: $ADOBOT_VAULT or the user's), whose bindings are checked;
-    ``allow_dirs``: folders beyond the bot's own the run will let it read."""
+    ``allow_dirs``: folders beyond the bot's own the run will let it read; ``parsed``: bots
+    already parsed (by resolved path), to which every bot found without problems is added, so a
+    run that follows parses nothing twice."""
     checker = _Checker(allow_plain_http, vault)
+    if parsed is not None:
+        checker.parsed = parsed
     checker.allowed = (Path(path).resolve().parent, *(Path(d).resolve() for d in allow_dirs))
     checker.file(Path(path), _Scope(variables=set(declared), global_=set(sessions)), stack=())
     return sorted(checker.findings, key=lambda finding: finding.order)
@@ -82,6 +87,7 @@ class _Checker:
         self.allowed: tuple[Path, ...] = ()  # folders files may be read from
         self.findings: list[Finding] = []
         self.files: dict[Path, int] = {}
+        self.parsed: dict[Path, Bot] = {}
 
     def add(self, bot: Bot, step: Step | None, message: str, hint: str | None = None,
             severity: str = "error", code: str = "INVALID_BOT") -> None:
@@ -99,14 +105,17 @@ class _Checker:
     def file(self, path: Path, scope: _Scope, stack: tuple[Path, ...],
              caller: tuple[Bot, Step] | None = None) -> Bot | None:
         problems: list[InvalidBot] = []
+        key = path.resolve()
         try:
-            bot = load_bot(path, problems)
+            bot = self.parsed.get(key) or load_bot(path, problems)
         except AdobotError as error:  # unreadable, not YAML: nothing more to check
             if caller:
                 self.add(*caller, error.message, error.hint, code=error.code)
             else:
                 self.findings.append(Finding("error", "", error.message, error.hint))
             return None
+        if not problems:
+            self.parsed[key] = bot
         index = self.files.setdefault(bot.file, len(self.files))
         self.findings += [Finding("error", "", p.message, p.hint, (index, _line_of(p.message)))
                           for p in problems]

@@ -27,9 +27,10 @@ def test_many_children_on_one_session_under_throttling(tmp_path: Path):
     baseline = open_fds()
     results = []
     with Sandbox() as sandbox:
-        # Every 40th create is throttled for a second: about 50 429s spread over the threads.
+        # Every 40th create is throttled: about 50 429s spread over the threads. Each holds
+        # the whole shared connection for its Retry-After, as the service asks.
         sandbox.state.faults.add({"kind": "throttle", "method": "POST", "path": "wit/workitems",
-                                  "every": 40, "times": None, "retry_after": "1"})
+                                  "every": 40, "times": None, "retry_after": "0.2"})
         with api.Context(sandbox=sandbox, variables={"pat": DEMO_PAT}) as ctx:
             ctx.run("Connect", organization_url="https://dev.azure.com/contoso",
                     project="Payments", personal_access_token={"variable": "pat"},

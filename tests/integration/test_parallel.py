@@ -262,3 +262,23 @@ steps:
                for f in found), found
     sequential = text.replace("parallel: 2", "parallel: 1")
     assert findings(tmp_path, sequential) == []
+
+
+def test_adobot_run_parses_each_file_of_the_tree_once(tmp_path, monkeypatch, capsys):
+    # The check before the run and the run share what they parsed; a child bot in a loop of
+    # ten items is parsed once, not ten times.
+    from adobot.runtime import cli, loader
+
+    (tmp_path / "child.yaml").write_text("name: child\nsteps:\n  - action: ReadCsv\n"
+                                         "    inputs: {path: rows.csv}\n")
+    (tmp_path / "rows.csv").write_text("a\n1\n")
+    bot = tmp_path / "parent.yaml"
+    bot.write_text("name: parent\nsteps:\n  - for_each: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+                   "    parallel: 4\n    steps:\n      - action: RunBot\n"
+                   "        inputs: {bot: child.yaml}\n")
+    parsed: list[str] = []
+    real = loader._load_yaml
+    monkeypatch.setattr(loader, "_load_yaml", lambda text: parsed.append(text) or real(text))
+
+    assert cli.main(["run", str(bot), "--json"]) == 0, capsys.readouterr().err
+    assert len(parsed) == 2  # parent.yaml and child.yaml

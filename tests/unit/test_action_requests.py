@@ -232,6 +232,18 @@ def test_poll_intervals_grow_to_a_cap():
     assert all(1.0 <= d <= POLL_MAX for d in delays[2:])
 
 
+def test_a_runs_end_is_seen_within_5_s_and_an_hours_wait_costs_under_a_thousand_polls():
+    from adobot.actions.queue_run import poll_delays
+
+    waited, polls = 0.0, 0
+    for delay in poll_delays():
+        assert delay < 5.0  # the end is at most one sleep (plus one round trip) old when seen
+        if waited + delay > 3600:
+            break
+        waited, polls = waited + delay, polls + 1
+    assert 700 < polls < 1000  # ~67 per 5-minute window: far inside 200 TSTUs per window
+
+
 # --- CreateWorkItem ----------------------------------------------------------------------------
 
 ITEM = {"id": 131489, "rev": 1, "fields": {}, "url": f"{BASE}/_apis/wit/workItems/131489",

@@ -99,3 +99,11 @@ def test_the_transport_shares_a_429s_hold_with_the_connections_other_requests(re
     assert client.get("y") == {"ok": True}
     assert clock.waits == [3.0, 3.0]
     client.close()
+
+
+def test_a_hold_beyond_the_requests_deadline_is_not_waited_out():
+    clock = FakeClock()
+    flow = FlowControl(clock=clock)
+    flow.leave(flow.enter(clock.sleep), hold=30.0)
+    flow.enter(clock.sleep, until=clock.now + 5.0)  # it goes, and meets the service's 429
+    assert clock.waits == []

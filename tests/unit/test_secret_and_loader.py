@@ -60,7 +60,8 @@ def test_loader_keeps_lines_paths_and_secret_variables():
 
 
 @pytest.mark.parametrize("text, said", [
-    ("steps: [", "not valid YAML at line 1"),
+    ("steps: [", "not valid YAML at line"),
+    ("name: x\nsteps:\n  - action: ListRepos\n\tinputs: {}\n", "not valid YAML at line 4"),
     ("- a\n- b\n", "must be a mapping"),
     ("name: x\n", "'steps' must be a non-empty list"),
     ("name: x\nsteps: []\n", "non-empty"),
@@ -96,3 +97,18 @@ def test_missing_file(tmp_path: Path):
     with pytest.raises(AdobotError) as caught:
         load_bot(tmp_path / "nope.yaml")
     assert caught.value.code == "INVALID_BOT" and "does not exist" in caught.value.message
+
+
+def test_bots_are_read_by_libyaml_where_pyyaml_has_it_and_json_escapes_still_load():
+    import yaml
+
+    from adobot.runtime import loader
+
+    if yaml.__with_libyaml__:  # the wheels this project pins are built with it
+        assert loader._Loader.__name__ == "_CLoader"
+    # libyaml refuses a character written as a JSON surrogate pair; PyYAML reads it again.
+    bot = parse_bot('{"name": "x", "variables": {"t": "\\ud83d\\ude00 ok"}, '
+                    '"steps": [{"action": "Disconnect"}]}')
+    assert bot.variables["t"].endswith(" ok")
+    with pytest.raises(AdobotError, match="anchors and aliases"):
+        parse_bot("name: x\nvariables: {a: &v 1, b: *v}\nsteps: [{action: Disconnect}]\n")

@@ -115,7 +115,8 @@ def _run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         overrides = _parse_vars(args)
         bot = load_bot(args.bot)
-        refused = _check_before_running(args, overrides, bot.name)
+        parsed = {bot.file.resolve(): bot}  # each file of the tree is parsed once per run
+        refused = _check_before_running(args, overrides, bot.name, parsed)
         if refused is not None:
             return _print_result(args, refused)
         route = None
@@ -131,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         runner = Runner(route=route, redactor=redactor, debug=args.debug, progress=progress,
                         vault_path=args.vault, allow_plain_http=args.allow_plain_http,
                         allow_dirs=args.allow_dir)
-        result = runner.run(bot, overrides)
+        result = runner.run(bot, overrides, parsed=parsed)
     return _print_result(args, result)
 
 
@@ -146,7 +147,8 @@ def _print_result(args: argparse.Namespace, result: Any) -> int:
     return result.exit_code
 
 
-def _check_before_running(args: argparse.Namespace, overrides: dict[str, Any], name: str) -> Any:
+def _check_before_running(args: argparse.Namespace, overrides: dict[str, Any], name: str,
+                          parsed: dict[Any, Any]) -> Any:
     """Everything `adobot validate` finds that does not depend on values known only at run
     time, before the first request: the run's result (failed, nothing sent) or None."""
     from adobot.runtime.runner import RunResult
@@ -154,7 +156,7 @@ def _check_before_running(args: argparse.Namespace, overrides: dict[str, Any], n
 
     problems = [finding for finding in validate_file(
         args.bot, overrides, allow_plain_http=args.allow_plain_http, vault=args.vault,
-        allow_dirs=args.allow_dir) if finding.severity == "error"]
+        allow_dirs=args.allow_dir, parsed=parsed) if finding.severity == "error"]
     if not problems:
         return None
     for problem in problems[1:]:
