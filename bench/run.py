@@ -413,18 +413,20 @@ def bulk(seed: dict, items: int, runs: int, latency_ms: float, every: int) -> li
         samples = interleaved(runs, parallel=lambda: once(PARALLEL),
                               throttled=lambda: once(PARALLEL, throttle=True))
         requests.delete(f"{url}/_sandbox/faults")
-    ideal = items * round_trip / PARALLEL
+    # Connect's two requests go one after the other; the items' requests PARALLEL at a time.
+    ideal = (2 + items / PARALLEL) * round_trip
     wrong = [c for c in counted if c != (items, items)]
     tally = f"{len(counted)} runs of {items}: " + (
         "every item created exactly once" if not wrong else
         f"MISCOUNTED {wrong} (items, distinct titles)")
-    rows.append(row(f"bulk: {items} CreateWorkItem from a CSV at {latency_ms:g} ms latency, "
-                    f"sequential ÷ parallel: {PARALLEL}", seq, samples["parallel"], "s",
-                    "the same bot, parallel: 8", digits=2,
-                    note="the ratio is the speed-up (target ≥ 6)"))
+    rows.append(row(f"bulk: {items} CreateWorkItem from a CSV at {latency_ms:g} ms latency: "
+                    f"the bot run sequentially (adobot column) vs with parallel: {PARALLEL} "
+                    "(baseline column)", seq, samples["parallel"], "s",
+                    f"the same bot, parallel: {PARALLEL}", digits=2,
+                    note="the ratio is the speed-up; each is a whole `adobot run`"))
     rows[-1]["target"], rows[-1]["at_least"] = 6.0, True
-    rows.append(row(f"bulk: parallel: {PARALLEL} vs the ideal (requests × round trip ÷ "
-                    f"{PARALLEL})", samples["parallel"], [ideal], "s",
+    rows.append(row(f"bulk: parallel: {PARALLEL} vs the ideal ((2 + items ÷ {PARALLEL}) × "
+                    "round trip: Connect, then the items)", samples["parallel"], [ideal], "s",
                     f"ideal; round trip {round_trip * 1000:.0f} ms measured", target=1.2,
                     digits=2, note=tally))
     imposed = float(items // every)
@@ -644,6 +646,9 @@ def main() -> None:
     quick = args.quick
     runs, large, small = (2, 300, 50) if quick else (5, 1000, 200)
     OUT.mkdir(parents=True, exist_ok=True)
+    # Bytecode as `make install` ships it: a file edited since would be compiled on every
+    # cold start measured (this environment does not write bytecode by itself).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "adobot")], check=True)
     rows: list[dict] = []
     seed = bench_seed()
     steps = 7
