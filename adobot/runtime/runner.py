@@ -325,9 +325,9 @@ class Runner:
                     index = next(next_index, None)
                 if index is None:
                     return
-                item_frame = self._bind(_Frame(
-                    frame.bot, replace(frame.ctx, variables={**start, step.item_name: items[index]}),
-                    frame.store, frame.tree.fork(), frame.depth))
+                own = {**start, step.item_name: items[index]}
+                item_frame = self._bind(_Frame(frame.bot, replace(frame.ctx, variables=own),
+                                               frame.store, frame.tree.fork(), frame.depth))
                 forks[index] = item_frame
                 try:
                     self._run_steps(step.steps, item_frame, prefix=f"{path}[{index}].")
