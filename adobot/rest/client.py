@@ -174,16 +174,20 @@ class RestClient:
             if pause:
                 log.debug("rate limit nearly spent: pausing %.2f s", pause)
                 policy.sleep(pause)
+            authorization = self.auth.header()  # afresh for every attempt: it may be renewed
+            # From here every path gives the place back: a lost one would shrink the
+            # connection for good.
             ticket = self.flow.enter(policy.sleep, waited=held, until=until)
             self._count()
-            authorization = self.auth.header()  # afresh for every attempt: it may be renewed
             response: requests.Response | None = None
             lost: tuple[requests.RequestException, bool] | None = None
             failure: AdobotError | None = None
             try:
                 response = self._exchange(method, url, query, body, headers, authorization)
-            except requests.RequestException as exc:
+            except BaseException as exc:
                 self.flow.leave(ticket, answered=False)
+                if not isinstance(exc, requests.RequestException):
+                    raise
                 sent = _maybe_sent(exc)
                 lost = (exc, sent)
                 failure = self._transport_error(method, url, exc, sent)
@@ -237,9 +241,9 @@ class RestClient:
     def _exchange(self, method: str, url: str, query: Mapping[str, Any], body: Any,
                   headers: Mapping[str, str] | None, authorization: Secret) -> requests.Response:
         """One request, prepared here and sent on the connection's session: what
-        ``Session.request`` adds per call (cookie jars and settings merged through protocol
-        checks, the environment read) is nothing a REST client with a token needs, and costs
-        more CPU than the rest of adobot's work for a request."""
+        ``Session.request`` adds per call (cookie jars built and merged, settings merged
+        through typing-protocol checks) is nothing a REST client with a token needs, and costs
+        more CPU than the rest of adobot's work for a request. No cookie is ever sent."""
         prepared = requests.PreparedRequest()
         prepared.prepare(method=method, url=url, params=query, json=body,
                          headers={**self._http.headers, **(headers or {})},

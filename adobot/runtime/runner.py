@@ -336,7 +336,7 @@ class Runner:
                         failures[index] = failure
                     if show is not None:
                         show.failed()
-                except BaseException as exc:  # a bug: fail the item, never hang the loop
+                except Exception as exc:  # a bug: fail the item, never hang the loop
                     error = InternalError(f"step {path}[{index}] failed unexpectedly: "
                                           f"{type(exc).__name__}: {exc}")
                     with guard:

@@ -107,3 +107,14 @@ def test_a_hold_beyond_the_requests_deadline_is_not_waited_out():
     flow.leave(flow.enter(clock.sleep), hold=30.0)
     flow.enter(clock.sleep, until=clock.now + 5.0)  # it goes, and meets the service's 429
     assert clock.waits == []
+
+
+def test_a_request_that_fails_oddly_gives_its_place_back(requests_mock):
+    clock = FakeClock()
+    policy = RetryPolicy(sleep=clock.sleep, clock=clock, jitter=lambda low, high: high)
+    client = RestClient(BASE, PatAuthorizer(Secret("pat")), policy=policy)
+    requests_mock.get(f"{BASE}/x", exc=RuntimeError("a bug below us"))
+    with pytest.raises(RuntimeError):
+        client.get("x")
+    assert client.flow.in_flight == 0
+    client.close()
