@@ -15,13 +15,20 @@ class Sandbox:
 
     def __init__(self, seed: dict[str, Any] | None = None, port: int = 0,
                  host: str = "127.0.0.1", latency_ms: float | None = None,
-                 jitter_ms: float = 0.0) -> None:
+                 jitter_ms: float = 0.0, tls: bool | None = None) -> None:
         self.state = SandboxState(seed)
         if latency_ms is not None:
             self.state.set_latency(latency_ms, jitter_ms)
         self._address = (host, port)
         self._server = None
         self._thread: threading.Thread | None = None
+        # A second listener with TLS, for Entra sign-in (MSAL wants https): by default when
+        # the seed names Entra identities.
+        self._tls = bool(self.state.entra.identities) if tls is None else tls
+        self._tls_server = None
+        self._tls_thread: threading.Thread | None = None
+        self._tls_folder: Any = None
+        self.ca_file: str | None = None  # the TLS listener's certificate, for a client to trust
 
     @property
     def url(self) -> str:
@@ -29,6 +36,20 @@ class Sandbox:
             raise RuntimeError("the sandbox is not running")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def tls_url(self) -> str:
+        """The TLS listener (Entra's authority for azure-identity: ``authority=tls_url``)."""
+        if self._tls_server is None:
+            raise RuntimeError("the sandbox's TLS listener is not running (Sandbox(tls=True))")
+        host, port = self._tls_server.server_address[:2]
+        return f"https://{host}:{port}"
+
+    @property
+    def identity_endpoint(self) -> str:
+        """Where a managed identity asks for tokens (IDENTITY_ENDPOINT, with IDENTITY_HEADER
+        set to ``state.entra.identity_header``)."""
+        return f"{self.url}/_entra/msi/token"
 
     def org_url(self, organization: str = "contoso") -> str:
         return f"{self.url}/{organization}"
@@ -46,9 +67,29 @@ class Sandbox:
                                         kwargs={"poll_interval": 0.02},
                                         name="adobot-sandbox", daemon=True)
         self._thread.start()
+        if self._tls:
+            from adobot.sandbox.tls import server_context
+
+            context, ca_file, self._tls_folder = server_context()
+            self.ca_file = str(ca_file)
+            self._tls_server = SandboxServer((self._address[0], 0), self.state, app)
+            self._tls_server.socket = context.wrap_socket(self._tls_server.socket,
+                                                          server_side=True)
+            self._tls_thread = threading.Thread(target=self._tls_server.serve_forever,
+                                                kwargs={"poll_interval": 0.02},
+                                                name="adobot-sandbox-tls", daemon=True)
+            self._tls_thread.start()
         return self
 
     def stop(self) -> None:
+        if self._tls_server is not None:
+            self._tls_server.shutdown()
+            self._tls_server.close_connections()
+            self._tls_server.server_close()
+            if self._tls_thread is not None:
+                self._tls_thread.join(timeout=5)
+            self._tls_server = None
+            self._tls_folder.cleanup()
         if self._server is None:
             return
         self._server.shutdown()

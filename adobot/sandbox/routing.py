@@ -184,7 +184,7 @@ def authenticate(state: SandboxState, request: HttpRequest, org: Organization,
             raise errors.sign_in_redirect(f"http://{request.host}/_signin?realm=dev.azure.com"
                                           f"&reply_to={quote(request.path)}")
         raise errors.anonymous()
-    if entry.expired:
+    if entry.out_of_date:
         raise errors.token_expired()
     if not entry.allows(scopes):
         raise errors.not_authorized(entry.user_id)

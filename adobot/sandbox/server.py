@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from adobot.sandbox import responses as body
 from adobot.sandbox.errors import ApiError
+from adobot.sandbox import entra
 from adobot.sandbox.routes import admin
 from adobot.sandbox.routing import Answer, HttpRequest
 from adobot.sandbox.state import SandboxState
@@ -53,7 +54,7 @@ class Handler(BaseHTTPRequestHandler):
             body=self.rfile.read(length) if length else b"",
             host=self.headers.get("Host") or f"127.0.0.1:{self.server.server_port}")
         state = self.server.state
-        control = admin.control(state, request)
+        control = admin.control(state, request) or entra.control(state, request)
         if control is not None:
             self._send(*control)
             return

@@ -10,12 +10,14 @@ import hashlib
 import json
 import random
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from adobot.sandbox.entra import Entra
 from adobot.sandbox.faults import FaultSet
 
 _NAMESPACE = uuid.UUID("6f1a3c2e-4b7d-4e0a-9c55-2d8f0b1e7a90")
@@ -45,6 +47,11 @@ class Token:
     scopes: set[str]
     expired: bool = False
     organizations: set[str] | None = None  # None: valid in every organization
+    expires_at: float | None = None        # an Entra token's end (epoch seconds)
+
+    @property
+    def out_of_date(self) -> bool:
+        return self.expired or (self.expires_at is not None and time.time() >= self.expires_at)
 
     @property
     def user_id(self) -> str:
@@ -214,6 +221,7 @@ class SandboxState:
         self.runs: dict[int, Run] = {}
         self._next = {"pipeline": 1, "run": 1, "work_item": 1, "push": 1}
         self.faults = FaultSet()
+        self.entra = Entra()  # the identities it signs in (seed "entra")
         # Round-trip time a distant service adds to every answer (seed "latency": {"ms",
         # "jitter_ms"}), so benchmarks and tests can see round trips on loopback.
         self.latency_ms = 0.0
@@ -249,6 +257,7 @@ class SandboxState:
                 self.add_token(**item)
             for rule in seed.get("faults") or []:
                 self.faults.add(rule)
+            self.entra = Entra.from_seed(seed.get("entra"))
             latency = seed.get("latency") or {}
             if latency:
                 self.set_latency(float(latency.get("ms", 0)), float(latency.get("jitter_ms", 0)))
@@ -294,11 +303,13 @@ class SandboxState:
 
     def add_token(self, token: str, user: str = "Sandbox User", email: str | None = None,
                   scopes: list[str] | None = None, expired: bool = False,
-                  organizations: list[str] | None = None) -> Token:
+                  organizations: list[str] | None = None,
+                  expires_at: float | None = None) -> Token:
         entry = Token(token=token, user=user,
                       email=email or f"{user.lower().replace(' ', '.')}@sandbox.example",
                       scopes=set(scopes or ["app_token"]), expired=expired,
-                      organizations={o.lower() for o in organizations} if organizations else None)
+                      organizations={o.lower() for o in organizations} if organizations else None,
+                      expires_at=expires_at)
         with self.lock:
             self.tokens[token] = entry
         return entry
