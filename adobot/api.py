@@ -62,7 +62,8 @@ def run(bot: Bot | str | Path, variables: Mapping[str, Any] | None = None, *,
 
             sandbox = stack.enter_context(Sandbox())
         runner = Runner(route=_route(sandbox or None), vault_path=vault,
-                        allow_plain_http=allow_plain_http, allow_dirs=allow_dirs)
+                        allow_plain_http=allow_plain_http, allow_dirs=allow_dirs,
+                        entra=sandbox.entra_route() if sandbox else None)
         return runner.run(loaded, variables, global_sessions=global_sessions)
 
 
@@ -90,7 +91,8 @@ class Context:
             sessions=SessionScopes(global_=self.global_sessions), variables=dict(variables or {}),
             route=runner.route, register_secret=self.redactor.add, vault=runner.open_vault,
             bot_dir=Path(bot_dir), allowed_dirs=(Path(bot_dir).resolve(),),
-            allow_plain_http=allow_plain_http)
+            allow_plain_http=allow_plain_http,
+            entra=sandbox.entra_route() if sandbox else None)
         self.requests = 0
 
     @property

@@ -123,6 +123,8 @@ class ActionContext:
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     # The person running the bot allows plain http to a host other than this machine.
     allow_plain_http: bool = False
+    # Where Entra sign-in goes instead of Microsoft's cloud (the sandbox), if anywhere.
+    entra: Any = None  # adobot.credentials.identity.EntraRoute
 
     def session(self, ref: SessionRef) -> Session:
         return self.sessions.find(ref.name, ref.scope)

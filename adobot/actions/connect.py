@@ -10,6 +10,7 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from adobot.actions.base import (
@@ -24,13 +25,29 @@ from adobot.actions.base import (
 )
 from adobot.actions.names import ProjectName
 from adobot.actions.scopes import PROJECT_READ
-from adobot.credentials.sources import Credential, resolve_token
-from adobot.rest.auth import PatAuthorizer
+from adobot.credentials.sources import OptionalCredential, resolve_token
+from adobot.credentials.secret import Secret
+from adobot.rest.auth import Authorizer, BearerAuthorizer, PatAuthorizer
 from adobot.rest.client import RestClient
-from adobot.rest.errors import AdobotError, NotFound
+from adobot.rest.errors import AdobotError, AuthFailed, NotFound
 from adobot.rest.urls import FORMS, parse_organization_url
 from adobot.rest.versions import PREVIEW
 from adobot.sessions.session import Session
+
+
+Method = Literal["pat", "service_principal", "managed_identity", "workload_identity", "azure_cli"]
+# The inputs that belong to one sign-in method or another, and which go with which.
+METHOD_INPUTS = {"personal_access_token", "tenant_id", "client_id", "client_secret",
+                 "certificate", "certificate_password", "managed_identity_resource_id",
+                 "token_file"}
+METHOD_INPUTS_OF = {
+    "pat": {"personal_access_token"},
+    "service_principal": {"tenant_id", "client_id", "client_secret", "certificate",
+                          "certificate_password"},
+    "managed_identity": {"client_id", "managed_identity_resource_id"},
+    "workload_identity": {"tenant_id", "client_id", "token_file"},
+    "azure_cli": {"tenant_id"},
+}
 
 
 class NewSession(BaseModel):
@@ -46,15 +63,50 @@ class Inputs(ActionInputs):
                                   json_schema_extra={"format": "uri", "pattern": "^https?://"})
     project: ProjectName = Field(description="Project name (or id) in that organization",
                                  examples=["Payments"])
-    authentication_method: Literal["pat"] = Field(
-        "pat", description="How to authenticate: a personal access token", examples=["pat"])
-    personal_access_token: Credential = Field(
-        description="A credential input: where the token comes from, one of "
-                    "{credential: {locker, name, attribute}} (the encrypted vault), "
+    authentication_method: Method = Field(
+        "pat", description="How to sign in: pat (a personal access token); service_principal "
+        "(tenant_id, client_id, and client_secret or certificate); managed_identity (the "
+        "machine's, or a user-assigned one by client_id or managed_identity_resource_id); "
+        "workload_identity (tenant_id, client_id, token_file: a federated credential); "
+        "azure_cli (the account signed in with az login)", examples=["pat"])
+    personal_access_token: OptionalCredential = Field(
+        None, description="Required for pat. A credential input: where the token comes from, one "
+                    "of {credential: {locker, name, attribute}} (the encrypted vault), "
                     "{variable: NAME} (a bot variable) or {insecure: VALUE} (plain text in the "
                     "bot file: works, with a warning). The value is never shown.",
         examples=[{"credential": {"locker": "ado", "name": "ci-bot", "attribute": "pat"}},
                   {"variable": "pat"}])
+    tenant_id: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]{1,100}$",
+                                  description="Directory (tenant) id: service_principal, "
+                                              "workload_identity (azure_cli: optional)",
+                                  examples=["72f988bf-86f1-41af-91ab-2d7cd011db47"])
+    client_id: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]{1,100}$",
+                                  description="Application (client) id: service_principal, "
+                                              "workload_identity; a user-assigned "
+                                              "managed_identity's client id",
+                                  examples=["6f1b2c3d-0000-4000-8000-000000000001"])
+    client_secret: OptionalCredential = Field(
+        None, description="service_principal: the app's client secret, from the same three "
+                          "sources as a token (vault, variable, insecure)",
+        examples=[{"credential": {"locker": "ado", "name": "release-app", "attribute": "secret"}}])
+    certificate: OptionalCredential = Field(
+        None, description="service_principal instead of a secret: the certificate and its "
+                          "private key as PEM text, from the same three sources",
+        examples=[{"variable": "app_pem"}])
+    certificate_password: OptionalCredential = Field(
+        None, description="The password of an encrypted certificate key",
+        examples=[{"variable": "app_pem_password"}])
+    managed_identity_resource_id: str | None = Field(
+        None, min_length=1, max_length=1024,
+        description="managed_identity: a user-assigned identity's resource id (instead of "
+                    "client_id)",
+        examples=["/subscriptions/0000/resourceGroups/bots/providers/"
+                  "Microsoft.ManagedIdentity/userAssignedIdentities/release-bot"])
+    token_file: str | None = Field(
+        None, min_length=1, max_length=4096,
+        description="workload_identity: the federated token file (default: "
+                    "$AZURE_FEDERATED_TOKEN_FILE, as Kubernetes and CI platforms set it)",
+        examples=["/var/run/secrets/azure/tokens/azure-identity-token"])
     session: Annotated[NewSession, WithJsonSchema(session_schema(
         "local", "Name and scope of the new session: a name, or {name, scope}. Default: "
         "{name: default, scope: local}.", ["ado", {"name": "ado", "scope": "global"}])),
@@ -74,6 +126,30 @@ class Inputs(ActionInputs):
     @classmethod
     def _session_by_name(cls, value: object) -> object:
         return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _method_inputs(self) -> "Inputs":
+        """Each method's inputs, checked before anything is sent (and by adobot validate)."""
+        method = self.authentication_method
+        given = {name for name in METHOD_INPUTS if getattr(self, name) is not None}
+        needed = {"pat": {"personal_access_token"},
+                  "service_principal": {"tenant_id", "client_id"},
+                  "workload_identity": {"tenant_id", "client_id"}}.get(method, set())
+        missing = sorted(needed - given)
+        if missing:
+            raise ValueError(f"authentication_method {method} needs {', '.join(missing)}")
+        stray = sorted(given - METHOD_INPUTS_OF[method])
+        if stray:
+            raise ValueError(f"{', '.join(stray)} do not go with authentication_method {method}")
+        if method == "service_principal" and (self.client_secret is None) == (
+                self.certificate is None):
+            raise ValueError("service_principal needs exactly one of client_secret and "
+                             "certificate")
+        if self.certificate_password is not None and self.certificate is None:
+            raise ValueError("certificate_password goes with a certificate")
+        if method == "managed_identity" and self.client_id and self.managed_identity_resource_id:
+            raise ValueError("give a managed identity's client_id or its resource id, not both")
+        return self
 
 
 class Outputs(ActionOutputs):
@@ -95,15 +171,23 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
                         "text (allowed by the person running the bot)", organization.base_url)
     name, scope = inputs.session.name, inputs.session.scope
     ctx.sessions.check_free(name)  # SESSION_EXISTS before anything is sent
-    # A vault credential is refused here, before anything is sent, unless it is bound to this
-    # organization (its URL as the bot gives it; --sandbox routes it afterwards).
-    token = resolve_token(inputs.personal_access_token, ctx.variables, ctx.vault,
-                          field="personal_access_token", organization=organization.base_url)
-    ctx.register_secret(token)
-    client = RestClient(ctx.route(organization), PatAuthorizer(token), timeout=ctx.timeout,
-                        policy=ctx.retry_policy)
+    client = RestClient(ctx.route(organization), _authorizer(ctx, inputs, organization.base_url),
+                        timeout=ctx.timeout, policy=ctx.retry_policy)
     try:
-        user = who_am_i(client, organization.name)
+        try:
+            user = who_am_i(client, organization.name)
+        except AuthFailed as refused:
+            if inputs.authentication_method == "pat" or refused.status != 401:
+                raise  # a PAT refused, or Entra's own refusal (said as it is)
+            # Entra signed the identity in; the organization does not know it.
+            raise refused.derive(
+                message=f"the organization {organization.name!r} refused the identity Entra "
+                        f"signed in ({inputs.authentication_method}): it is not a member of "
+                        f"the organization, or its token was not accepted (the service said: "
+                        f"{refused.service_message or 'HTTP 401'})",
+                hint="Add the service principal or managed identity to the organization "
+                     "(Organization settings > Users > Add users, by its name or client id), "
+                     "then give it access to the project.") from None
         project = client.get(f"_apis/projects/{path_segment(inputs.project)}", scope=PROJECT_READ,
                              subject=f"project {inputs.project!r} in organization {organization.name!r}")
         session = Session(name=name, scope=scope, organization=organization.name,
@@ -115,6 +199,34 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
         raise
     return Outputs(session=name, organization=organization.name, project_id=session.project_id,
                    project_name=session.project_name, user=user)
+
+
+def _authorizer(ctx: ActionContext, inputs: Inputs, organization: str) -> Authorizer:
+    """The session's Authorization header source. Every secret is read here, before anything is
+    sent; a vault credential only if it is bound to this organization (its URL as the bot gives
+    it; --sandbox routes it afterwards)."""
+    def secret(name: str) -> Secret | None:
+        source = getattr(inputs, name)
+        if source is None:
+            return None
+        value = resolve_token(source, ctx.variables, ctx.vault, field=name,
+                              organization=organization, multiline=name == "certificate")
+        ctx.register_secret(value)
+        return value
+
+    method = inputs.authentication_method
+    if method == "pat":
+        token = secret("personal_access_token")
+        assert token is not None  # the inputs' validator requires it for pat
+        return PatAuthorizer(token)
+    from adobot.credentials.identity import token_source
+
+    return BearerAuthorizer(token_source(
+        method, tenant_id=inputs.tenant_id, client_id=inputs.client_id,
+        client_secret=secret("client_secret"), certificate=secret("certificate"),
+        certificate_password=secret("certificate_password"),
+        resource_id=inputs.managed_identity_resource_id, token_file=inputs.token_file,
+        route=ctx.entra, register=ctx.register_secret))
 
 
 def who_am_i(client: RestClient, organization: str) -> str:
@@ -134,15 +246,19 @@ def who_am_i(client: RestClient, organization: str) -> str:
 ACTION = Action(
     name="Connect", label="Connect to Azure DevOps", group="Session",
     read_only=True, idempotent=True,
-    description="Proves a personal access token against an organization and a project "
-                "and keeps the connection as a local or global session for later actions.",
+    description="Signs in to an organization (a personal access token, or Microsoft Entra: a "
+                "service principal, a managed identity, a workload identity or the Azure CLI), "
+                "proves access to a project and keeps the connection as a local or global "
+                "session for later actions.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={
         "INVALID_INPUT": "the organization URL, project name or token source is malformed, or "
                          "the token variable is missing",
         "CREDENTIAL_NOT_FOUND": "the vault has no such locker/credential/attribute",
         "SESSION_EXISTS": "a session of that name is already connected",
-        "AUTH_FAILED": "the token is invalid, expired or revoked",
+        "AUTH_FAILED": "the token is invalid, expired or revoked; or Entra refused the sign-in "
+                       "(the AADSTS code and its meaning are said), or no managed identity is "
+                       "available on this machine",
         "PERMISSION_DENIED": f"the token lacks {PROJECT_READ} or may not read the project",
         "NOT_FOUND": "the organization or the project does not exist",
         **TRANSPORT_ERRORS,

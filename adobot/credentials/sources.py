@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import typing
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Mapping, Union
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Mapping, Optional, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
@@ -87,6 +87,11 @@ PASSES_SECRETS = _Mark("PASSES_SECRETS")
 # The type of every secret input: one of the three sources; the manifest carries x-credential.
 Credential = Annotated[TokenSource, CREDENTIAL, BeforeValidator(check_source_shape),
                        Field(json_schema_extra={"x-credential": {"sources": list(SOURCE_KINDS)}})]
+# A secret input that only some uses need (Connect's, per sign-in method): None, or a source.
+OptionalCredential = Annotated[
+    Optional[TokenSource], CREDENTIAL,
+    BeforeValidator(lambda value: value if value is None else check_source_shape(value)),
+    Field(json_schema_extra={"x-credential": {"sources": list(SOURCE_KINDS)}})]
 
 
 def _marked(annotation: Any, mark: _Mark) -> bool:
@@ -118,14 +123,16 @@ def sources_in(inputs: Mapping[str, Any], names: tuple[str, ...]) -> list[tuple[
     return [(name, inputs[name]) for name in names if isinstance(inputs.get(name), Mapping)]
 
 
-def clean_token(raw: object, where: str, field: str = FIELD) -> Secret:
-    """Strip a pasted newline or spaces; refuse what is still not a token."""
+def clean_token(raw: object, where: str, field: str = FIELD, multiline: bool = False) -> Secret:
+    """Strip a pasted newline or spaces; refuse what is still not a token (``multiline``: a
+    PEM certificate, whose lines stay)."""
     if not isinstance(raw, str):
         raise InvalidInput(f"{field}: {where} does not hold text", field=field)
     token = raw.strip()
     if not token:
-        raise InvalidInput(f"{field}: {where} is empty", "Give a personal access token.",
-                           field=field)
+        raise InvalidInput(f"{field}: {where} is empty", "Give the secret itself.", field=field)
+    if multiline:
+        return Secret(token)
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in token):
         raise InvalidInput(f"{field}: {where} has spaces or control characters inside the token",
                            "Copy the token again: it is one word of letters and digits.",
@@ -135,12 +142,13 @@ def clean_token(raw: object, where: str, field: str = FIELD) -> Secret:
 
 def resolve_token(source: TokenSource, variables: Mapping[str, Any],
                   vault: Callable[[], "Vault"] | None = None, field: str = FIELD, *,
-                  organization: str) -> Secret:
+                  organization: str, multiline: bool = False) -> Secret:
     """The secret a source names, to be sent to ``organization`` (a vault credential is handed
     out only for an organization it is bound to). ``vault`` opens the vault, only when a
     credential is asked for; ``field`` is the input that named the source (said in errors)."""
     if isinstance(source, FromInsecure):
-        return clean_token(source.insecure.get_secret_value(), "the insecure token", field)
+        return clean_token(source.insecure.get_secret_value(), "the insecure token", field,
+                           multiline)
     if isinstance(source, FromVariable):
         if source.variable not in variables:
             raise InvalidInput(
@@ -150,10 +158,10 @@ def resolve_token(source: TokenSource, variables: Mapping[str, Any],
         value = variables[source.variable]
         if isinstance(value, Secret):
             value = value.reveal()
-        return clean_token(value, f"variable {source.variable!r}", field)
+        return clean_token(value, f"variable {source.variable!r}", field, multiline)
     from adobot.credentials.vault import Vault
 
     ref = source.credential
     store = vault() if vault is not None else Vault()
     secret = store.get(ref.locker, ref.name, ref.attribute, organization=organization)
-    return clean_token(secret.reveal(), f"credential {ref}", field)
+    return clean_token(secret.reveal(), f"credential {ref}", field, multiline)

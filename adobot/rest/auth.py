@@ -57,12 +57,12 @@ class BearerAuthorizer:
         self._clock = clock
         self._lock = threading.Lock()
         self._header: Secret | None = None
-        self._expires_on = 0.0
+        self._renew_at = 0.0
         self.fetched = 0  # how many tokens were asked for (tests and benchmarks count them)
 
     def header(self) -> Secret:
         with self._lock:
-            if self._header is None or self._clock() >= self._expires_on - self._refresh_before:
+            if self._header is None or self._clock() >= self._renew_at:
                 self._fetch()
             assert self._header is not None
             return self._header
@@ -75,9 +75,11 @@ class BearerAuthorizer:
             return self._header != rejected  # the same token again is not worth a retry
 
     def _fetch(self) -> None:
+        now = self._clock()
         token, expires_on = self._source()
         self._header = Secret("Bearer " + token.reveal())
-        self._expires_on = expires_on
+        # Renew a few minutes before the end; a short-lived token at half its life.
+        self._renew_at = expires_on - min(self._refresh_before, max(0.0, expires_on - now) / 2)
         self.fetched += 1
 
     def __repr__(self) -> str:

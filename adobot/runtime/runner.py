@@ -141,8 +141,9 @@ class Runner:
                  redactor: Redactor | None = None, debug: bool = False,
                  progress: Callable[[str], None] | None = None,
                  vault_path: str | None = None, allow_plain_http: bool = False,
-                 allow_dirs: Iterable[str | Path] = ()) -> None:
+                 allow_dirs: Iterable[str | Path] = (), entra: Any = None) -> None:
         self.route = route or (lambda org: org.base_url)
+        self.entra = entra  # where Entra sign-in goes instead of the cloud (the sandbox)
         self.allow_plain_http = allow_plain_http
         # Folders beyond the top-level bot's that its bots may read (the person running it
         # allows them; a bot cannot).
@@ -195,7 +196,7 @@ class Runner:
                             vault=self.open_vault, bot_dir=bot.file.parent,
                             allowed_dirs=tree.allowed,
                             timeout=bot.settings.timeout, retry_policy=bot.settings.policy(),
-                            allow_plain_http=self.allow_plain_http)
+                            allow_plain_http=self.allow_plain_http, entra=self.entra)
         frame = self._bind(_Frame(bot, ctx, store, tree, depth))
         try:
             self._run_steps(bot.steps, frame, prefix)

@@ -51,6 +51,17 @@ class Sandbox:
         set to ``state.entra.identity_header``)."""
         return f"{self.url}/_entra/msi/token"
 
+    def entra_route(self) -> Any:
+        """Where a run sends Entra sign-in to reach this sandbox (None without its TLS
+        listener: the seed names no Entra identities)."""
+        if self._tls_server is None:
+            return None
+        from adobot.credentials.identity import EntraRoute
+
+        return EntraRoute(authority=self.tls_url, connection_verify=self.ca_file,
+                          identity_endpoint=self.identity_endpoint,
+                          identity_header=self.state.entra.identity_header)
+
     def org_url(self, organization: str = "contoso") -> str:
         return f"{self.url}/{organization}"
 

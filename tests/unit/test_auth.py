@@ -141,3 +141,15 @@ def test_authorizers_never_show_their_token():
     shown = [repr(bearer), str(bearer), repr(pat), str(pat), repr(header), str(header),
              repr(pat.header())]
     assert all(CANARY not in text for text in shown)
+
+
+def test_a_short_lived_token_is_renewed_at_half_its_life():
+    now = [1000.0]
+    tokens = iter(["one", "two", "three"])
+    authorizer = BearerAuthorizer(lambda: (Secret(next(tokens)), now[0] + 2.0),
+                                  clock=lambda: now[0])
+    assert authorizer.header().reveal() == "Bearer one"
+    now[0] += 0.9
+    assert authorizer.header().reveal() == "Bearer one"
+    now[0] += 0.2  # past half its two-second life (a five-minute margin would renew every call)
+    assert authorizer.header().reveal() == "Bearer two" and authorizer.fetched == 2

@@ -68,8 +68,23 @@ def test_examples_are_accepted_by_the_runtime_models(name):
     action = registry.get(name)
     inputs = load(name)["inputs"]
     whole = {key: inputs["properties"][key]["examples"][0] for key in inputs["properties"]}
-    assert not list(validator(inputs).iter_errors(whole))
-    action.parse_inputs(whole)  # raises if the model disagrees
+    for combination in _one_sign_in_method_each(name, whole):
+        assert not list(validator(inputs).iter_errors(combination))
+        action.parse_inputs(combination)  # raises if the model disagrees
+
+
+def _one_sign_in_method_each(name: str, whole: dict) -> list[dict]:
+    """Connect's inputs of one sign-in method go together, and only with it."""
+    if name != "Connect":
+        return [whole]
+    from adobot.actions.connect import METHOD_INPUTS, METHOD_INPUTS_OF
+
+    exclusive = {"service_principal": {"certificate", "certificate_password"},
+                 "managed_identity": {"managed_identity_resource_id"}}
+    return [{**{key: value for key, value in whole.items()
+                if key not in METHOD_INPUTS or (key in allowed
+                                                and key not in exclusive.get(method, ()))},
+             "authentication_method": method} for method, allowed in METHOD_INPUTS_OF.items()]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -85,7 +100,7 @@ def test_credential_and_session_inputs_are_described():
     connect = load("Connect")["inputs"]
     token = connect["properties"]["personal_access_token"]
     assert token["x-credential"]["sources"] == ["credential", "variable", "insecure"]
-    assert len(token["anyOf"]) == 3
+    assert len(token["anyOf"]) == 4 and {"type": "null"} in token["anyOf"]  # pat only
     insecure = connect["$defs"]["FromInsecure"]["properties"]["insecure"]
     assert insecure["writeOnly"] is True
     for name in ("Connect", "ListRepos", "Disconnect"):

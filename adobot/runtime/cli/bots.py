@@ -119,9 +119,9 @@ def _run(args: argparse.Namespace) -> int:
         refused = _check_before_running(args, overrides, bot.name, parsed)
         if refused is not None:
             return _print_result(args, refused)
-        route = None
+        route = entra = None
         if args.sandbox:
-            route = _start_sandbox(stack, args.sandbox_seed, args.sandbox_latency)
+            route, entra = _start_sandbox(stack, args.sandbox_seed, args.sandbox_latency)
         elif args.sandbox_seed or args.sandbox_latency is not None:
             raise InvalidInput("--sandbox-seed and --sandbox-latency go with --sandbox",
                                field="--sandbox-seed")
@@ -131,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
             progress = TerminalProgress(sys.stderr, redactor.scrub)
         runner = Runner(route=route, redactor=redactor, debug=args.debug, progress=progress,
                         vault_path=args.vault, allow_plain_http=args.allow_plain_http,
-                        allow_dirs=args.allow_dir)
+                        allow_dirs=args.allow_dir, entra=entra)
         result = runner.run(bot, overrides, parsed=parsed)
     return _print_result(args, result)
 
@@ -186,7 +186,7 @@ def _start_sandbox(stack: ExitStack, seed_path: str | None, latency_ms: float | 
                            "Give a JSON file shaped like sandbox/seed.json.",
                            field="--sandbox-seed") from None
     log.info("sandbox: serving Azure DevOps on %s (every organization URL goes there)", sandbox.url)
-    return sandbox.route
+    return sandbox.route, sandbox.entra_route()
 
 
 def _failure_document(args: argparse.Namespace, error: AdobotError) -> None:
