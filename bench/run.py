@@ -483,6 +483,30 @@ def queue_run_notice(ends_after: float) -> list[dict]:
                      f"({hour / 12:.0f} per 5-minute window of the service's rate limit)"}]
 
 
+# --- Entra: token requests per session -------------------------------------------------------
+
+def entra_tokens(actions: int) -> list[dict]:
+    """A service principal's session: how many token requests ``actions`` actions cost."""
+    from adobot.sandbox import Sandbox
+
+    seed = default_seed()
+    seed["entra"] = {"identities": [{"kind": "service_principal", "tenant": "bench-tenant",
+                                     "client_id": "bench-app", "name": "Bench App",
+                                     "secret": "bench-secret"}]}
+    with Sandbox(seed=seed) as sandbox, api.Context(sandbox=sandbox,
+                                                    variables={"s": "bench-secret"}) as ctx:
+        ctx.run("Connect", organization_url="https://dev.azure.com/contoso", project="Payments",
+                authentication_method="service_principal", tenant_id="bench-tenant",
+                client_id="bench-app", client_secret={"variable": "s"})
+        for _ in range(actions):
+            ctx.run("ListRepos")
+        issued = sandbox.state.entra.issued
+    return [{"what": f"Entra: token requests for a service principal's session of "
+                     f"{actions + 1} actions (token valid an hour)",
+             "adobot": str(issued), "baseline": "1", "ratio": issued / 1.0, "target": 1.0,
+             "baseline_name": "one per session until the token nears expiry"}]
+
+
 # --- 6. RunBot in a loop: the child file is parsed once per run ---------------------------------
 
 def run_bot_loop(url: str, runs: int, large: int, small: int) -> list[dict]:
@@ -663,8 +687,9 @@ def main() -> None:
         rows += scale(url, 2 if quick else 5)
     print(f"6/{steps} bulk at 80 ms latency (the sequential run takes a while)", flush=True)
     rows += bulk(seed, 200 if quick else 1000, 2 if quick else 3, 80, 100 if not quick else 20)
-    print(f"7/{steps} QueueRun wait", flush=True)
+    print(f"7/{steps} QueueRun wait, Entra tokens", flush=True)
     rows += queue_run_notice(4.0 if quick else 20.0)
+    rows += entra_tokens(50 if quick else 200)
     (OUT / "results.json").write_text(json.dumps(rows, indent=1, default=str))
     text = table(rows, quick)
     (OUT / "benchmarks.md").write_text(text, encoding="utf-8")

@@ -60,8 +60,19 @@ def token_source(method: str, *, tenant_id: str | None, client_id: str | None,
                  register: Callable[[Secret], None] = lambda secret: None
                  ) -> Callable[[], tuple[Secret, float]]:
     """A function that fetches a token for Azure DevOps: (the token, when it expires)."""
-    credential = _credential(method, tenant_id, client_id, client_secret, certificate,
-                             certificate_password, resource_id, token_file, route or EntraRoute())
+    try:
+        credential = _credential(method, tenant_id, client_id, client_secret, certificate,
+                                 certificate_password, resource_id, token_file,
+                                 route or EntraRoute())
+    except ValueError as exc:  # azure-identity reads the certificate when it is built
+        wrong_password = "password" in str(exc).lower()
+        raise InvalidInput(
+            "certificate_password does not open the certificate's private key" if wrong_password
+            else "certificate is not a PEM certificate with its private key "
+                 f"({_first_line(str(exc))})",
+            "Give the PEM text holding both the private key and the certificate (and the "
+            "key's password in certificate_password if it is encrypted).",
+            field="certificate_password" if wrong_password else "certificate") from None
     who = _who(method, tenant_id, client_id, resource_id)
 
     def fetch() -> tuple[Secret, float]:
@@ -101,6 +112,10 @@ def _credential(method: str, tenant_id: str | None, client_id: str | None,
             raise InvalidInput("token_file: a workload identity needs its token file (or "
                                "AZURE_FEDERATED_TOKEN_FILE set by the platform)",
                                field="token_file")
+        if not os.path.isfile(path):
+            raise InvalidInput(f"token_file: {path!r} is not a file",
+                               "Give the federated token file the platform mounts (Kubernetes: "
+                               "AZURE_FEDERATED_TOKEN_FILE).", field="token_file")
         return identity.WorkloadIdentityCredential(tenant_id=tenant_id, client_id=client_id,
                                                    token_file_path=path, **options)
     if method == "managed_identity":

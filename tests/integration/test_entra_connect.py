@@ -235,3 +235,26 @@ def test_a_pat_bot_never_imports_azure_identity():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+@pytest.mark.parametrize("pem, extra, field", [
+    ("not a pem at all", {}, "certificate"),
+    ("ENCRYPTED", {"certificate_password": {"variable": "pw"}}, "certificate_password"),
+])
+def test_a_certificate_that_cannot_be_read_is_invalid_input_before_sending(entra, pem, extra,
+                                                                            field):
+    inputs = {**SP, "client_id": "sp-cert", "certificate": {"variable": "pem"}, **extra}
+    inputs.pop("client_secret")
+    pem = encrypted_bundle("right") if pem == "ENCRYPTED" else pem
+    given = {"pw": "wrong-password-canary"} if extra else {}
+    result = run(entra, connect_bot(inputs), pem=pem, **given)
+    assert result.error["code"] == "INVALID_INPUT", result.error
+    assert result.error["message"].startswith(field) and entra.state.entra.issued == 0
+    assert "wrong-password-canary" not in json.dumps(result.to_dict())
+
+
+def test_a_missing_token_file_is_invalid_input_before_sending(entra, tmp_path):
+    result = run(entra, connect_bot({"authentication_method": "workload_identity",
+                                     "tenant_id": TENANT, "client_id": "wi-app",
+                                     "token_file": str(tmp_path / "absent")}))
+    assert result.error["code"] == "INVALID_INPUT" and "is not a file" in result.error["message"]
