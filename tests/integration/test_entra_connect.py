@@ -258,3 +258,26 @@ def test_a_missing_token_file_is_invalid_input_before_sending(entra, tmp_path):
                                      "tenant_id": TENANT, "client_id": "wi-app",
                                      "token_file": str(tmp_path / "absent")}))
     assert result.error["code"] == "INVALID_INPUT" and "is not a file" in result.error["message"]
+
+
+def test_the_command_never_prints_a_client_secret_or_a_bearer_token(tmp_path):
+    import os
+    import subprocess
+
+    from tests.conftest import ADOBOT
+
+    seed_file = tmp_path / "seed.json"
+    seed_file.write_text(json.dumps(seed()))
+    bot = tmp_path / "bot.json"
+    bot.write_text(connect_bot(SP, LIST[:2]))
+    outputs = []
+    for secret in (SECRET, SECRET + "-wrong"):
+        done = subprocess.run([str(ADOBOT), "run", str(bot), "--sandbox", "--sandbox-seed",
+                               str(seed_file), "--var-env", "secret=SP_SECRET", "--json",
+                               "--debug"], capture_output=True, text=True,
+                              env={**os.environ, "SP_SECRET": secret})
+        outputs.append(done)
+    assert outputs[0].returncode == 0, outputs[0].stderr
+    assert json.loads(outputs[1].stdout)["error"]["code"] == "AUTH_FAILED"
+    text = "".join(done.stdout + done.stderr for done in outputs)
+    assert SECRET not in text and "sandbox-entra-" not in text

@@ -11,12 +11,11 @@ import time
 import pytest
 import requests
 
-azure_identity = pytest.importorskip("azure.identity")  # a runtime dependency: always there
+import azure.identity as azure_identity
+from azure.core.exceptions import ClientAuthenticationError
 
-from azure.core.exceptions import ClientAuthenticationError  # noqa: E402
-
-from adobot.sandbox import Sandbox  # noqa: E402
-from adobot.sandbox.state import default_seed  # noqa: E402
+from adobot.sandbox import Sandbox
+from adobot.sandbox.state import default_seed
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 SCOPE = "499b84ac-1321-427f-aa17-267ca6975798/.default"
