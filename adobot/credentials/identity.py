@@ -97,6 +97,10 @@ def _credential(method: str, tenant_id: str | None, client_id: str | None,
     if route.authority:
         options = {"authority": route.authority, "disable_instance_discovery": True,
                    "connection_verify": route.connection_verify}
+    elif _private_authority():
+        # AZURE_AUTHORITY_HOST names a private cloud (Azure Stack, an emulator): Microsoft's
+        # instance discovery cannot vouch for it, so it is not asked (its docs say as much).
+        options = {"disable_instance_discovery": True}
     if method == "service_principal":
         if client_secret is not None:
             return identity.ClientSecretCredential(tenant_id, client_id, client_secret.reveal(),
@@ -129,6 +133,19 @@ def _credential(method: str, tenant_id: str | None, client_id: str | None,
         return identity.AzureCliCredential(tenant_id=tenant_id)
     raise InvalidInput(f"authentication_method {method!r} is not known",
                        field="authentication_method")
+
+
+# Microsoft's own authority hosts (public and sovereign clouds): instance discovery knows them.
+KNOWN_AUTHORITIES = ("login.microsoftonline.com", "login.microsoftonline.us",
+                     "login.chinacloudapi.cn", "login.microsoft.com", "login.windows.net")
+
+
+def _private_authority() -> bool:
+    from urllib.parse import urlsplit
+
+    host = os.environ.get("AZURE_AUTHORITY_HOST", "")
+    return bool(host) and (urlsplit(host if "//" in host else f"https://{host}").hostname
+                           or "") not in KNOWN_AUTHORITIES
 
 
 def _who(method: str, tenant_id: str | None, client_id: str | None,

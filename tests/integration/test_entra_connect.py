@@ -281,3 +281,27 @@ def test_the_command_never_prints_a_client_secret_or_a_bearer_token(tmp_path):
     assert json.loads(outputs[1].stdout)["error"]["code"] == "AUTH_FAILED"
     text = "".join(done.stdout + done.stderr for done in outputs)
     assert SECRET not in text and "sandbox-entra-" not in text
+
+
+@pytest.mark.parametrize("secret, code, said", [
+    (SECRET, None, "the app's secret works in contoso as Release Bot"),
+    (SECRET + "-wrong", "AUTH_FAILED", "the client secret is wrong (AADSTS7000215)"),
+])
+def test_vault_put_check_proves_a_service_principals_secret(entra, tmp_path, secret, code, said):
+    # A private authority (the sandbox; Azure Stack alike) through the standard variables.
+    from adobot.credentials.vault import Vault
+    from tests.security.test_vault import adobot
+
+    path = tmp_path / "v.json"
+    done = adobot("vault", "put", "ado", "release-app", "secret", "--vault", str(path),
+                  "--check", entra.org_url(), "--tenant-id", TENANT, "--client-id", "sp-secret",
+                  stdin=secret, env={"AZURE_AUTHORITY_HOST": entra.tls_url,
+                                     "REQUESTS_CA_BUNDLE": entra.ca_file})
+    assert said in done.stderr, done.stderr
+    if code is None:
+        assert done.returncode == 0
+        assert Vault(path).get("ado", "release-app", "secret",
+                               organization=entra.org_url()).reveal() == secret
+    else:
+        assert done.returncode == 1 and code in done.stderr and not path.exists()
+    assert SECRET not in done.stdout + done.stderr

@@ -35,6 +35,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="prove the token first (it must work and have Code (Read)) against "
                           "ORG_URL (which it is then bound to as well), or with no URL against "
                           "every --org; store nothing if it does not")
+    put.add_argument("--tenant-id", metavar="TENANT",
+                     help="with --client-id: the secret is that app's client secret "
+                          "(Connect's service_principal); --check signs in as the app")
+    put.add_argument("--client-id", metavar="CLIENT")
     put.set_defaults(handler=_put)
     bind = vault_commands.add_parser(
         "bind", parents=[vault_file], help="set the organizations a credential may be sent to",
@@ -89,9 +93,13 @@ def _put(args: argparse.Namespace) -> int:
                            "A stored secret goes only to the organizations it was stored for: "
                            "`adobot vault put ado ci-bot pat --org https://dev.azure.com/yourorg`.",
                            field="--org")
+    app = (args.tenant_id, args.client_id)
+    if any(app) and not all(app):
+        raise InvalidInput("--tenant-id and --client-id go together (an app's client secret)",
+                           field="--client-id")
     if args.check is not None:
         for url in organizations:
-            _check_token(token, url)
+            _check_token(token, url, app if all(app) else None)
     Vault(args.vault).put(args.locker, args.credential, args.attribute, token,
                           organizations=organizations)
     print(f"stored {args.locker}/{args.credential}/{args.attribute} for "
@@ -107,23 +115,32 @@ def _bind(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_token(token, organization_url: str) -> None:
-    """As Connect proves a token: who it is; then that it may read code in the organization."""
+def _check_token(token, organization_url: str,
+                 app: tuple[str, str] | None = None) -> None:
+    """As Connect proves a token: who it is; then that it may read code in the organization.
+    ``app`` (tenant, client): the secret is that app's client secret, proved by signing in."""
     from adobot.actions.connect import who_am_i
     from adobot.actions.scopes import CODE_READ
-    from adobot.rest.auth import PatAuthorizer
+    from adobot.rest.auth import Authorizer, BearerAuthorizer, PatAuthorizer
     from adobot.rest.client import RestClient
     from adobot.rest.urls import parse_organization_url
 
     organization = parse_organization_url(organization_url)
-    client = RestClient(organization.base_url, PatAuthorizer(token))
+    authorizer: Authorizer = PatAuthorizer(token)
+    if app is not None:
+        from adobot.credentials.identity import token_source
+
+        authorizer = BearerAuthorizer(token_source("service_principal", tenant_id=app[0],
+                                                   client_id=app[1], client_secret=token))
+    client = RestClient(organization.base_url, authorizer)
     try:
         user = who_am_i(client, organization.name)
         client.get("_apis/git/repositories", scope=CODE_READ,
                    subject=f"the repositories of organization {organization.name!r}")
     finally:
         client.close()
-    log.info("checked: the token works in %s as %s and can read code", organization.name, user)
+    log.info("checked: %s works in %s as %s and can read code",
+             "the app's secret" if app else "the token", organization.name, user)
 
 
 def _list(args: argparse.Namespace) -> int:
