@@ -305,3 +305,36 @@ def test_vault_put_check_proves_a_service_principals_secret(entra, tmp_path, sec
     else:
         assert done.returncode == 1 and code in done.stderr and not path.exists()
     assert SECRET not in done.stdout + done.stderr
+
+
+def test_a_standalone_sandbox_says_how_to_sign_in_and_a_bot_does(tmp_path):
+    # `adobot sandbox` prints the standard variables; a bot run with them signs in there.
+    import os
+    import subprocess
+
+    from tests.conftest import ADOBOT
+
+    seed_file = tmp_path / "seed.json"
+    seed_file.write_text(json.dumps(seed()))
+    server = subprocess.Popen([str(ADOBOT), "sandbox", "--seed", str(seed_file)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("Press"):
+            lines.append(server.stdout.readline())
+        url = lines[0].split(" on ")[1].strip()
+        settings = dict(item.split("=", 1) for line in lines
+                        if line.strip().startswith(("Entra:", "managed identity:"))
+                        for item in line.split(":", 1)[1].split())
+        assert set(settings) == {"AZURE_AUTHORITY_HOST", "REQUESTS_CA_BUNDLE",
+                                 "IDENTITY_ENDPOINT", "IDENTITY_HEADER"}
+        bot = tmp_path / "bot.json"
+        bot.write_text(connect_bot(SP, LIST[:1]).replace("https://dev.azure.com", url))
+        done = subprocess.run([str(ADOBOT), "run", str(bot), "--var-env", "secret=S", "--json"],
+                              capture_output=True, text=True,
+                              env={**os.environ, **settings, "S": SECRET})
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["status"] == "succeeded"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -51,6 +51,14 @@ def _sandbox(args: argparse.Namespace) -> int:
     for name in sorted(o.name for o in sandbox.state.organizations.values()):
         print(f"  organization URL: {sandbox.url}/{name}")
     print("  tokens: " + ", ".join(sorted(sandbox.state.tokens)), flush=True)
+    if sandbox.entra_route() is not None:  # the seed names Entra identities
+        entra = sandbox.state.entra
+        print(f"  Entra: AZURE_AUTHORITY_HOST={sandbox.tls_url} "
+              f"REQUESTS_CA_BUNDLE={sandbox.ca_file}")
+        print(f"  managed identity: IDENTITY_ENDPOINT={sandbox.identity_endpoint} "
+              f"IDENTITY_HEADER={entra.identity_header}")
+        print("  identities: " + ", ".join(f"{i.client_id} ({i.kind})"
+                                            for i in entra.identities), flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     try:
         threading.Event().wait()
