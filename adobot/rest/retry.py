@@ -84,18 +84,22 @@ class RateLimitPacer:
 
     def nearly_spent(self, policy: RetryPolicy) -> bool:
         with self._lock:
-            remaining, limit = self._remaining, self._limit
-        return remaining is not None and limit is not None and \
-            remaining < limit * policy.slow_down_below
+            return _low(self._remaining, self._limit, policy)
 
     def pause(self, policy: RetryPolicy, now: float | None = None) -> float:
         """Spread what is left of the budget over the time left in the window."""
         with self._lock:
             remaining, limit, reset = self._remaining, self._limit, self._reset
-        if remaining is None or limit is None or remaining >= limit * policy.slow_down_below:
+        if remaining is None or not _low(remaining, limit, policy):
             return 0.0
         window = (reset - (time.time() if now is None else now)) if reset else policy.max_pause
         return min(policy.max_pause, max(0.0, window) / max(remaining, 1.0))
+
+
+def _low(remaining: float | None, limit: float | None, policy: RetryPolicy) -> bool:
+    """Less than the policy's share of the rate limit is left."""
+    return remaining is not None and limit is not None and \
+        remaining < limit * policy.slow_down_below
 
 
 # The deadline of the action being run: all its retries share it (the runtime sets it).

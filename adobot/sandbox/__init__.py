@@ -32,18 +32,13 @@ class Sandbox:
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the sandbox is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return _url(self._server, "http", "the sandbox is not running")
 
     @property
     def tls_url(self) -> str:
         """The TLS listener (Entra's authority for azure-identity: ``authority=tls_url``)."""
-        if self._tls_server is None:
-            raise RuntimeError("the sandbox's TLS listener is not running (Sandbox(tls=True))")
-        host, port = self._tls_server.server_address[:2]
-        return f"https://{host}:{port}"
+        return _url(self._tls_server, "https",
+                    "the sandbox's TLS listener is not running (Sandbox(tls=True))")
 
     @property
     def identity_endpoint(self) -> str:
@@ -74,10 +69,7 @@ class Sandbox:
         from adobot.sandbox.server import SandboxServer
 
         self._server = SandboxServer(self._address, self.state, app)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.02},
-                                        name="adobot-sandbox", daemon=True)
-        self._thread.start()
+        self._thread = _serve(self._server, "adobot-sandbox")
         if self._tls:
             from adobot.sandbox.tls import server_context
 
@@ -86,32 +78,42 @@ class Sandbox:
             self._tls_server = SandboxServer((self._address[0], 0), self.state, app)
             self._tls_server.socket = context.wrap_socket(self._tls_server.socket,
                                                           server_side=True)
-            self._tls_thread = threading.Thread(target=self._tls_server.serve_forever,
-                                                kwargs={"poll_interval": 0.02},
-                                                name="adobot-sandbox-tls", daemon=True)
-            self._tls_thread.start()
+            self._tls_thread = _serve(self._tls_server, "adobot-sandbox-tls")
         return self
 
     def stop(self) -> None:
         if self._tls_server is not None:
-            self._tls_server.shutdown()
-            self._tls_server.close_connections()
-            self._tls_server.server_close()
-            if self._tls_thread is not None:
-                self._tls_thread.join(timeout=5)
+            _halt(self._tls_server, self._tls_thread)
             self._tls_server = None
             self._tls_folder.cleanup()
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.close_connections()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
+        if self._server is not None:
+            _halt(self._server, self._thread)
+            self._server = None
 
     def __enter__(self) -> "Sandbox":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _url(server: Any, scheme: str, missing: str) -> str:
+    if server is None:
+        raise RuntimeError(missing)
+    host, port = server.server_address[:2]
+    return f"{scheme}://{host}:{port}"
+
+
+def _serve(server: Any, name: str) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _halt(server: Any, thread: threading.Thread | None) -> None:
+    server.shutdown()
+    server.close_connections()
+    server.server_close()
+    if thread is not None:
+        thread.join(timeout=5)
