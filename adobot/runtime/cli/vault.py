@@ -38,7 +38,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     put.add_argument("--tenant-id", metavar="TENANT",
                      help="with --client-id: the secret is that app's client secret "
                           "(Connect's service_principal); --check signs in as the app")
-    put.add_argument("--client-id", metavar="CLIENT")
+    put.add_argument("--client-id", metavar="CLIENT",
+                     help="with --tenant-id: the app's application (client) id")
     put.set_defaults(handler=_put)
     bind = vault_commands.add_parser(
         "bind", parents=[vault_file], help="set the organizations a credential may be sent to",
