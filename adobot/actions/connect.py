@@ -192,7 +192,9 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
                              subject=f"project {inputs.project!r} in organization {organization.name!r}")
         session = Session(name=name, scope=scope, organization=organization.name,
                           organization_url=organization.base_url, project_id=project["id"],
-                          project_name=project["name"], user=user, rest=client)
+                          project_name=project["name"], user=user, rest=client,
+                          search_url=ctx.route(organization.area("almsearch")),
+                          identity_url=ctx.route(organization.area("vssps")))
         ctx.sessions.add(session)
     except BaseException:
         client.close()

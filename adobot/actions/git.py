@@ -62,3 +62,65 @@ def get_repository(session: Session, name_or_id: str) -> dict[str, Any]:
         f"{session.project_id}/_apis/git/repositories/{path_segment(name_or_id)}",
         scope=CODE_READ,
         subject=f"repository {name_or_id!r} in project {session.project_name!r}")
+
+
+def check_commit(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{7,40}", value):
+        raise ValueError(f"{value!r} is not a commit id (7 to 40 hexadecimal digits)")
+    return value.lower()
+
+
+CommitId = Annotated[str, AfterValidator(check_commit), Field(max_length=40)]
+TagName = Annotated[str, AfterValidator(check_branch), Field(max_length=400)]
+
+
+def version_query(branch: str | None, tag: str | None, commit: str | None,
+                  prefix: str = "versionDescriptor") -> dict[str, str]:
+    """The versionDescriptor a route takes for a branch, tag or commit (none: the default
+    branch)."""
+    if commit:
+        return {f"{prefix}.version": commit, f"{prefix}.versionType": "commit"}
+    if tag:
+        return {f"{prefix}.version": tag.removeprefix("refs/tags/"),
+                f"{prefix}.versionType": "tag"}
+    if branch:
+        return {f"{prefix}.version": branch.removeprefix("refs/heads/"),
+                f"{prefix}.versionType": "branch"}
+    return {}
+
+
+def version_label(branch: str | None, tag: str | None, commit: str | None) -> str:
+    if commit:
+        return f"commit {commit}"
+    if tag:
+        return f"tag {tag!r}"
+    return f"branch {branch!r}" if branch else "the default branch"
+
+
+def one_version(branch: str | None, tag: str | None, commit: str | None) -> None:
+    if sum(v is not None for v in (branch, tag, commit)) > 1:
+        raise ValueError("give at most one of branch, tag and commit")
+
+
+def explain_missing(error: Exception, repository: str, version: str, path: str | None = None):
+    """NOT_FOUND that says which was missing: the repository, the version or the path."""
+    from adobot.rest.errors import NotFound
+
+    if not isinstance(error, NotFound):
+        return error
+    key = error.details.get("typeKey")
+    if key == "GitUnresolvableToCommitException":
+        return error.derive(message=f"{version} does not exist in repository {repository!r} "
+                                    f"(the service said: {error.service_message})",
+                            hint="Check the branch, tag or commit; ListCommits shows commits.")
+    if key == "GitItemNotFoundException" and path is not None:
+        return error.derive(message=f"{path!r} does not exist in repository {repository!r} at "
+                                    f"{version} (the service said: {error.service_message})",
+                            hint="Check the path; ListFiles lists a folder.")
+    return error
+
+
+def web_url(session: Session, repository: str, suffix: str = "") -> str:
+    """The page of a repository (or of something in it) in the web portal."""
+    return (f"{session.organization_url}/{path_segment(session.project_name)}/_git/"
+            f"{path_segment(repository)}{suffix}")

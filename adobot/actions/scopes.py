@@ -13,3 +13,5 @@ BUILD_READ = "Build (Read)"                       # vso.build
 BUILD_EXECUTE = "Build (Read & execute)"          # vso.build_execute
 WORK_READ = "Work Items (Read)"                   # vso.work
 WORK_WRITE = "Work Items (Read & write)"          # vso.work_write
+WIKI_READ = "Wiki (Read)"                         # vso.wiki
+IDENTITY_READ = "Identity (Read)"                 # vso.identity

@@ -111,6 +111,10 @@ class RestClient:
         return f"RestClient({self.base_url!r})"
 
     def url(self, path: str) -> str:
+        """A route of the organization, or a whole URL (another host of the same organization,
+        e.g. Code Search's, as the session names it)."""
+        if path.startswith(("https://", "http://")):
+            return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def get(self, path: str, **kwargs: Any) -> Any:

@@ -31,6 +31,17 @@ class OrganizationUrl:
     def __str__(self) -> str:
         return self.base_url
 
+    def area(self, host: str) -> "OrganizationUrl":
+        """The organization on one of the service's other hosts: ``almsearch`` (Code, Wiki
+        and Work Item Search) or ``vssps`` (identities). Azure DevOps Server serves every area
+        on its own host."""
+        if self.kind == "cloud":
+            return OrganizationUrl(self.name, f"https://{host}.dev.azure.com/{self.name}", self.kind)
+        if self.kind == "legacy":
+            return OrganizationUrl(self.name, f"https://{self.name}.{host}.visualstudio.com",
+                                   self.kind)
+        return self
+
     @property
     def clear_text(self) -> bool:
         """Plain http to a host that is not this machine: a token would cross the network."""

@@ -281,3 +281,89 @@ def item_not_found(path: str, repository: str, version: str) -> ApiError:
 def version_unresolvable(version: str) -> ApiError:
     return refuse(404, f"TF401175: The version descriptor <{version}> could not be resolved to a "
                   "version commit.", "GitUnresolvableToCommitException", GIT)
+
+
+# --- pull requests (TF401179 and TF401398 as reported by clients that handle them) -----------
+
+def pull_request_exists() -> ApiError:
+    return refuse(409, "TF401179: An active pull request for the source and target branch "
+                  "already exists.", "GitPullRequestExistsException", GIT)
+
+
+def pull_request_stale() -> ApiError:
+    return refuse(400, "TF401398: The pull request cannot be activated because the source "
+                  "and/or the target branch no longer exists, or the requested refs are not "
+                  "branches.", "GitPullRequestStaleException", GIT)
+
+
+def pull_request_same_branches() -> ApiError:
+    return refuse(400, "TF401396: The source and target branches of a pull request must be "
+                  "different.", "InvalidArgumentValueException", WEBAPI)
+
+
+def pull_request_not_found(raw_id: str) -> ApiError:
+    return refuse(404, f"TF401180: The requested pull request was not found: {raw_id}.",
+                  "GitPullRequestNotFoundException", GIT)
+
+
+# --- wikis (wording not captured: the status and typeKey are what clients read) --------------
+
+def wiki_not_found(key: str) -> ApiError:
+    return refuse(404, f"VS402485: The wiki '{key}' does not exist or you do not have "
+                  "permission to read it.", "WikiNotFoundException",
+                  "Microsoft.TeamFoundation.Wiki.Server")
+
+
+def wiki_page_not_found(path: str) -> ApiError:
+    return refuse(404, f"VS402484: The page '{path}' specified does not exist in the wiki.",
+                  "WikiPageNotFoundException", "Microsoft.TeamFoundation.Wiki.Server")
+
+
+# --- search ----------------------------------------------------------------------------------
+
+def search_not_installed(path: str) -> ApiError:
+    """Without the Code Search extension the search routes do not exist (reported, not
+    captured: a client must expect a 404 on the search route)."""
+    return resource_not_found(path)
+
+
+def search_argument(message: str) -> ApiError:
+    return refuse(400, message, "InvalidQueryException",
+                  "Microsoft.VisualStudio.Services.Search.WebApi")
+
+
+# --- WIQL ------------------------------------------------------------------------------------
+
+def wiql_syntax(message: str) -> ApiError:
+    return refuse(400, f"TF51006: The query statement is not valid. {message}",
+                  "WorkItemTrackingQueryInvalidSyntaxException", WIT)
+
+
+def wiql_field_not_found(name: str) -> ApiError:
+    return refuse(400, f"TF51005: The query references a field that does not exist. The error "
+                  f"is caused by \u00ab{name}\u00bb.", "WorkItemTrackingQueryFieldNotFoundException",
+                  WIT)
+
+
+def wiql_too_many(limit: int) -> ApiError:
+    return refuse(400, f"VS402337: The number of work items returned exceeds the size limit of "
+                  f"{limit}. Change the query to return fewer work items.",
+                  "WorkItemTrackingQueryResultSizeLimitExceededException", WIT)
+
+
+def batch_too_large(limit: int) -> ApiError:
+    return refuse(400, f"VS402335: The maximum number of work items that can be read in one "
+                  f"request is {limit}.", "WorkItemTrackingQueryResultSizeLimitExceededException",
+                  WIT)
+
+
+def revision_mismatch() -> ApiError:
+    """A JSON Patch ``test`` of ``/rev`` that fails: 412 TF26071 (as clients report it)."""
+    return refuse(412, "TF26071: This work item has been changed by someone else since you "
+                  "opened it. You will need to refresh it and discard your changes.",
+                  "WorkItemRevisionMismatchException", WIT)
+
+
+def artifact_link_invalid(url: str) -> ApiError:
+    return refuse(400, f"TF237124: The artifact link '{url}' is not valid: what it names does "
+                  "not exist.", "WorkItemLinkInvalidException", WIT)

@@ -11,6 +11,7 @@ from adobot.sandbox.state import (
     Organization,
     Pipeline,
     Project,
+    PullRequest,
     Repository,
     Run,
     Token,
@@ -253,3 +254,53 @@ def fault_answer(fault) -> tuple[int, Any, dict[str, str]]:
         return 429, errors.throttled(), headers
     headers = {"Retry-After": fault.retry_after} if fault.status == 503 and fault.retry_after else {}
     return fault.status, errors.unavailable(fault.id), headers
+
+
+def commit(base: str, project: Project, repo: Repository, item: Commit) -> dict[str, Any]:
+    """A commit as the commits list gives it, with the counts of its changes."""
+    before = repo.commits[item.parents[0]].files if item.parents else {}
+    counts = {"Add": sum(1 for p in item.files if p not in before),
+              "Edit": sum(1 for p in item.files if p in before and before[p] != item.files[p]),
+              "Delete": sum(1 for p in before if p not in item.files)}
+    return {"commitId": item.id, "author": _git_user(item), "committer": _git_user(item),
+            "comment": item.comment, "changeCounts": counts,
+            "url": f"{base}/{project.id}/_apis/git/repositories/{repo.id}/commits/{item.id}",
+            "remoteUrl": f"{base}/{quote(project.name)}/_git/{quote(repo.name)}/commit/{item.id}"}
+
+
+def content_metadata(path: str, binary: bool) -> dict[str, Any]:
+    name = path.rsplit("/", 1)[-1]
+    extension = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+    data: dict[str, Any] = {"encoding": 65001 if not binary else 0, "fileName": name,
+                            "extension": extension}
+    if binary:
+        data["isBinary"] = True
+        data["contentType"] = "application/octet-stream"
+    else:
+        data["contentType"] = "text/plain"
+    return data
+
+
+def pull_request(base: str, org: Organization, project: Project, item: PullRequest
+                 ) -> dict[str, Any]:
+    repo = item.repository
+    api = f"{base}/{project.id}/_apis/git/repositories/{repo.id}"
+    reviewers = [{"reviewerUrl": f"{api}/pullRequests/{item.id}/reviewers/{r}", "vote": 0,
+                  "hasDeclined": False, "isFlagged": False, "id": r,
+                  "url": f"{base}/_apis/Identities/{r}"} for r in item.reviewers]
+    return {
+        "repository": repository(base, org, project, repo),
+        "pullRequestId": item.id, "codeReviewId": item.id, "status": item.status,
+        "createdBy": identity_ref(base, item.created_by), "creationDate": item.created,
+        "title": item.title, "description": item.description,
+        "sourceRefName": item.source, "targetRefName": item.target,
+        "mergeStatus": "queued", "isDraft": item.is_draft,
+        "mergeId": stable_id("merge", str(item.id), repo.id),
+        "lastMergeSourceCommit": {"commitId": item.source_commit,
+                                  "url": f"{api}/commits/{item.source_commit}"},
+        "lastMergeTargetCommit": {"commitId": item.target_commit,
+                                  "url": f"{api}/commits/{item.target_commit}"},
+        "reviewers": reviewers, "url": f"{api}/pullRequests/{item.id}",
+        "supportsIterations": True,
+        "artifactId": f"vstfs:///Git/PullRequestId/{project.id}%2f{repo.id}%2f{item.id}",
+    }

@@ -32,6 +32,8 @@ SCOPE_IMPLIES = {
     "vso.work_write": {"vso.work"},
     "vso.project_manage": {"vso.project_write", "vso.project"},
     "vso.project_write": {"vso.project"},
+    "vso.wiki_write": {"vso.wiki"},
+    "vso.identity_manage": {"vso.identity"},
 }
 
 
@@ -97,6 +99,23 @@ class Repository:
         commit_id = self.branches.get(ref)
         return self.commits[commit_id] if commit_id else None
 
+    def history(self, start: Commit) -> list[Commit]:
+        """``start`` and its ancestors, newest first (first parents: the sandbox never merges)."""
+        found: list[Commit] = []
+        current: Commit | None = start
+        while current is not None:
+            found.append(current)
+            current = self.commits.get(current.parents[0]) if current.parents else None
+        return found
+
+    def touches(self, commit: Commit, path: str) -> bool:
+        """Whether a commit changed the file at ``path`` or anything under the folder ``path``."""
+        before = self.commits[commit.parents[0]].files if commit.parents else {}
+        under = path.rstrip("/") + "/"
+        return any(before.get(name) != commit.files.get(name)
+                   for name in set(before) | set(commit.files)
+                   if name == path or name.startswith(under) or path == "/")
+
     def commit(self, files: dict[str, bytes], parents: list[str], comment: str, author: str,
                email: str, date: str) -> Commit:
         digest = hashlib.sha1(repr((sorted(files.items()), parents, comment, date,
@@ -134,6 +153,37 @@ class Run:
     result: str | None = None
     finished: str | None = None
     polls: int = 0
+    seeded: bool = False  # a past run of the seed, not one queued
+
+
+@dataclass
+class PullRequest:
+    id: int
+    repository: Repository
+    source: str                 # refs/heads/...
+    target: str
+    title: str
+    description: str
+    is_draft: bool
+    created_by: Token
+    created: str
+    source_commit: str
+    target_commit: str
+    reviewers: list[str] = field(default_factory=list)  # identity ids
+    work_items: list[int] = field(default_factory=list)
+    status: str = "active"
+
+
+@dataclass
+class Wiki:
+    """A project wiki (its own hidden repository) or a code wiki (a folder of a repository)."""
+
+    id: str
+    name: str
+    type: str                   # "projectWiki" or "codeWiki"
+    repository: Repository
+    mapped_path: str = "/"
+    branch: str = "refs/heads/wikiMaster"
 
 
 @dataclass
@@ -169,6 +219,11 @@ class Project:
     # Classification nodes below the project's root node, lower-cased ("payments\\web").
     areas: set[str] = field(default_factory=set)
     iterations: set[str] = field(default_factory=set)
+    wikis: list[Wiki] = field(default_factory=list)
+
+    def wiki(self, id_or_name: str) -> Wiki | None:
+        key = id_or_name.lower()
+        return next((w for w in self.wikis if w.id == key or w.name.lower() == key), None)
 
     def has_node(self, tree: str, path: str) -> bool:
         """Whether an area or iteration path exists, node by node from the project's root."""
@@ -198,6 +253,8 @@ class Organization:
     # None: Azure DevOps Services (REST API 7.1); else the REST API version of the Azure DevOps
     # Server it plays (7.0: Server 2022, 6.0: Server 2020).
     server_version: tuple[int, int] | None = None
+    # Whether the Code Search extension is installed (seed "code_search": false: it is not).
+    code_search: bool = True
 
     @property
     def api_version(self) -> tuple[int, int]:
@@ -219,7 +276,11 @@ class SandboxState:
         self.in_flight = self.max_in_flight = 0  # requests being answered at once
         self.work_items: dict[int, WorkItem] = {}
         self.runs: dict[int, Run] = {}
-        self._next = {"pipeline": 1, "run": 1, "work_item": 1, "push": 1}
+        self.pull_requests: dict[int, PullRequest] = {}
+        self._next = {"pipeline": 1, "run": 1, "work_item": 1, "push": 1, "pull_request": 1}
+        # The most work items a WIQL query may match (the service's 20,000: VS402337); tests
+        # lower it to see large queries split without creating 20,000 items.
+        self.wiql_limit = 20_000
         self.faults = FaultSet()
         self.entra = Entra()  # the identities it signs in (seed "entra")
         # Round-trip time a distant service adds to every answer (seed "latency": {"ms",
@@ -249,7 +310,8 @@ class SandboxState:
         with self.lock:
             for org_name, org in (seed.get("organizations") or {}).items():
                 organization = Organization(id=stable_id(org_name), name=org_name,
-                                            server_version=_version(org.get("server_version")))
+                                            server_version=_version(org.get("server_version")),
+                                            code_search=bool(org.get("code_search", True)))
                 for project in org.get("projects", []):
                     organization.projects.append(self._project(org_name, project))
                 self.organizations[org_name.lower()] = organization
@@ -291,6 +353,7 @@ class SandboxState:
             # A seeded pipeline can run: its YAML is on the default branch of its repository.
             files[repo.name.lower()].setdefault(
                 _item_path(path), pipeline_yaml(item.get("parameters") or []).encode("utf-8"))
+        histories = {r["name"].lower(): r.get("history") or [] for r in seed.get("repositories", [])}
         for repo in project.repositories:
             if repo.default_branch:
                 tree = files[repo.name.lower()] or {"/README.md": f"# {repo.name}\n".encode()}
@@ -299,7 +362,55 @@ class SandboxState:
                 repo.branches[repo.default_branch] = first.id
                 for branch in seeded[repo.name.lower()]:  # more branches, at the same commit
                     repo.branches[branch] = first.id
+                # Later commits on the default branch: {comment, author, email, date, files}.
+                for entry in histories[repo.name.lower()]:
+                    tip = repo.tip(repo.default_branch)
+                    assert tip is not None
+                    tree = {**tip.files, **{_item_path(path): content.encode("utf-8")
+                                           for path, content in entry.get("files", {}).items()}}
+                    made = repo.commit(tree, [tip.id], entry["comment"], entry["author"],
+                                       entry["email"], entry["date"])
+                    repo.branches[repo.default_branch] = made.id
+        for item in seed.get("wikis", []):
+            project.wikis.append(self._wiki(org_name, project, item))
+        for item in seed.get("pipelines", []):
+            pipeline = next(p for p in project.pipelines if p.name == item["name"])
+            for past in item.get("runs", []):  # finished runs: {result, finished, branch}
+                self._past_run(project, pipeline, past)
         return project
+
+    def _wiki(self, org_name: str, project: Project, seed: dict[str, Any]) -> Wiki:
+        """A project wiki with its pages ({"/Page/Sub page": markdown}), or a code wiki
+        published from a folder of one of the project's repositories."""
+        if seed.get("type", "projectWiki") == "codeWiki":
+            repo = project.repository(seed["repository"])
+            if repo is None or not repo.default_branch:
+                raise ValueError(f"seed: code wiki {seed['name']!r} needs a repository with a branch")
+            return Wiki(id=stable_id(org_name, project.name, "wiki", seed["name"]),
+                        name=seed["name"], type="codeWiki", repository=repo,
+                        mapped_path=_item_path(seed.get("mapped_path", "/")),
+                        branch=repo.default_branch)
+        name = seed.get("name") or f"{project.name}.wiki"
+        repo = Repository(id=stable_id(org_name, project.name, "wiki", name), name=name,
+                          default_branch="refs/heads/wikiMaster")
+        tree = {page_file(path): text.encode("utf-8")
+                for path, text in (seed.get("pages") or {}).items()}
+        first = repo.commit(tree, [], "Initial wiki", "Sandbox Seed", "seed@sandbox.example",
+                            LAST_CHANGE)
+        repo.branches["refs/heads/wikiMaster"] = first.id
+        return Wiki(id=repo.id, name=name, type="projectWiki", repository=repo)
+
+    def _past_run(self, project: Project, pipeline: Pipeline, seed: dict[str, Any]) -> None:
+        repo = next(r for r in project.repositories if r.id == pipeline.repository_id)
+        ref = seed.get("branch") or repo.default_branch or "refs/heads/main"
+        tip = repo.tip(ref)
+        run_id = self.next_id("run")
+        pipeline.runs += 1
+        self.runs[run_id] = Run(
+            id=run_id, name=f"{seed['finished'][:10].replace('-', '')}.{pipeline.runs}", pipeline=pipeline,
+            ref_name=ref, version=tip.id if tip else ZERO_ID, created=seed["finished"],
+            template_parameters={}, variables={}, state="completed", result=seed["result"],
+            finished=seed["finished"], seeded=True)
 
     def add_token(self, token: str, user: str = "Sandbox User", email: str | None = None,
                   scopes: list[str] | None = None, expired: bool = False,
@@ -325,12 +436,18 @@ class SandboxState:
             titles = [str(w.fields.get("System.Title")) for w in self.work_items.values()]
             titled = [title for title in titles if title.startswith(title_prefix)]
             return {"requests": len(self.requests), "work_items": len(titles),
-                    "distinct_work_item_titles": len(set(titles)), "runs": len(self.runs),
+                    "distinct_work_item_titles": len(set(titles)),
+                    "runs": len(self.queued_runs()),
                     "repositories": sum(len(p.repositories) for o in self.organizations.values()
                                         for p in o.projects),
                     "title_prefix": title_prefix, "work_items_titled": len(titled),
                     "distinct_titles_titled": len(set(titled)),
                     "in_flight": self.in_flight, "max_in_flight": self.max_in_flight}
+
+    def queued_runs(self) -> dict[int, Run]:
+        """The runs queued through the API (the seed's past runs left out)."""
+        with self.lock:
+            return {key: run for key, run in self.runs.items() if not run.seeded}
 
     def enter(self) -> None:
         """A request arrived (counted until its answer has left)."""
@@ -379,6 +496,19 @@ def _nodes(project: str, paths: list[str]) -> set[str]:
 
 def _item_path(path: str) -> str:
     return "/" + path.strip().lstrip("/")
+
+
+def page_file(page: str) -> str:
+    """A wiki page's path -> its file in the wiki's repository, as the service names them:
+    "/Runbooks/Payment failures" -> "/Runbooks/Payment-failures.md" ('-' itself is "%2D")."""
+    parts = [p for p in page.split("/") if p]
+    return "/" + "/".join(p.replace("-", "%2D").replace(" ", "-") for p in parts) + ".md"
+
+
+def page_path(file: str) -> str:
+    """The inverse of ``page_file``."""
+    parts = [p for p in file.removesuffix(".md").split("/") if p]
+    return "/" + "/".join(p.replace("-", " ").replace("%2D", "-") for p in parts)
 
 
 def pipeline_yaml(parameters: list[str]) -> str:

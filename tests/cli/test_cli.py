@@ -117,7 +117,9 @@ def test_actions_lists_them():
     assert done.returncode == 0
     assert [a["name"] for a in json.loads(done.stdout)] == [
         "Connect", "ListRepos", "CreateRepo", "PushFiles", "CreatePipeline", "QueueRun",
-        "CreateWorkItem", "Disconnect", "RunBot", "ReadCsv"]
+        "CreateWorkItem", "ListRuns", "ListCommits", "ListFiles", "GetFile", "SearchCode",
+        "GetWikiPage", "SearchWiki", "CreatePullRequest", "QueryWorkItems", "UpdateWorkItem",
+        "Disconnect", "RunBot", "ReadCsv"]
     assert "ListRepos" in adobot("actions").stdout
 
 

@@ -133,7 +133,7 @@ def test_a_run_on_an_empty_repository_is_refused(sandbox):
     error = failed(run_text(bot(new_repo(), pipeline_on("svc"), QUEUE % "main"), sandbox,
                             pat=DEMO_PAT), "INVALID_INPUT")
     assert "refs/heads/main" in error["message"] and error["path"] == "4"
-    assert not sandbox.state.runs
+    assert not sandbox.state.queued_runs()
 
 
 def test_a_run_on_a_missing_branch_or_without_the_yaml_is_refused(sandbox):
@@ -142,11 +142,11 @@ def test_a_run_on_a_missing_branch_or_without_the_yaml_is_refused(sandbox):
     error = failed(run_text(bot(*steps, QUEUE % "nope"), sandbox, pat=DEMO_PAT),
                    "INVALID_INPUT")
     assert "refs/heads/nope" in error["message"]
-    sandbox_state_runs = dict(sandbox.state.runs)
+    sandbox_state_runs = sandbox.state.queued_runs()
     error = failed(run_text(bot(*[s.replace("svc", "svc2") for s in steps], QUEUE % "main"),
                             sandbox, pat=DEMO_PAT), "INVALID_INPUT")
     assert "/azure-pipelines.yml not found" in error["message"]
-    assert sandbox.state.runs == sandbox_state_runs == {}
+    assert sandbox.state.queued_runs() == sandbox_state_runs == {}
 
 
 @pytest.mark.parametrize("parameters, refused", [
@@ -170,7 +170,7 @@ def test_the_sandbox_refuses_template_parameters_that_are_not_text(sandbox):
         f"{sandbox.url}/contoso/Payments/_apis/pipelines/1/runs", params={"api-version": "7.1"},
         json={"templateParameters": {"environment": 3}}, auth=("", DEMO_PAT),
         headers={"X-TFS-FedAuthRedirect": "Suppress"}, timeout=10)
-    assert response.status_code == 400 and not sandbox.state.runs
+    assert response.status_code == 400 and not sandbox.state.queued_runs()
 
 
 def test_zero_id_is_forty_zeros():

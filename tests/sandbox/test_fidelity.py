@@ -396,7 +396,7 @@ def test_location_discovery_answers_as_the_sdk_expects(sandbox, http):
     assert {"area", "resourceName", "maxVersion", "minVersion", "releasedVersion"} <= set(git)
     areas = http.get(f"{sandbox.url}/contoso/_apis/resourceAreas",
                      headers={"Accept": "application/json;api-version=7.1-preview.1"}).json()
-    assert {a["name"] for a in areas["value"]} == {"core", "git", "wit"}  # core: get_core_client()
+    assert {a["name"] for a in areas["value"]} == {"core", "git", "wit", "wiki"}  # core: get_core_client()
     assert all(a["locationUrl"] == f"{sandbox.url}/contoso" for a in areas["value"])
 
 

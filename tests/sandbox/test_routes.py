@@ -15,7 +15,7 @@ from adobot.sandbox.routes import ROUTER
 from adobot.sandbox.state import default_seed
 
 SAMPLES = {"org": "contoso", "project": "Payments", "repo": "payments-api", "pipeline": "1",
-           "run": "1", "type": "Task", "id": "1"}
+           "run": "1", "type": "Task", "id": "1", "wiki": "Payments.wiki", "team": "Payments Team"}
 ROUTES = ROUTER.routes
 
 
@@ -55,8 +55,8 @@ def send(sandbox, route, token: str, **values: str) -> requests.Response:
 
 def test_every_route_is_a_record_of_a_resource_module():
     modules = {route.handler.__module__ for route in ROUTES}
-    assert modules == {"adobot.sandbox.routes.core", "adobot.sandbox.routes.git",
-                       "adobot.sandbox.routes.pipelines", "adobot.sandbox.routes.work_items"}
+    assert modules == {f"adobot.sandbox.routes.{name}" for name in (
+        "core", "git", "pipelines", "work_items", "wiki", "search")}
     assert all(route.method in {"GET", "POST", "PATCH", "OPTIONS"} for route in ROUTES)
 
 

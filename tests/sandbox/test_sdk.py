@@ -23,7 +23,10 @@ from azure.devops.exceptions import (  # noqa: E402
 )
 from azure.devops.v7_1.git.models import (  # noqa: E402
     GitCommitRef,
+    GitPullRequest,
+    GitPullRequestSearchCriteria,
     GitPush,
+    GitQueryCommitsCriteria,
     GitRefUpdate,
     GitRepositoryCreateOptions,
 )
@@ -34,7 +37,12 @@ from azure.devops.v7_1.pipelines.models import (  # noqa: E402
     RunPipelineParameters,
     RunResourcesParameters,
 )
-from azure.devops.v7_1.work_item_tracking.models import JsonPatchOperation  # noqa: E402
+from azure.devops.v7_1.work_item_tracking.models import (  # noqa: E402
+    JsonPatchOperation,
+    Wiql,
+    WorkItemBatchGetRequest,
+)
+from azure.devops.v7_1.work_item_tracking.models import TeamContext  # noqa: E402
 from msrest.authentication import BasicAuthentication  # noqa: E402
 
 from adobot.sandbox.state import ZERO_ID  # noqa: E402
@@ -145,6 +153,51 @@ def test_work_item_types_create_get_and_update(sandbox, sdk):
                                                        value="Active")], created.id, "Payments")
     assert updated.rev == 2 and updated.fields["System.State"] == "Active"
     assert updated.fields["System.Title"] == "From the SDK"
+
+
+def test_git_commits_and_pull_requests(sandbox, sdk):
+    git = sdk.get_git_client()
+    commits = git.get_commits("payments-api", GitQueryCommitsCriteria(
+        author="Avery", item_path="/src/retry.py"), project="Payments")
+    assert [c.comment for c in commits] == ["Retry card captures with exponential backoff"]
+    made = git.create_pull_request(GitPullRequest(
+        source_ref_name="refs/heads/fix/retry-give-up", target_ref_name="refs/heads/main",
+        title="Fix retries"), "payments-api", project="Payments")
+    assert made.pull_request_id == 1 and made.status == "active"
+    listed = git.get_pull_requests("payments-api", GitPullRequestSearchCriteria(
+        source_ref_name="refs/heads/fix/retry-give-up"), project="Payments")
+    assert [pr.title for pr in listed] == ["Fix retries"]
+    with pytest.raises(AzureDevOpsServiceError) as twice:
+        git.create_pull_request(GitPullRequest(
+            source_ref_name="refs/heads/fix/retry-give-up", target_ref_name="refs/heads/main",
+            title="Again"), "payments-api", project="Payments")
+    assert twice.value.type_key == "GitPullRequestExistsException"
+
+
+def test_wikis_and_pages(sdk):
+    wiki = sdk.get_wiki_client()
+    assert {w.name for w in wiki.get_all_wikis(project="Payments")} == {"Payments.wiki",
+                                                                        "payments-api-docs"}
+    page = wiki.get_page("Payments", "Payments.wiki", path="/Runbooks", recursion_level="oneLevel",
+                         include_content=True)
+    assert page.page.content.startswith("# Runbooks")
+    assert [p.path for p in page.page.sub_pages] == ["/Runbooks/Payment failures",
+                                                     "/Runbooks/Settlement"]
+
+
+def test_wiql_and_work_items_batch(sandbox, sdk):
+    wit = sdk.get_work_item_tracking_client()
+    for title in ("first", "second"):
+        wit.create_work_item([JsonPatchOperation(op="add", path="/fields/System.Title",
+                                                 value=title)], "Payments", "Bug")
+    result = wit.query_by_wiql(Wiql(query="SELECT [System.Id] FROM WorkItems WHERE "
+                                          "[System.TeamProject] = @project AND "
+                                          "[System.Title] = 'second'"),
+                               team_context=TeamContext(project="Payments"))
+    assert [w.id for w in result.work_items] == [2]
+    items = wit.get_work_items_batch(WorkItemBatchGetRequest(ids=[1, 2], fields=["System.Title"]),
+                                     project="Payments")
+    assert [i.fields["System.Title"] for i in items] == ["first", "second"]
 
 
 def test_a_bad_token_raises_the_sdks_authentication_error(sandbox):

@@ -356,3 +356,36 @@ def test_template_parameters_are_sent_as_text(ctx, requests_mock):
     assert requests_mock.last_request.json()["templateParameters"] == {
         "replicas": "3", "ratio": "0.5", "dryRun": "true", "verbose": "false",
         "regions": '["westeurope","northeurope"]', "limits": '{"cpu":2}', "name": "x"}
+
+
+# --- SearchCode: its own host ------------------------------------------------------------------
+
+SEARCH = "https://almsearch.dev.azure.com/contoso"
+
+
+def test_search_code_posts_to_the_search_host(ctx, requests_mock):
+    ctx.sessions.find("default", None).search_url = SEARCH
+    requests_mock.post(f"{SEARCH}/Payments/_apis/search/codesearchresults", json={
+        "count": 1, "results": [{"fileName": "a.py", "path": "/src/a.py", "matches": {
+            "content": [{"charOffset": 4, "length": 3, "line": 2, "column": 4,
+                         "codeSnippet": "def run(): pass", "type": "content"}]},
+            "repository": {"name": "svc", "id": REPO_ID, "type": "git"},
+            "versions": [{"branchName": "main", "changeId": "ab" * 20}]}]})
+    outputs, sent = run(ctx, "SearchCode", search_text="run", extension=".py", branch="main")
+    body = requests_mock.last_request.json()
+    assert sent == 1  # the service gave the lines itself: no file is read
+    assert body["searchText"] == "run ext:py" and body["filters"] == {
+        "Project": ["Payments"], "Branch": ["main"]}
+    assert outputs.results[0].matches[0].model_dump() == {"line": 2, "column": 5,
+                                                          "text": "def run(): pass"}
+
+
+def test_search_code_not_installed(ctx, requests_mock):
+    ctx.sessions.find("default", None).search_url = SEARCH
+    requests_mock.post(f"{SEARCH}/Payments/_apis/search/codesearchresults", status_code=404,
+                       json=error("VS800089: The resource cannot be found.",
+                                  "VssResourceNotFoundException"))
+    with pytest.raises(AdobotError) as raised:
+        run(ctx, "SearchCode", search_text="run")
+    assert raised.value.code == "NOT_FOUND"
+    assert "Code Search extension is not installed" in raised.value.message

@@ -35,7 +35,7 @@ def test_manifest_is_complete_and_valid_json_schema(name):
     data = load(name)
     assert data["package"]["name"] == "adobot" and data["package"]["version"]
     assert data["name"] == name and data["label"] and data["description"]
-    assert data["group"] in {"Session", "Repos", "Pipelines", "Boards", "Bots"}
+    assert data["group"] in {"Session", "Repos", "Pipelines", "Boards", "Wiki", "Bots"}
     for part in ("inputs", "outputs"):
         assert data[part]["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         Draft202012Validator.check_schema(data[part])
@@ -73,8 +73,23 @@ def test_examples_are_accepted_by_the_runtime_models(name):
         action.parse_inputs(combination)  # raises if the model disagrees
 
 
+# Inputs that exclude each other: each group's examples are tried without the others'.
+ALTERNATIVES = {
+    "GetFile": [{"branch"}, {"tag"}, {"commit"}],
+    "ListFiles": [{"branch"}, {"tag"}, {"commit"}],
+    "QueryWorkItems": [{"wiql"}, {"type", "state", "assigned_to", "tags", "area_path",
+                                  "changed_since"}],
+}
+
+
 def _one_sign_in_method_each(name: str, whole: dict) -> list[dict]:
-    """Connect's inputs of one sign-in method go together, and only with it."""
+    """Connect's inputs of one sign-in method go together, and only with it (and so for the
+    alternatives of other actions)."""
+    if name in ALTERNATIVES:
+        groups = ALTERNATIVES[name]
+        return [{key: value for key, value in whole.items()
+                 if not any(key in other for other in groups if other is not group)}
+                for group in groups]
     if name != "Connect":
         return [whole]
     from adobot.actions.connect import METHOD_INPUTS, METHOD_INPUTS_OF
@@ -179,7 +194,11 @@ def test_schema_errors_match_runtime_errors():
 EFFECTS = {"Connect": (True, True), "ListRepos": (True, True), "ReadCsv": (True, True),
            "Disconnect": (True, True), "CreateRepo": (False, True), "PushFiles": (False, False),
            "CreatePipeline": (False, True), "QueueRun": (False, False),
-           "CreateWorkItem": (False, False), "RunBot": (False, False)}
+           "CreateWorkItem": (False, False), "RunBot": (False, False),
+           "ListRuns": (True, True), "ListCommits": (True, True), "ListFiles": (True, True),
+           "GetFile": (True, True), "SearchCode": (True, True), "GetWikiPage": (True, True),
+           "SearchWiki": (True, True), "CreatePullRequest": (False, True),
+           "QueryWorkItems": (True, True), "UpdateWorkItem": (False, False)}
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -15,6 +15,20 @@ def connection_data(call: Call) -> Answer:
     return 200, body.connection_data(call.org, call.token)
 
 
+@router.route("GET", "/_apis/identities", "vso.identity")
+def read_identities(call: Call) -> Answer:
+    """Identities by e-mail or display name (``searchFilter=General``), as vssps.dev.azure.com
+    answers them; the sandbox knows the users of its tokens."""
+    if call.query.get("searchFilter", "").lower() != "general" or not call.query.get("filterValue"):
+        raise errors.invalid_argument("searchFilter=General and a filterValue are required.")
+    wanted = call.query["filterValue"].lower()
+    seen: dict[str, object] = {}
+    for token in call.state.tokens.values():
+        if wanted in (token.email.lower(), token.user.lower()) and token.user_id not in seen:
+            seen[token.user_id] = body.identity(token)
+    return 200, {"count": len(seen), "value": list(seen.values())}
+
+
 @router.route("GET", "/_apis/projects", *PROJECT)
 def list_projects(call: Call) -> Answer:
     values = [body.project_ref(call.base, p) for p in call.org.projects]
@@ -54,12 +68,25 @@ LOCATIONS = [
      "{project}/_apis/{area}/{resource}/${type}", "7.0"),
     ("72c7ddf8-2cdc-4f60-90cd-ab71c14a399b", "wit", "workItems",
      "{project}/_apis/{area}/{resource}/{id}", "7.0"),
+    ("c2570c3b-5b3f-41b8-98bf-5407bfde8d58", "git", "commits",
+     "{project}/_apis/{area}/repositories/{repositoryId}/{resource}/{commitId}", "7.0"),
+    ("9946fd70-0d40-406e-b686-b4744cbbcc37", "git", "pullRequests",
+     "{project}/_apis/{area}/repositories/{repositoryId}/{resource}/{pullRequestId}", "7.0"),
+    ("288d122c-dbd4-451d-aa5f-7dbbba070728", "wiki", "wikis",
+     "{project}/_apis/{area}/{resource}/{wikiIdentifier}", "7.0"),
+    ("25d3fbc7-fe3d-46cb-b5a5-0b6f79caf27b", "wiki", "pages",
+     "{project}/_apis/{area}/wikis/{wikiIdentifier}/{resource}", "7.0"),
+    ("1a9c53f7-f243-4447-b110-35ef023636e4", "wit", "wiql",
+     "{project}/{team}/_apis/{area}/{resource}/{id}", "7.0"),
+    ("908509b6-4248-4475-a1cd-829139ba419f", "wit", "workItemsBatch",
+     "{project}/_apis/{area}/{resource}", "7.0"),
 ]
 # The resource areas of the SDK clients for these routes: core, git, work item tracking
 # (the pipelines client has none: it uses the organization's URL).
 RESOURCE_AREAS = [("79134c72-4a58-4b42-976c-04e7115f32bf", "core"),
                   ("4e080c62-fa21-4fbc-8fef-2a10a2b38049", "git"),
-                  ("5264459e-e5e0-4bd8-b118-0985e68a4ec5", "wit")]
+                  ("5264459e-e5e0-4bd8-b118-0985e68a4ec5", "wit"),
+                  ("bf7d82a0-8aa5-4613-94ef-6172a5ea01f3", "wiki")]
 
 
 @router.route("OPTIONS", "/_apis")

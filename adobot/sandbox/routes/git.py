@@ -1,14 +1,17 @@
-"""Git repositories (list, get, create), their refs, items and pushes."""
+"""Git repositories (list, get, create), their refs, items, commits, pushes and pull
+requests."""
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
+import uuid
 from typing import Any
 
 from adobot.sandbox import errors
 from adobot.sandbox import responses as body
 from adobot.sandbox.routing import Answer, Call, ProjectCall, Router
-from adobot.sandbox.state import ZERO_ID, Commit, Repository, stable_id
+from adobot.sandbox.state import ZERO_ID, Commit, PullRequest, Repository, stable_id
 
 router = Router()
 CODE = "vso.code"
@@ -82,21 +85,100 @@ def resolve(repo: Repository, query: dict[str, str]) -> tuple[Commit, str]:
 
 @router.route("GET", REPOSITORY + "/items", CODE, project=True)
 def get_items(call: ProjectCall) -> Answer:
-    """One item (``path``) or every item under ``scopePath`` (``recursionLevel``)."""
+    """One item (``path``, with its content if asked) or the items under ``scopePath`` to the
+    ``recursionLevel`` asked (none, oneLevel, full)."""
     repo = repository(call)
     commit, version = resolve(repo, call.query)
     scope = "/" + (call.query.get("path") or call.query.get("scopePath") or "/").strip("/")
-    deep = call.query.get("recursionLevel", "none").lower() == "full"
-    folders = {"/".join(path.split("/")[:depth]) or "/" for path in commit.files
-               for depth in range(1, path.count("/") + 1)}
+    level = call.query.get("recursionLevel", "none").lower()
+    folders = folders_of(commit)
     if scope not in commit.files and scope not in folders:
         raise errors.item_not_found(scope, repo.name, version)
-    if "path" in call.query or not deep:
-        return 200, body.item(call.base, call.project, repo, commit, scope, scope in folders)
+    if "path" in call.query or level not in ("onelevel", "full"):
+        data = body.item(call.base, call.project, repo, commit, scope, scope in folders)
+        if scope in commit.files:
+            content = commit.files[scope]
+            binary = is_binary(content)
+            if _flag(call, "includeContentMetadata"):
+                data["contentMetadata"] = body.content_metadata(scope, binary)
+            if _flag(call, "includeContent"):
+                data["content"] = content.decode("utf-8", "replace")
+        return 200, data
     under = scope.rstrip("/") + "/"
-    paths = sorted({p for p in folders | set(commit.files) if p == scope or p.startswith(under)})
+    paths = sorted({p for p in folders | set(commit.files)
+                    if p == scope or (p.startswith(under) and (
+                        level == "full" or "/" not in p[len(under):]))})
     values = [body.item(call.base, call.project, repo, commit, p, p in folders) for p in paths]
     return 200, {"count": len(values), "value": values}
+
+
+def folders_of(commit: Commit) -> set[str]:
+    return {"/".join(path.split("/")[:depth]) or "/" for path in commit.files
+            for depth in range(1, path.count("/") + 1)}
+
+
+def is_binary(content: bytes) -> bool:
+    if b"\0" in content[:8000]:
+        return True
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _flag(call: Call, name: str) -> bool:
+    return call.query.get(name, "").lower() == "true"
+
+
+@router.route("GET", REPOSITORY + "/commits", CODE, project=True)
+def list_commits(call: ProjectCall) -> Answer:
+    """Commits reachable from a version (the default branch), newest first, filtered by the
+    searchCriteria the service takes: author, fromDate/toDate, itemPath, $skip/$top."""
+    repo = repository(call)
+    criteria = {k[len("searchCriteria."):]: v for k, v in call.query.items()
+                if k.startswith("searchCriteria.")}
+    query = {f"versionDescriptor.{k[len('itemVersion.'):]}": v for k, v in criteria.items()
+             if k.startswith("itemVersion.")}
+    if not repo.default_branch and not query:
+        return 200, {"count": 0, "value": []}
+    start, _ = resolve(repo, query)
+    since, until = _date(criteria, "fromDate"), _date(criteria, "toDate")
+    author = criteria.get("author", "").lower()
+    path = criteria.get("itemPath")
+    found = [c for c in repo.history(start)
+             if (not author or author in c.author.lower() or author in c.email.lower())
+             and (since is None or _parse(c.date) >= since)
+             and (until is None or _parse(c.date) <= until)
+             and (path is None or repo.touches(c, "/" + path.strip("/")))]
+    skip, top = _int(criteria, "$skip", 0), _int(criteria, "$top", 100)
+    values = [body.commit(call.base, call.project, repo, c) for c in found[skip:skip + top]]
+    return 200, {"count": len(values), "value": values}
+
+
+def _int(criteria: dict[str, str], name: str, default: int) -> int:
+    raw = criteria.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise errors.invalid_argument(f"The value '{raw}' is not valid for searchCriteria.{name}.")
+    return int(raw)
+
+
+def _date(criteria: dict[str, str], name: str) -> dt.datetime | None:
+    raw = criteria.get(name)
+    if raw is None:
+        return None
+    try:
+        return _parse(raw)
+    except ValueError:
+        raise errors.invalid_argument(
+            f"The value '{raw}' is not valid for searchCriteria.{name}.") from None
+
+
+def _parse(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 @router.route("POST", REPOSITORY + "/pushes", CODE_WRITE, project=True)
@@ -171,3 +253,69 @@ def _content(new: Any) -> bytes:
         except (ValueError, binascii.Error):
             raise errors.push_argument("The content is not valid base64.") from None
     raise errors.push_argument(f"The content type '{new.get('contentType')}' is not valid.")
+
+
+# --- pull requests -------------------------------------------------------------------------
+
+@router.route("POST", REPOSITORY + "/pullrequests", CODE_WRITE, project=True)
+def create_pull_request(call: ProjectCall) -> Answer:
+    repo = repository(call)
+    payload = call.json_object(required_as="gitPullRequestToCreate")
+    source, target = payload.get("sourceRefName"), payload.get("targetRefName")
+    for name, value in (("sourceRefName", source), ("targetRefName", target)):
+        if not isinstance(value, str) or not value.strip():
+            raise errors.argument_null(name)
+    assert isinstance(source, str) and isinstance(target, str)
+    if source.lower() == target.lower():
+        raise errors.pull_request_same_branches()
+    source_tip, target_tip = repo.tip(source), repo.tip(target)
+    if source_tip is None or target_tip is None:
+        raise errors.pull_request_stale()
+    if any(pr.repository is repo and pr.status == "active" and pr.source.lower() == source.lower()
+           and pr.target.lower() == target.lower() for pr in call.state.pull_requests.values()):
+        raise errors.pull_request_exists()
+    title = payload.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise errors.argument_null("title")
+    reviewers = [str((r or {}).get("id", "")) for r in payload.get("reviewers") or []]
+    for reviewer in reviewers:
+        try:
+            uuid.UUID(reviewer)
+        except ValueError:
+            raise errors.invalid_argument(f"The reviewer id '{reviewer}' is not valid.") from None
+    work_items = [int((w or {}).get("id", 0) or 0) for w in payload.get("workItemRefs") or []]
+    for item_id in work_items:
+        if item_id not in call.state.work_items:
+            raise errors.work_item_not_found(str(item_id))
+    made = PullRequest(
+        id=call.state.next_id("pull_request"), repository=repo, source=source, target=target,
+        title=title, description=str(payload.get("description") or ""),
+        is_draft=bool(payload.get("isDraft")), created_by=call.token, created=body.timestamp(),
+        source_commit=source_tip.id, target_commit=target_tip.id, reviewers=reviewers,
+        work_items=work_items)
+    call.state.pull_requests[made.id] = made
+    return 201, body.pull_request(call.base, call.org, call.project, made)
+
+
+@router.route("GET", REPOSITORY + "/pullrequests", CODE, project=True)
+def list_pull_requests(call: ProjectCall) -> Answer:
+    repo = repository(call)
+    status = call.query.get("searchCriteria.status", "active").lower()
+    source = call.query.get("searchCriteria.sourceRefName", "").lower()
+    target = call.query.get("searchCriteria.targetRefName", "").lower()
+    found = [pr for pr in sorted(call.state.pull_requests.values(), key=lambda p: -p.id)
+             if pr.repository is repo and (status == "all" or pr.status == status)
+             and (not source or pr.source.lower() == source)
+             and (not target or pr.target.lower() == target)]
+    top = int(call.query.get("$top", "101") or 101)
+    values = [body.pull_request(call.base, call.org, call.project, pr) for pr in found[:top]]
+    return 200, {"value": values, "count": len(values)}
+
+
+@router.route("GET", REPOSITORY + r"/pullrequests/(?P<id>\d+)", CODE, project=True)
+def get_pull_request(call: ProjectCall) -> Answer:
+    repo = repository(call)
+    found = call.state.pull_requests.get(int(call.params["id"]))
+    if found is None or found.repository is not repo:
+        raise errors.pull_request_not_found(call.params["id"])
+    return 200, body.pull_request(call.base, call.org, call.project, found)

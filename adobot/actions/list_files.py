@@ -1,0 +1,91 @@
+"""ListFiles: the files and folders of a repository's folder at a branch, tag or commit."""
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+from adobot.actions.base import (
+    SESSION_ERRORS,
+    Action,
+    ActionContext,
+    ActionInputs,
+    ActionOutputs,
+    SessionInput,
+    path_segment,
+)
+from adobot.actions.git import (
+    BranchName,
+    CommitId,
+    TagName,
+    explain_missing,
+    one_version,
+    version_label,
+    version_query,
+)
+from adobot.actions.references import RepositoryRef, repository_in
+from adobot.actions.scopes import CODE_READ
+from adobot.rest.errors import AdobotError
+
+
+class Inputs(ActionInputs):
+    session: SessionInput
+    repository: RepositoryRef
+    path: str = Field("/", min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
+                      description="Folder to list (default: the root)", examples=["src"])
+    recursive: bool = Field(False, description="Everything below the folder, not just its "
+                                               "own entries", examples=[True])
+    branch: BranchName | None = Field(None, description="Branch (default: the default branch)",
+                                      examples=["main"])
+    tag: TagName | None = Field(None, description="Tag, instead of a branch", examples=["v1.2.0"])
+    commit: CommitId | None = Field(None, description="Commit id, instead of a branch",
+                                    examples=["1a33cc566527507ef40f1bb89ca6bcaac6b7dcbd"])
+
+    @model_validator(mode="after")
+    def _one_version(self) -> "Inputs":
+        one_version(self.branch, self.tag, self.commit)
+        return self
+
+
+class Entry(BaseModel):
+    path: str
+    is_folder: bool
+
+
+class Outputs(ActionOutputs):
+    files: list[Entry] = Field(description="Entries below the folder, by path")
+    count: int
+
+    def summary(self) -> str:
+        return f"{self.count} entries"
+
+
+def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
+    session = ctx.session(inputs.session)
+    repository = repository_in(session, inputs.repository)
+    folder = "/" + inputs.path.strip("/")
+    try:
+        data = session.rest.get(
+            f"{session.project_id}/_apis/git/repositories/{path_segment(repository)}/items",
+            params={"scopePath": folder, "recursionLevel": "Full" if inputs.recursive else "OneLevel",
+                    **version_query(inputs.branch, inputs.tag, inputs.commit)},
+            scope=CODE_READ, subject=f"{folder!r} in repository {repository!r}")
+    except AdobotError as error:
+        raise explain_missing(error, repository,
+                              version_label(inputs.branch, inputs.tag, inputs.commit),
+                              folder) from None
+    entries = [{"path": i["path"], "is_folder": bool(i.get("isFolder"))}
+               for i in (data or {}).get("value", []) if i.get("path") != folder]
+    return Outputs.model_validate({"files": entries, "count": len(entries)})
+
+
+ACTION = Action(
+    name="ListFiles", label="List files", group="Repos",
+    read_only=True, idempotent=True,
+    description="Lists the files and folders in a folder of a repository (or everything below "
+                "it), at a branch, tag or commit.",
+    inputs=Inputs, outputs=Outputs, run=run,
+    errors={
+        **SESSION_ERRORS,
+        "INVALID_INPUT": "an input is malformed, or a repository URL names another project",
+        "NOT_FOUND": "the repository, the version or the folder does not exist",
+        "PERMISSION_DENIED": f"the token lacks {CODE_READ}",
+    })
