@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from adobot.actions.base import path_segment
 from adobot.actions.scopes import CODE_READ
+from adobot.rest.errors import AdobotError, NotFound
 from adobot.sessions.session import Session
 
 
@@ -102,10 +103,9 @@ def one_version(branch: str | None, tag: str | None, commit: str | None) -> None
         raise ValueError("give at most one of branch, tag and commit")
 
 
-def explain_missing(error: Exception, repository: str, version: str, path: str | None = None):
+def explain_missing(error: AdobotError, repository: str, version: str,
+                    path: str | None = None) -> AdobotError:
     """NOT_FOUND that says which was missing: the repository, the version or the path."""
-    from adobot.rest.errors import NotFound
-
     if not isinstance(error, NotFound):
         return error
     key = error.details.get("typeKey")
