@@ -13,7 +13,7 @@ from adobot.actions.base import (
     ActionOutputs,
     SessionInput,
 )
-from adobot.actions.pipelines import find_pipeline
+from adobot.actions.pipelines import pipeline_id
 from adobot.actions.scopes import BUILD_READ
 from adobot.rest.versions import PIPELINES
 
@@ -50,9 +50,8 @@ class Outputs(ActionOutputs):
 
 def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     session = ctx.session(inputs.session)
-    pipeline_id = inputs.pipeline if isinstance(inputs.pipeline, int) \
-        else find_pipeline(session, inputs.pipeline)
-    data = session.rest.get(f"{session.project_id}/_apis/pipelines/{pipeline_id}/runs",
+    data = session.rest.get(f"{session.project_id}/_apis/pipelines/"
+                            f"{pipeline_id(session, inputs.pipeline)}/runs",
                             scope=BUILD_READ, api=PIPELINES,
                             subject=f"pipeline {inputs.pipeline!r} in project "
                                     f"{session.project_name!r}")

@@ -103,6 +103,13 @@ def find_pipeline(session: Session, name: str) -> int:
     return matches[0]["id"]
 
 
+def pipeline_id(session: Session, pipeline: int | str) -> int:
+    """A pipeline input (an id, an id as text, a name or \\folder\\name) -> its id."""
+    if isinstance(pipeline, int):
+        return pipeline
+    return int(pipeline) if pipeline.isdigit() else find_pipeline(session, pipeline)
+
+
 def _pipelines_named(session: Session, name: str, folder: str | None) -> list[dict[str, Any]]:
     """Every pipeline of that name (in that folder, if given), paging through the list."""
     matches: list[dict[str, Any]] = []

@@ -20,7 +20,7 @@ from adobot.actions.base import (
 )
 from adobot.actions.git import BranchName, branch_ref
 from adobot.actions.names import keys_matching
-from adobot.actions.pipelines import find_pipeline
+from adobot.actions.pipelines import pipeline_id
 from adobot.actions.scopes import BUILD_EXECUTE, BUILD_READ
 from adobot.rest.errors import AdobotError, Timeout
 from adobot.rest.retry import action_budget
@@ -93,8 +93,8 @@ class Outputs(ActionOutputs):
 
 def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     session = ctx.session(inputs.session)
-    pipeline_id = _pipeline_id(session, inputs.pipeline)
-    runs = f"{session.project_id}/_apis/pipelines/{pipeline_id}/runs"
+    chosen = pipeline_id(session, inputs.pipeline)
+    runs = f"{session.project_id}/_apis/pipelines/{chosen}/runs"
     try:
         item = session.rest.post(runs, _body(inputs), scope=BUILD_EXECUTE, api=PIPELINES,
                                  subject=f"pipeline {inputs.pipeline!r} in project "
@@ -102,7 +102,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     except AdobotError as error:  # a lost answer is reported, never guessed: runs pile up
         raise say_where_to_look(error, f"{session.rest.base_url}/"
                                        f"{path_segment(session.project_name)}/_build?definitionId="
-                                       f"{pipeline_id}") from None
+                                       f"{chosen}") from None
     current = _run(item)
     ctx.log.info("queued run %s of pipeline %s: %s", current.id, inputs.pipeline,
                  current.web_url or "")
@@ -112,12 +112,6 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
         ctx.log.warning("run %s completed with result %s: %s", current.id, current.result,
                         current.web_url or "")
     return Outputs(run=current)
-
-
-def _pipeline_id(session, pipeline: int | str) -> int:
-    if isinstance(pipeline, int):
-        return pipeline
-    return int(pipeline) if pipeline.isdigit() else find_pipeline(session, pipeline)
 
 
 def _body(inputs: Inputs) -> dict[str, Any]:
