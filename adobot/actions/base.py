@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Mapping
+from typing import Annotated, Any, Callable, Literal, Mapping, Optional
 from urllib.parse import quote
 
 from pydantic import (
@@ -125,6 +125,9 @@ class ActionContext:
     allow_plain_http: bool = False
     # Where Entra sign-in goes instead of Microsoft's cloud (the sandbox), if anywhere.
     entra: Any = None  # adobot.credentials.identity.EntraRoute
+    # A named connection's credential (name, the organization URL the bot gives, if any): from
+    # the local vault, or fetched from a control room for this run. None: connections unusable.
+    connection: Callable[[str, Optional[str]], Any] | None = None
 
     def session(self, ref: SessionRef) -> Session:
         return self.sessions.find(ref.name, ref.scope)

@@ -1,7 +1,7 @@
 """Connect: prove a token against an organization and a project, and keep the session."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Optional
 
 from pydantic import (
     BaseModel,
@@ -25,12 +25,13 @@ from adobot.actions.base import (
 )
 from adobot.actions.names import ProjectName
 from adobot.actions.scopes import PROJECT_READ
+from adobot.credentials.connections import CONNECTION_NAME
 from adobot.credentials.sources import OptionalCredential, resolve_token
 from adobot.credentials.secret import Secret
 from adobot.rest.auth import Authorizer, BearerAuthorizer, PatAuthorizer
 from adobot.rest.client import RestClient
-from adobot.rest.errors import AdobotError, AuthFailed, NotFound
-from adobot.rest.urls import FORMS, parse_organization_url
+from adobot.rest.errors import AdobotError, AuthFailed, InvalidInput, NotFound
+from adobot.rest.urls import FORMS, OrganizationUrl, parse_organization_url
 from adobot.rest.versions import PREVIEW
 from adobot.sessions.session import Session
 
@@ -58,11 +59,25 @@ class NewSession(BaseModel):
 
 
 class Inputs(ActionInputs):
-    organization_url: str = Field(description=f"Organization URL: {FORMS}",
-                                  examples=["https://dev.azure.com/contoso"],
-                                  json_schema_extra={"format": "uri", "pattern": "^https?://"})
-    project: ProjectName = Field(description="Project name (or id) in that organization",
-                                 examples=["Payments"])
+    # Where and as whom: an organization URL with a sign-in method, or a connection.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["organization_url", "project"]}, {"required": ["connection"]}]})
+
+    organization_url: Optional[str] = Field(
+        None, description=f"Organization URL: {FORMS}. Required unless a connection is named "
+                          "(which says where it goes; given with one, it must be the "
+                          "connection's).",
+        examples=["https://dev.azure.com/contoso"],
+        json_schema_extra={"format": "uri", "pattern": "^https?://"})
+    connection: Optional[str] = Field(
+        None, pattern=CONNECTION_NAME.pattern,
+        description="A control-room connection, by name: its organization and secret in one "
+                    "(an admin's `adobot connection add`; with `adobot run --control-room URL` "
+                    "the runner fetches it for this run). Instead of organization_url and "
+                    "personal_access_token.", examples=["contoso-main"])
+    project: Optional[ProjectName] = Field(
+        None, description="Project name (or id) in that organization. Required, unless the "
+                          "connection has a default project.", examples=["Payments"])
     authentication_method: Method = Field(
         "pat", description="How to sign in: pat (a personal access token); service_principal "
         "(tenant_id, client_id, and client_secret or certificate); managed_identity (the "
@@ -114,7 +129,9 @@ class Inputs(ActionInputs):
 
     @field_validator("organization_url")
     @classmethod
-    def _valid_url(cls, value: str, info: ValidationInfo) -> str:
+    def _valid_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
         try:
             parse_organization_url(value, allow_plain_http=bool(
                 (info.context or {}).get("allow_plain_http")))
@@ -128,10 +145,24 @@ class Inputs(ActionInputs):
         return {"name": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _method_inputs(self) -> "Inputs":
-        """Each method's inputs, checked before anything is sent (and by adobot validate)."""
+    def _method_inputs(self, info: ValidationInfo) -> "Inputs":
+        """Each method's inputs, checked before anything is sent (and by adobot validate,
+        which leaves out the inputs given as ${...}: they are there at run time)."""
         method = self.authentication_method
-        given = {name for name in METHOD_INPUTS if getattr(self, name) is not None}
+        later = (info.context or {}).get("given_at_run_time") or set()
+        given = {name for name in METHOD_INPUTS
+                 if getattr(self, name) is not None or name in later}
+        if self.connection is not None or "connection" in later:
+            stray = sorted(given | ({"authentication_method"}
+                                    if "authentication_method" in self.model_fields_set else set()))
+            if stray:
+                raise ValueError(f"{', '.join(stray)} do not go with connection: the "
+                                 "connection holds the sign-in")
+            return self
+        if self.organization_url is None and not {"organization_url", "connection"} & later:
+            raise ValueError("organization_url is required (or name a connection)")
+        if self.project is None and "project" not in later:
+            raise ValueError("project is required")
         needed = {"pat": {"personal_access_token"},
                   "service_principal": {"tenant_id", "client_id"},
                   "workload_identity": {"tenant_id", "client_id"}}.get(method, set())
@@ -164,15 +195,51 @@ class Outputs(ActionOutputs):
 
 
 def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
+    if inputs.connection is not None:
+        ctx.sessions.check_free(inputs.session.name)
+        return _connect(ctx, inputs, *_by_connection(ctx, inputs))
+    assert inputs.organization_url is not None and inputs.project is not None  # the validator's
     organization = parse_organization_url(inputs.organization_url,
                                           allow_plain_http=ctx.allow_plain_http)
+    return _connect(ctx, inputs, organization, inputs.project,
+                    _authorizer(ctx, inputs, organization.base_url))
+
+
+def _by_connection(ctx: ActionContext, inputs: Inputs) -> tuple[OrganizationUrl, str, Authorizer]:
+    """A named connection's organization, project and sign-in. Its secret goes only to its own
+    organization: the bot cannot name another."""
+    if ctx.connection is None:
+        raise InvalidInput("this run cannot use connections", field="connection")
+    assert inputs.connection is not None
+    given = (parse_organization_url(inputs.organization_url,
+                                    allow_plain_http=ctx.allow_plain_http).base_url
+             if inputs.organization_url else None)
+    credential = ctx.connection(inputs.connection, given)
+    ctx.register_secret(credential.secret)
+    project = inputs.project or credential.project
+    if not project:
+        raise InvalidInput(f"connection {credential.name!r} has no default project: give "
+                           "project", "Add project: NAME to the Connect step, or ask an admin "
+                           "to give the connection a default project.", field="project")
+    organization = parse_organization_url(credential.organization_url)
+    if credential.authentication_method == "pat":
+        return organization, project, PatAuthorizer(credential.secret)
+    from adobot.credentials.identity import token_source
+
+    return organization, project, BearerAuthorizer(token_source(
+        "service_principal", tenant_id=credential.tenant_id, client_id=credential.client_id,
+        client_secret=credential.secret, route=ctx.entra, register=ctx.register_secret))
+
+
+def _connect(ctx: ActionContext, inputs: Inputs, organization: OrganizationUrl, project_name: str,
+             authorizer: Authorizer) -> Outputs:
     if organization.clear_text:
         ctx.log.warning("warning: %s is plain http: the token crosses the network in clear "
                         "text (allowed by the person running the bot)", organization.base_url)
     name, scope = inputs.session.name, inputs.session.scope
     ctx.sessions.check_free(name)  # SESSION_EXISTS before anything is sent
-    client = RestClient(ctx.route(organization), _authorizer(ctx, inputs, organization.base_url),
-                        timeout=ctx.timeout, policy=ctx.retry_policy)
+    client = RestClient(ctx.route(organization), authorizer, timeout=ctx.timeout,
+                        policy=ctx.retry_policy)
     try:
         try:
             user = who_am_i(client, organization.name)
@@ -188,8 +255,8 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
                 hint="Add the service principal or managed identity to the organization "
                      "(Organization settings > Users > Add users, by its name or client id), "
                      "then give it access to the project.") from None
-        project = client.get(f"_apis/projects/{path_segment(inputs.project)}", scope=PROJECT_READ,
-                             subject=f"project {inputs.project!r} in organization {organization.name!r}")
+        project = client.get(f"_apis/projects/{path_segment(project_name)}", scope=PROJECT_READ,
+                             subject=f"project {project_name!r} in organization {organization.name!r}")
         session = Session(name=name, scope=scope, organization=organization.name,
                           organization_url=organization.base_url, project_id=project["id"],
                           project_name=project["name"], user=user, rest=client,
@@ -256,12 +323,15 @@ ACTION = Action(
     errors={
         "INVALID_INPUT": "the organization URL, project name or token source is malformed, or "
                          "the token variable is missing",
-        "CREDENTIAL_NOT_FOUND": "the vault has no such locker/credential/attribute",
+        "CREDENTIAL_NOT_FOUND": "the vault has no such locker/credential/attribute, or no "
+                                "connection of that name exists",
         "SESSION_EXISTS": "a session of that name is already connected",
         "AUTH_FAILED": "the token is invalid, expired or revoked; or Entra refused the sign-in "
                        "(the AADSTS code and its meaning are said), or no managed identity is "
                        "available on this machine",
-        "PERMISSION_DENIED": f"the token lacks {PROJECT_READ} or may not read the project",
+        "PERMISSION_DENIED": f"the token lacks {PROJECT_READ} or may not read the project; or "
+                             "the connection may not be used by this runner, or not with the "
+                             "organization the bot names",
         "NOT_FOUND": "the organization or the project does not exist",
         **TRANSPORT_ERRORS,
     })

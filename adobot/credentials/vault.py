@@ -14,6 +14,9 @@
   0700): anything else is refused, so a planted key or a link cannot be slipped in.
 - The key: ``ADOBOT_VAULT_KEY`` (base64 of 32 bytes), else a key file beside the vault, created
   with mode 0600 on first write.
+- Beside the lockers, the document holds the control room's sections (``connections``: each
+  with its secret sealed like a value, bound to the connection's one organization;
+  ``api_tokens``: hashes only), so they share the lock, the atomic write and the MAC.
 - Writes: under an exclusive lock (a ``.lock`` file beside the vault), to a temporary file that
   is fsync'ed and renamed over the vault, so a crash leaves the old vault whole (and its stale
   temporary file is swept by the next writer). Reads take the lock shared, so a key rotation
@@ -47,6 +50,8 @@ _MAC_LINE = b"\nmac "
 KEY_ENV = "ADOBOT_VAULT_KEY"
 NEW_KEY_ENV = "ADOBOT_VAULT_NEW_KEY"
 PATH_ENV = "ADOBOT_VAULT"
+# The control room's sections of the document (adobot.credentials.connections, control_room).
+SECTIONS = ("connections", "api_tokens")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # File locks do not exclude threads of one process: each vault file also has a thread lock.
 _thread_locks: dict[Path, threading.Lock] = {}
@@ -352,9 +357,32 @@ class Vault:
                     stale.unlink()
 
     def _write(self, doc: dict[str, Any], keys: _Keys) -> None:
-        body = json.dumps({"version": VERSION, "key_id": keys.key_id, "lockers": doc["lockers"]},
-                          indent=1, sort_keys=True)
+        sections = {name: doc[name] for name in SECTIONS if doc.get(name)}
+        body = json.dumps({"version": VERSION, "key_id": keys.key_id, "lockers": doc["lockers"],
+                           **sections}, indent=1, sort_keys=True)
         _write_atomically(self.path, f"{body}\nmac {keys.mac(body.encode('utf-8'))}\n")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[tuple[dict[str, Any], "_Keys"]]:
+        """The document and its keys under the exclusive lock; written back when the block ends
+        without an exception (whole, or not at all), left as it was otherwise."""
+        self._recover()
+        with self._locked():
+            keys = _Keys(self._key(create=not self.path.exists()))
+            doc = self._read(keys)
+            yield doc, keys
+            self._write(doc, keys)
+
+    def snapshot(self) -> tuple[dict[str, Any], "_Keys | None"]:
+        """The document and its keys, read under the shared lock (integrity checked); no keys
+        when there is no vault yet (and so nothing sealed)."""
+        self._check_files()
+        if not self.path.exists():
+            return {"version": VERSION, "lockers": {}}, None
+        self._recover()
+        with self._locked(shared=True):
+            keys = _Keys(self._key(create=False))
+            return self._read(keys), keys
 
     def put(self, locker: str, credential: str, attribute: str, value: Secret, *,
             organizations: list[str] | tuple[str, ...]) -> None:
@@ -429,13 +457,9 @@ class Vault:
                 new_key = secrets.token_bytes(32)
             new = _Keys(new_key)
             count = 0
-            for locker, credentials in doc["lockers"].items():
-                for credential, attributes in credentials.items():
-                    for attribute, item in attributes.items():
-                        sealed_with = _sealed_with(f"{locker}/{credential}/{attribute}",
-                                                   item.get("organizations"))
-                        item["value"] = new.seal(old.open(item["value"], sealed_with), sealed_with)
-                        count += 1
+            for item, field, sealed_with in _sealed_values(doc):
+                item[field] = new.seal(old.open(item[field], sealed_with), sealed_with)
+                count += 1
             if from_env:
                 self._write(doc, new)
                 return count
@@ -466,6 +490,22 @@ class Vault:
                 return False
             os.replace(self._pending, self.key_path)
             return True
+
+
+def _sealed_values(doc: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """Every sealed value of the document: (its item, the item's field, its associated data)."""
+    for locker, credentials in doc["lockers"].items():
+        for credential, attributes in credentials.items():
+            for attribute, item in attributes.items():
+                yield item, "value", _sealed_with(f"{locker}/{credential}/{attribute}",
+                                                  item.get("organizations"))
+    for name, item in (doc.get("connections") or {}).items():
+        yield item, "secret", connection_place(name, item["organization_url"])
+
+
+def connection_place(name: str, organization_url: str) -> str:
+    """A connection's secret is sealed to the connection and its one organization."""
+    return _sealed_with(f"connection:{name}", [organization_key(organization_url)])
 
 
 def _organizations(urls: list[str] | tuple[str, ...]) -> list[str]:

@@ -141,8 +141,11 @@ class Runner:
                  redactor: Redactor | None = None, debug: bool = False,
                  progress: Callable[[str], None] | None = None,
                  vault_path: str | None = None, allow_plain_http: bool = False,
-                 allow_dirs: Iterable[str | Path] = (), entra: Any = None) -> None:
+                 allow_dirs: Iterable[str | Path] = (), entra: Any = None,
+                 connections: Callable[[str, str | None], Any] | None = None) -> None:
         self.route = route or (lambda org: org.base_url)
+        # Named connections: a control room's (fetched per run), else the local vault's.
+        self.connections = connections or self.local_connection
         self.entra = entra  # where Entra sign-in goes instead of the cloud (the sandbox)
         self.allow_plain_http = allow_plain_http
         # Folders beyond the top-level bot's that its bots may read (the person running it
@@ -196,7 +199,8 @@ class Runner:
                             vault=self.open_vault, bot_dir=bot.file.parent,
                             allowed_dirs=tree.allowed,
                             timeout=bot.settings.timeout, retry_policy=bot.settings.policy(),
-                            allow_plain_http=self.allow_plain_http, entra=self.entra)
+                            allow_plain_http=self.allow_plain_http, entra=self.entra,
+                            connection=self.connections)
         frame = self._bind(_Frame(bot, ctx, store, tree, depth))
         try:
             self._run_steps(bot.steps, frame, prefix)
@@ -225,6 +229,13 @@ class Runner:
         from adobot.credentials.vault import Vault
 
         return Vault(self.vault_path)
+
+    def local_connection(self, name: str, organization_url: str | None):
+        """A connection of the local vault (an admin's machine): its credential, for its own
+        organization only."""
+        from adobot.credentials.connections import Connections
+
+        return Connections(self.open_vault()).credential(name, organization_url)
 
     def _seed_variables(self, bot: Bot, overrides: Mapping[str, Any],
                         secrets: Iterable[str] = ()) -> dict[str, Any]:

@@ -182,7 +182,8 @@ class _Checker:
         dynamic = {k for k, v in step.inputs.items() if "${" in json.dumps(v, default=str)}
         try:
             action.inputs.model_validate({k: v for k, v in step.inputs.items() if k not in dynamic},
-                                         context={"allow_plain_http": self.allow_plain_http})
+                                         context={"allow_plain_http": self.allow_plain_http,
+                                                  "given_at_run_time": dynamic})
         except ValidationError as exc:
             for err in exc.errors():
                 if not (err["loc"] and err["loc"][0] in dynamic):

@@ -59,6 +59,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--sandbox-seed", metavar="FILE",
                      help="with --sandbox: the emulator's seed data (JSON), e.g. with faults to "
                           "rehearse failure")
+    run.add_argument("--control-room", metavar="URL",
+                     help="fetch the credentials of the connections the bot names from this "
+                          "control room, for this run only (a runner token in "
+                          "$ADOBOT_CONTROL_ROOM_TOKEN)")
     run.add_argument("--json", action="store_true",
                      help="print one JSON result document on stdout")
     run.add_argument("--debug", action="store_true", help="show tracebacks and HTTP requests")
@@ -125,15 +129,38 @@ def _run(args: argparse.Namespace) -> int:
         elif args.sandbox_seed or args.sandbox_latency is not None:
             raise InvalidInput("--sandbox-seed and --sandbox-latency go with --sandbox",
                                field="--sandbox-seed")
+        connections = _control_room(args, bot.name) if args.control_room else None
         progress = None
         if sys.stderr.isatty():
             from adobot.runtime.progress import TerminalProgress
             progress = TerminalProgress(sys.stderr, redactor.scrub)
         runner = Runner(route=route, redactor=redactor, debug=args.debug, progress=progress,
                         vault_path=args.vault, allow_plain_http=args.allow_plain_http,
-                        allow_dirs=args.allow_dir, entra=entra)
+                        allow_dirs=args.allow_dir, entra=entra, connections=connections)
         result = runner.run(bot, overrides, parsed=parsed)
     return _print_result(args, result)
+
+
+def _control_room(args: argparse.Namespace, bot: str):
+    """The control room's connections, fetched with the runner's token for this run."""
+    import uuid
+
+    from adobot.rest.control_room import TOKEN_ENV, RemoteConnections
+
+    if args.sandbox:
+        raise InvalidInput("--control-room and --sandbox do not go together: a connection's "
+                           "secret goes only to its own organization, never to the emulator",
+                           "Try the bot with --sandbox and its own token, or run it against "
+                           "the organization.", field="--control-room")
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise InvalidInput(f"--control-room needs the runner's token in ${TOKEN_ENV}",
+                           "An admin issues one: `adobot token issue NAME --role runner`.",
+                           field=TOKEN_ENV)
+    secret = Secret(token)
+    args.redactor.add(secret)
+    return RemoteConnections(args.control_room, secret, bot=bot, run=uuid.uuid4().hex[:12],
+                             allow_plain_http=args.allow_plain_http)
 
 
 def _print_result(args: argparse.Namespace, result: Any) -> int:

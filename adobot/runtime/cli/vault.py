@@ -72,22 +72,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _put(args: argparse.Namespace) -> int:
-    from adobot.credentials.sources import clean_token
     from adobot.credentials.vault import Vault, check_name
 
     for value, what in ((args.locker, "locker"), (args.credential, "credential"),
                         (args.attribute, "attribute")):
         check_name(value, what)
-    if sys.stdin is None or sys.stdin.closed:
-        raise InvalidInput("no standard input to read the secret from",
-                           "Pipe it in: `printf %s \"$TOKEN\" | adobot vault put ...`.")
-    if sys.stdin.isatty():
-        import getpass
-        raw = getpass.getpass(f"Secret for {args.locker}/{args.credential}/{args.attribute}: ")
-    else:
-        raw = sys.stdin.read()
-    token = clean_token(raw, "the secret read from standard input")
-    args.redactor.add(token)
+    token = read_secret(args, f"{args.locker}/{args.credential}/{args.attribute}",
+                        "adobot vault put ...")
     organizations = args.org + ([args.check] if args.check else [])
     if not organizations:
         raise InvalidInput("say where the secret may be sent: --org ORG_URL (repeatable)",
@@ -108,6 +99,24 @@ def _put(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_secret(args: argparse.Namespace, what: str, command: str):
+    """A secret from standard input (a prompt without echo on a terminal), never from argv;
+    masked in everything the command prints from then on."""
+    from adobot.credentials.sources import clean_token
+
+    if sys.stdin is None or sys.stdin.closed:
+        raise InvalidInput("no standard input to read the secret from",
+                           f"Pipe it in: `printf %s \"$TOKEN\" | {command}`.")
+    if sys.stdin.isatty():
+        import getpass
+        raw = getpass.getpass(f"Secret for {what}: ")
+    else:
+        raw = sys.stdin.read()
+    token = clean_token(raw, "the secret read from standard input")
+    args.redactor.add(token)
+    return token
+
+
 def _bind(args: argparse.Namespace) -> int:
     from adobot.credentials.vault import Vault
 
@@ -120,28 +129,9 @@ def _check_token(token, organization_url: str,
                  app: tuple[str, str] | None = None) -> None:
     """As Connect proves a token: who it is; then that it may read code in the organization.
     ``app`` (tenant, client): the secret is that app's client secret, proved by signing in."""
-    from adobot.actions.connect import who_am_i
-    from adobot.actions.scopes import CODE_READ
-    from adobot.rest.auth import Authorizer, BearerAuthorizer, PatAuthorizer
-    from adobot.rest.client import RestClient
-    from adobot.rest.urls import parse_organization_url
+    from adobot.control_room.check import prove
 
-    organization = parse_organization_url(organization_url)
-    authorizer: Authorizer = PatAuthorizer(token)
-    if app is not None:
-        from adobot.credentials.identity import token_source
-
-        authorizer = BearerAuthorizer(token_source("service_principal", tenant_id=app[0],
-                                                   client_id=app[1], client_secret=token))
-    client = RestClient(organization.base_url, authorizer)
-    try:
-        user = who_am_i(client, organization.name)
-        client.get("_apis/git/repositories", scope=CODE_READ,
-                   subject=f"the repositories of organization {organization.name!r}")
-    finally:
-        client.close()
-    log.info("checked: %s works in %s as %s and can read code",
-             "the app's secret" if app else "the token", organization.name, user)
+    prove(organization_url, token, app=app)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -1,0 +1,82 @@
+"""Serving the control room with uvicorn, in the foreground (``adobot control-room``) or on a
+thread (tests, ``ControlRoom``)."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+from adobot.credentials.vault import Vault
+from adobot.rest.errors import InvalidInput
+
+
+def check_listener(host: str, certificate: str | None, key: str | None,
+                   allow_plain_http: bool) -> None:
+    """Tokens and secrets cross this listener: plain http only on this machine, unless the
+    admin says it is behind a TLS-terminating proxy."""
+    from adobot.rest.urls import is_loopback
+
+    if (certificate is None) != (key is None):
+        raise InvalidInput("--certificate and --key go together (the TLS certificate and its "
+                           "private key)", field="--key" if certificate else "--certificate")
+    if certificate is None and not is_loopback(host) and not allow_plain_http:
+        raise InvalidInput(f"--host {host} without TLS would carry tokens and secrets in clear "
+                           "text across the network", "Give --certificate and --key, or "
+                           "--allow-plain-http if a TLS proxy stands in front.", field="--host")
+
+
+class ControlRoom:
+    """The control room on a thread and a free loopback port (or ``port``), until ``stop``."""
+
+    def __init__(self, vault: Vault, *, host: str = "127.0.0.1", port: int = 0,
+                 certificate: str | None = None, key: str | None = None, **app_options: Any):
+        import uvicorn
+
+        from adobot.control_room.app import create_app
+
+        self.app = create_app(vault, **app_options)
+        self._socket = socket.create_server((host, port))
+        self.port = self._socket.getsockname()[1]
+        scheme = "https" if certificate else "http"
+        self.url = f"{scheme}://{host}:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(
+            self.app, log_level="warning", ssl_certfile=certificate, ssl_keyfile=key,
+            timeout_graceful_shutdown=5))
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "ControlRoom":
+        self._thread = threading.Thread(target=self.server.run,
+                                        kwargs={"sockets": [self._socket]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the control room did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        self._socket.close()
+
+    def __enter__(self) -> "ControlRoom":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+
+def serve(vault: Vault, *, host: str, port: int, certificate: str | None, key: str | None,
+          **app_options: Any) -> None:
+    """Serve until interrupted (uvicorn handles Ctrl-C and SIGTERM: it finishes what is in
+    flight, then stops)."""
+    import uvicorn
+
+    from adobot.control_room.app import create_app
+
+    uvicorn.run(create_app(vault, **app_options), host=host, port=port,
+                ssl_certfile=certificate, ssl_keyfile=key, log_level="info",
+                server_header=False)
