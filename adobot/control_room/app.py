@@ -186,8 +186,9 @@ def create_app(vault: Vault, *, route: Callable | None = None, entra: Any = None
         try:
             result = action()
         except AdobotError as failed:
-            noted(event, token, request, outcome=f"refused: {failed.code}",
-                  detail=failed.message, **fields)
+            said = "; ".join(filter(None, (fields.pop("detail", None), failed.message)))
+            noted(event, token, request, outcome=f"refused: {failed.code}", detail=said,
+                  **fields)
             raise
         noted(event, token, request, **fields)
         return result
