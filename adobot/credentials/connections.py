@@ -303,12 +303,19 @@ class Connections:
         """The CI/CD registration: rotate the PAT of the organization's connection, or create
         one named after the organization. Returns (connection, created)."""
         org = organization_of(organization)
-        existing = [c for c in self.list()
-                    if c.organization_url.lower() == org.base_url.lower()]
+        try:
+            return self._register_once(org, organization, secret)
+        except AlreadyExists:  # another registration of it landed meanwhile: rotate that one
+            return self._register_once(org, organization, secret)
+
+    def _register_once(self, org: OrganizationUrl, organization: str,
+                       secret: Secret) -> tuple[Connection, bool]:
+        known = self.list()
+        key = organization_key(org.base_url)
+        existing = [c for c in known if organization_key(c.organization_url) == key]
         if existing:
             return self.edit(existing[0].name, secret=secret), False
-        return self.add(_name_for(org.name, {c.name for c in self.list()}), organization,
-                        secret), True
+        return self.add(_name_for(org.name, {c.name for c in known}), organization, secret), True
 
     # --- helpers ---------------------------------------------------------------------------
 

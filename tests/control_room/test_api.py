@@ -309,17 +309,11 @@ def test_the_openapi_document_describes_every_route(room):
 
 # --- concurrency -----------------------------------------------------------------------------
 
-def at_once(work) -> None:
-    """``work(n)`` for each admin, on threads of their own (they meet at a barrier first)."""
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(ORGANIZATIONS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-
-
-def test_twenty_admins_registering_at_once_lose_nothing(room, vault, organizations):
-    callers = [Caller(room.url, issue(vault, "administrator", f"admin-{n}"))
+def twenty_admins_register(room, vault, organization, pat,
+                           round_: str = "a") -> list[requests.Response]:
+    """Twenty admins, each with a token of their own, post a registration at the same moment:
+    ``organization(n)`` and ``pat(n)`` say what admin n registers."""
+    callers = [Caller(room.url, issue(vault, "administrator", f"admin-{round_}-{n}"))
                for n in range(ORGANIZATIONS)]
     answers: list = [None] * ORGANIZATIONS
     start = threading.Barrier(ORGANIZATIONS)
@@ -327,24 +321,38 @@ def test_twenty_admins_registering_at_once_lose_nothing(room, vault, organizatio
     def register(number: int) -> None:
         start.wait()
         answers[number] = callers[number].post(REGISTER, data={
-            "organization": organizations.org_url(f"org{number}"), "pat": DEMO_PAT})
+            "organization": organization(number), "pat": pat(number)})
 
-    at_once(register)
+    threads = [threading.Thread(target=register, args=(n,)) for n in range(ORGANIZATIONS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return answers
+
+
+def test_twenty_admins_registering_at_once_lose_nothing(room, vault, organizations):
+    answers = twenty_admins_register(room, vault, lambda n: organizations.org_url(f"org{n}"),
+                                     lambda n: DEMO_PAT)
     assert [answer.status_code for answer in answers] == [201] * ORGANIZATIONS
     saved = {c.name: c for c in Connections(vault).list()}
     assert sorted(saved) == sorted(f"org{n}" for n in range(ORGANIZATIONS))
     for name in saved:
         assert Connections(vault).credential(name).secret.reveal() == DEMO_PAT
 
-    # and twenty rotations of one organization at once: the vault stays whole, one wins
+
+def test_registrations_of_one_organization_at_once_make_one_connection(room, vault,
+                                                                       organizations):
+    answers = twenty_admins_register(room, vault, lambda n: organizations.org_url("org5"),
+                                     lambda n: DEMO_PAT)
+    assert sorted(answer.status_code for answer in answers) == [200] * 19 + [201]
+    assert [c.name for c in Connections(vault).list()] == ["org5"]
+    # then twenty rotations at once, with three different PATs: one of them wins, whole
     tokens = [DEMO_PAT, "sandbox-code-read-pat", CANARY]
-
-    def rotate(number: int) -> None:
-        start.wait()
-        answers[number] = callers[number].post(REGISTER, data={
-            "organization": organizations.org_url("org0"), "pat": tokens[number % 3]})
-
-    at_once(rotate)
+    answers = twenty_admins_register(room, vault, lambda n: organizations.org_url("org5"),
+                                     lambda n: tokens[n % 3], round_="b")
     assert [answer.status_code for answer in answers] == [200] * ORGANIZATIONS
-    assert Connections(vault).credential("org0").secret.reveal() in tokens
-    assert len(Connections(vault).list()) == ORGANIZATIONS
+    users = dict(zip(tokens, ["Sandbox Demo User", "Code Reader", "Canary Admin"]))
+    winner = Connections(vault).credential("org5").secret.reveal()
+    assert Connections(vault).get("org5").status.user == users[winner]  # saved together
+    assert [c.name for c in Connections(vault).list()] == ["org5"]
