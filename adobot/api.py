@@ -92,7 +92,8 @@ class Context:
             route=runner.route, register_secret=self.redactor.add, vault=runner.open_vault,
             bot_dir=Path(bot_dir), allowed_dirs=(Path(bot_dir).resolve(),),
             allow_plain_http=allow_plain_http,
-            entra=sandbox.entra_route() if sandbox else None)
+            entra=sandbox.entra_route() if sandbox else None,
+            connection=runner.connections)  # the vault's named connections
         self.requests = 0
 
     @property

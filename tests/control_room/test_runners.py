@@ -221,3 +221,14 @@ def test_a_service_principal_connection(tmp_path):
         result = runner.run(parse_bot(BOT.format(connection="release-app", more="")))
         assert result.status == "succeeded", result.error
         assert SECRET not in json.dumps(result.to_dict())
+
+
+def test_the_python_api_connects_by_connection(tmp_path, sandbox):
+    from adobot import api
+
+    vault = Vault(tmp_path / "v.json")
+    Connections(vault, connection_check()).add("contoso-main", sandbox.org_url(),
+                                               Secret(DEMO_PAT), project="Payments")
+    with api.Context(vault=str(vault.path)) as ctx:
+        connected = ctx.run("Connect", connection="contoso-main")
+        assert connected["project_name"] == "Payments"
