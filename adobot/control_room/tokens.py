@@ -79,7 +79,7 @@ class Tokens:
 
     def issue(self, name: str, role: str, days: float = 90) -> tuple[ApiToken, Secret]:
         """A new token: its record, and the token itself (shown once, stored nowhere)."""
-        check_connection_name(name)
+        check_connection_name(name, "token")
         if role not in ROLES:
             raise InvalidInput(f"role {role!r} is not a control-room role",
                                f"Use one of: {', '.join(ROLES)}.", field="role")

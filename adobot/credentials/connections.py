@@ -33,9 +33,10 @@ NAME_TAKEN = "A connection with this name already exists"
 ORGANIZATION_TAKEN = "A connection for this organization already exists"
 
 
-def check_connection_name(name: object) -> str:
+def check_connection_name(name: object, what: str = "connection") -> str:
+    """A connection's name (and a token's or runner's: the same rules)."""
     if not isinstance(name, str) or not CONNECTION_NAME.match(name):
-        raise InvalidInput(f"connection name {name!r} is not valid",
+        raise InvalidInput(f"{what} name {name!r} is not valid",
                            "Use 3-32 letters, digits and hyphens, starting with a letter.",
                            field="name")
     return name
