@@ -18,7 +18,7 @@ from adobot.credentials.vault import Vault
 from adobot.runtime.loader import parse_bot
 from adobot.runtime.runner import Runner
 from tests.conftest import ADOBOT, DEMO_PAT, Listener
-from tests.control_room.conftest import CANARY, Caller, issue
+from tests.control_room.conftest import CANARY, issue
 
 BOT = """
 name: release-notes
