@@ -24,6 +24,7 @@ demo: $(STAMP)
 	ADOBOT_PAT=$(DEMO_PAT) $(BIN)/adobot run examples/quickstart.yaml --sandbox --var-env pat=ADOBOT_PAT
 
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || echo "NOTE: Chromium is not installed: the browser tests of the control room's page will be SKIPPED (apt-get install chromium; .ci/run installs it)."
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 manifests: $(STAMP)

@@ -10,16 +10,19 @@ arrive as ``SecretStr`` and leave only in the runner's credential answer.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Callable, Literal, Optional
 from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from adobot import __version__
+from adobot.control_room import workbench
 from adobot.control_room.audit import AuditLog
 from adobot.control_room.check import connection_check
 from adobot.control_room.tokens import ApiToken, Tokens, Unauthorized
@@ -43,6 +46,12 @@ from adobot.rest.errors import (
 log = logging.getLogger("adobot.control_room")
 API = "/api/v1"
 FORM = "application/x-www-form-urlencoded"
+STATIC = Path(__file__).with_name("static")
+# The page loads nothing from elsewhere and may not be framed; tokens live in its memory only.
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; "
+                                           "base-uri 'none'; form-action 'self'",
+                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                "Cache-Control": "no-store"}
 
 
 class Forbidden(PermissionDenied):
@@ -319,6 +328,31 @@ def create_app(vault: Vault, *, route: Callable | None = None, entra: Any = None
                              "tenant_id": credential.tenant_id, "client_id": credential.client_id,
                              "secret": credential.secret.reveal()},
                             headers={"Cache-Control": "no-store"})
+
+    def person(token: ApiToken = Depends(caller)) -> ApiToken:
+        if token.role == "runner":
+            raise Forbidden(f"token {token.name!r} is a runner's: it fetches credentials for "
+                            "runs, and nothing else", "Sign in with a person's token.")
+        return token
+
+    @app.get(f"{API}/actions", summary="The action catalogue: every manifest, grouped")
+    def actions(token: ApiToken = Depends(person)) -> dict[str, Any]:
+        return workbench.catalogue()
+
+    @app.post(f"{API}/bots/check", summary="Check a bot as `adobot validate` does")
+    def check_bot(body: workbench.BotText, token: ApiToken = Depends(person)) -> dict[str, Any]:
+        return workbench.check(body)
+
+    @app.post(f"{API}/bots/run", summary="Run a bot against a sandbox of its own (no vault, "
+              "no connections)")
+    def run_bot(body: workbench.BotText, token: ApiToken = Depends(person)) -> dict[str, Any]:
+        return workbench.run_in_sandbox(body)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get(f"{API}/audit", summary="The audit log (administrators; never a secret)")
     def read_audit(limit: int = Query(100, ge=1, le=10000), connection: Optional[str] = None,
