@@ -47,6 +47,8 @@ def test_the_wheel_claims_only_its_own_name(wheel):
     assert tops == {"adobot", next(top for top in tops if top.endswith(".dist-info"))}
     assert "adobot/py.typed" in names and "adobot/sandbox/seed.json" in names
     assert "adobot/manifests/Connect.json" in names and "adobot/manifests/index.json" in names
+    assert {f"adobot/control_room/static/{page}" for page in ("index.html", "app.js",
+                                                              "style.css")} <= set(names)
     assert not [n for n in names if n.split("/")[0] in
                 ("actions", "sessions", "credentials", "rest", "runtime", "sandbox", "tests")]
 
@@ -65,6 +67,12 @@ def test_the_commands_work_outside_the_repository(venv):
                    "print(all(u.find_spec(n) is None for n in "
                    "('actions', 'sessions', 'credentials', 'rest', 'runtime', 'sandbox')))")
     assert imported.stdout.strip() == "True"
+
+
+def test_the_control_room_without_its_extra_says_how_to_get_it(venv):
+    done = run(venv, "adobot", "control-room", "--vault", str(venv / "v.json"))
+    assert done.returncode == 2 and "pip install 'adobot[control-room]'" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_the_sandbox_serves_from_the_wheel(venv):

@@ -267,8 +267,11 @@ def _table(rows: Iterable[dict[str, Any]], columns: tuple[str, ...]) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from adobot.credentials.vault import Vault
 
+    from adobot.control_room.server import check_listener, serve
+
     try:
-        from adobot.control_room.server import check_listener, serve
+        import fastapi  # noqa: F401  (the service's packages: the extra `control-room`)
+        import uvicorn  # noqa: F401
     except ImportError as missing:
         raise InvalidInput(f"the control room needs its service packages ({missing.name} is "
                            "not installed)", "pip install 'adobot[control-room]'.") from None
