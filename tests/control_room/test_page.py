@@ -216,9 +216,10 @@ def test_keyboard_alone_labels_and_phone_width(browser, room, vault):
             page.keyboard.press("Tab")
             reached.append(page.evaluate("document.activeElement.textContent.trim()"))
         assert {"Actions", "Check a bot", "Add a connection"} <= set(reached), reached
-        page.keyboard.press("Shift+Tab")
-        while page.evaluate("document.activeElement.textContent.trim()") != "Add a connection":
+        for _ in range(12):  # back to the button, and press it
             page.keyboard.press("Shift+Tab")
+            if page.evaluate("document.activeElement.textContent.trim()") == "Add a connection":
+                break
         page.keyboard.press("Enter")
         assert page.evaluate("document.activeElement.id") == "c-name"
         for view in ("connections", "actions", "check"):
