@@ -196,6 +196,8 @@ class Action:
     # inputs has no further effect than running it once.
     read_only: bool
     idempotent: bool
+    # It may overwrite or remove what is there (not only add): MCP's destructiveHint.
+    destructive: bool = False
 
     def parse_inputs(self, raw: Mapping[str, Any] | None,
                      allow_plain_http: bool = False) -> ActionInputs:

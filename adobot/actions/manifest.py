@@ -55,6 +55,8 @@ def manifest(action: Action) -> dict[str, Any]:
         # inputs has no further effect (idempotent).
         "read_only": action.read_only,
         "idempotent": action.idempotent,
+        # ... and whether it may overwrite or remove what is there, not only add.
+        "destructive": action.destructive,
         "inputs": inputs,
         "outputs": outputs,
         "errors": [{"code": code, "when": when} for code, when in action.errors.items()],

@@ -197,7 +197,7 @@ def _push(inputs: Inputs, target: str, base: str | None,
 
 ACTION = Action(
     name="PushFiles", label="Push files", group="Repos",
-    read_only=False, idempotent=False,
+    read_only=False, idempotent=False, destructive=True,  # overwrites files
     description="Puts files on a branch of a Git repository in one commit: the first push to "
                 "an empty repository creates the branch; a new branch starts from another one.",
     inputs=Inputs, outputs=Outputs, run=run,

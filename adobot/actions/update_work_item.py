@@ -182,7 +182,7 @@ def _relation(session: Session, link: Link) -> dict[str, Any]:
 
 ACTION = Action(
     name="UpdateWorkItem", label="Update work item", group="Boards",
-    read_only=False, idempotent=False,
+    read_only=False, idempotent=False, destructive=True,  # overwrites fields
     description="Updates a work item in one request: title, state, assignee, tags added or "
                 "removed, any field by reference name, a comment, and links (parent, child, "
                 "related, a pull request, a commit); guarded by the revision read (rev) so a "

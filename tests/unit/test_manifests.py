@@ -217,6 +217,7 @@ EFFECTS = {"Connect": (True, True), "ListRepos": (True, True), "ReadCsv": (True,
 def test_every_manifest_says_what_its_action_changes(name):
     data = load(name)
     assert (data["read_only"], data["idempotent"]) == EFFECTS[name]
+    assert data["destructive"] is (name in ("PushFiles", "UpdateWorkItem"))
     action = registry.get(name)
     assert (action.read_only, action.idempotent) == EFFECTS[name]
 

@@ -1,0 +1,1 @@
+"""adobot's actions as MCP tools (`adobot mcp`): a thin adapter over the action registry."""
