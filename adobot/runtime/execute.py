@@ -33,9 +33,11 @@ class Outcome:
     duration_ms: float
 
 
-def execute(name: str, raw_inputs: Mapping[str, Any] | None, ctx: ActionContext) -> Outcome:
+def execute(name: str, raw_inputs: Mapping[str, Any] | None, ctx: ActionContext, *,
+            literal: bool = False) -> Outcome:
     """Run the action called ``name``: hold the secrets its credential inputs name, resolve
-    ``${...}``, validate, run with one retry budget, and count its requests."""
+    ``${...}``, validate, run with one retry budget, and count its requests. ``literal``: the
+    inputs are taken as they are, ``${...}`` included (an agent's text is not a bot's)."""
     started = time.perf_counter()
     outputs: ActionOutputs | None = None
     error: AdobotError | None = None
@@ -46,7 +48,7 @@ def execute(name: str, raw_inputs: Mapping[str, Any] | None, ctx: ActionContext)
                 named = [source.get("variable") for _, source in
                          sources_in(raw_inputs, credential_inputs(action.inputs))]
                 hold_secrets(ctx.variables, named, ctx.register_secret)
-            given = interpolate(raw_inputs, ctx.variables, "inputs")
+            given = raw_inputs if literal else interpolate(raw_inputs, ctx.variables, "inputs")
             _refuse_stray_secrets(action, given)
             inputs = action.parse_inputs(given, allow_plain_http=ctx.allow_plain_http)
             outputs = action.run(ctx, inputs)

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from adobot.rest import __version__
 from adobot.rest.errors import AdobotError, InternalError
-from adobot.runtime.cli import bots, catalog, control, serve, vault
+from adobot.runtime.cli import assistants, bots, catalog, control, serve, vault
 from adobot.runtime.cli.output import print_error
 from adobot.runtime.redact import RedactingFilter, Redactor
 
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="adobot", description="Run bots that automate Azure DevOps.", epilog=EXIT_CODES)
     parser.add_argument("--version", action="version", version=f"adobot {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (bots, catalog, vault, control, serve):
+    for group in (bots, catalog, vault, control, assistants, serve):
         group.register(commands)
     return parser
 

@@ -1,0 +1,125 @@
+"""adobot's MCP server with the mcp SDK's own client, in-process, against the sandbox: the tool
+list per mode, structured results checked against their schemas, errors as tool results, and
+review mode's preview and confirmation."""
+from __future__ import annotations
+
+import json
+
+import anyio
+import jsonschema
+import pytest
+
+from adobot.mcp_server.server import McpServer, open_session
+from tests.conftest import DEMO_PAT
+
+CANARY = "sandbox-code-read-pat"  # a working token that must appear in no message
+
+
+def serve(sandbox, mode: str, token: str = CANARY) -> McpServer:
+    ctx, connected = open_session(
+        {"organization_url": "https://dev.azure.com/contoso", "project": "Payments",
+         "personal_access_token": {"variable": "pat"}}, variables={"pat": token},
+        route=sandbox.route)
+    return McpServer(ctx, mode=mode, organization=connected.organization,
+                     project=connected.project_name)
+
+
+def session(server: McpServer, work) -> list:
+    """Run ``work(client)`` against the server in-process; returns what it returns."""
+    from mcp import Client
+
+    found = []
+
+    async def main() -> None:
+        async with Client(server.server()) as client:
+            found.append(await work(client))
+
+    anyio.run(main)
+    return found[0]
+
+
+@pytest.mark.parametrize("mode, changes", [("read-only", False), ("review", True),
+                                           ("autonomous", True)])
+def test_the_tool_list_and_its_annotations_per_mode(sandbox, mode, changes):
+    async def work(client):
+        return (await client.list_tools()).tools
+
+    tools = {tool.name: tool for tool in session(serve(sandbox, mode), work)}
+    assert "Connect" not in tools and "RunBot" not in tools and "ReadCsv" not in tools
+    assert ("CreateRepo" in tools) is changes and "ListRepos" in tools
+    assert ("Confirm" in tools) is (mode == "review")
+    listing = tools["ListRepos"].annotations
+    assert (listing.read_only_hint, listing.open_world_hint) == (True, True)
+    if changes:
+        push = tools["PushFiles"].annotations
+        assert (push.read_only_hint, push.destructive_hint, push.idempotent_hint) == \
+            (False, True, False)
+        repo = tools["CreateRepo"].annotations
+        assert (repo.destructive_hint, repo.idempotent_hint) == (False, True)
+    for tool in tools.values():
+        for name, schema in tool.input_schema["properties"].items():
+            assert schema.get("description"), (tool.name, name)  # every input described
+
+
+def test_a_tool_returns_text_and_structured_content_matching_its_schema(sandbox):
+    async def work(client):
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        result = await client.call_tool("ListRepos", {"name_filter": "pay*"})
+        return tools["ListRepos"], result
+
+    tool, result = session(serve(sandbox, "read-only"), work)
+    assert not result.is_error
+    jsonschema.validate(result.structured_content, tool.output_schema)
+    assert result.structured_content["count"] >= 1
+    assert "payments" in result.content[0].text.lower()
+
+
+def test_a_bad_input_is_a_tool_error_naming_it_and_nothing_is_sent(sandbox):
+    async def work(client):
+        return [await client.call_tool("CreateRepo", {"name": "bad/name"}),
+                await client.call_tool("CreateRepo", {"name": "x", "session": "other"}),
+                await client.call_tool("ListCommits", {})]
+
+    server = serve(sandbox, "autonomous")
+    before = sandbox.state.stats()
+    results = session(server, work)
+    for result in results:
+        assert result.is_error and result.structured_content["error"]["code"] == "INVALID_INPUT"
+        assert "Traceback" not in result.content[0].text
+    assert results[0].structured_content["error"]["field"] == "name"
+    assert results[1].structured_content["error"]["field"] == "session"
+    assert sandbox.state.stats() == before
+
+
+def test_read_only_mode_refuses_a_change_and_says_which_mode_allows_it(sandbox):
+    async def work(client):
+        return await client.call_tool("CreateRepo", {"name": "not-made"})
+
+    result = session(serve(sandbox, "read-only"), work)
+    assert result.is_error and "--mode review" in result.content[0].text
+    assert "not-made" not in json.dumps(sandbox.state.stats())
+
+
+def test_review_mode_previews_then_creates_once_after_the_confirmation(sandbox):
+    def repositories() -> list[str]:
+        project = sandbox.state.organizations["contoso"].projects[0]
+        return [repo.name for repo in project.repositories]
+
+    async def work(client):
+        preview = await client.call_tool("CreateRepo", {"name": "reviewed-repo"})
+        made_before = "reviewed-repo" in repositories()
+        confirmation = preview.structured_content["confirmation"]
+        first = await client.call_tool("Confirm", {"confirmation": confirmation})
+        again = await client.call_tool("Confirm", {"confirmation": confirmation})
+        return preview, made_before, first, again
+
+    preview, made_before, first, again = session(serve(sandbox, "review", DEMO_PAT), work)
+    assert preview.is_error and not made_before
+    assert preview.structured_content["error"]["code"] == "CONFIRMATION_REQUIRED"
+    assert preview.structured_content["preview"] == {"tool": "CreateRepo",
+                                                     "arguments": {"name": "reviewed-repo"}}
+    assert not first.is_error and first.structured_content["created"] is True
+    assert again.is_error and "unknown, used or expired" in again.content[0].text
+    assert repositories().count("reviewed-repo") == 1
+    for result in (preview, first, again):
+        assert CANARY not in result.model_dump_json() and DEMO_PAT not in result.model_dump_json()
