@@ -4,11 +4,13 @@ review mode's preview and confirmation."""
 from __future__ import annotations
 
 import json
+import time
 
 import anyio
 import jsonschema
 import pytest
 
+from adobot.actions.queue_run import FIRST_POLLS
 from adobot.mcp_server.server import McpServer, open_session
 from tests.conftest import DEMO_PAT
 
@@ -123,3 +125,38 @@ def test_review_mode_previews_then_creates_once_after_the_confirmation(sandbox):
     assert repositories().count("reviewed-repo") == 1
     for result in (preview, first, again):
         assert CANARY not in result.model_dump_json() and DEMO_PAT not in result.model_dump_json()
+
+
+def test_a_queue_run_wait_reports_progress(sandbox):
+    seen: list = []
+
+    async def progress(done, total, message):
+        seen.append((done, message))
+
+    async def work(client):
+        return await client.call_tool("QueueRun", {"pipeline": "payments-api-ci", "wait": True},
+                                      progress_callback=progress)
+
+    result = session(serve(sandbox, "autonomous", DEMO_PAT), work)
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["run"]["state"] == "completed"
+    assert seen and seen[-1][0] == len(seen) and "run " in seen[-1][1]
+
+
+def test_a_cancelled_call_stops_at_its_next_wait(sandbox):
+    async def work(client):
+        with anyio.move_on_after(1.5):
+            done = await client.call_tool("QueueRun", {"pipeline": "payments-api-ci",
+                                                       "wait": True, "timeout_seconds": 600})
+            return done.content[0].text
+        return "cancelled"
+
+    pipeline = next(p for p in sandbox.state.organizations["contoso"].projects[0].pipelines
+                    if p.name == "payments-api-ci")
+    pipeline.run_polls = -1  # a run that never completes: only a cancellation ends the wait
+    server = serve(sandbox, "autonomous", DEMO_PAT)
+    assert session(server, work) == "cancelled"
+    time.sleep(0.5)  # a poll already on the wire when the call was cancelled may finish
+    polled = sandbox.state.stats()["requests"]
+    time.sleep(3 * max(FIRST_POLLS))  # the wait would have polled again by now
+    assert sandbox.state.stats()["requests"] == polled  # the server's worker stopped too
