@@ -3,23 +3,22 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from adobot.actions.base import (
     SESSION_ERRORS,
     Action,
     ActionContext,
-    ActionInputs,
     ActionOutputs,
     SessionInput,
     path_segment,
 )
 from adobot.actions.git import (
-    BranchName,
-    CommitId,
-    TagName,
+    AtOneVersion,
+    BranchInput,
+    CommitInput,
+    TagInput,
     explain_missing,
-    one_version,
     version_label,
     version_query,
     web_url,
@@ -32,23 +31,16 @@ ItemPath = Field(min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
                  description="Path in the repository, e.g. src/retry.py", examples=["src/retry.py"])
 
 
-class Inputs(ActionInputs):
+class Inputs(AtOneVersion):
     session: SessionInput
     repository: RepositoryRef
     path: str = ItemPath
-    branch: BranchName | None = Field(None, description="Branch (default: the default branch)",
-                                      examples=["main"])
-    tag: TagName | None = Field(None, description="Tag, instead of a branch", examples=["v1.2.0"])
-    commit: CommitId | None = Field(None, description="Commit id, instead of a branch",
-                                    examples=["1a33cc566527507ef40f1bb89ca6bcaac6b7dcbd"])
+    branch: BranchInput = None
+    tag: TagInput = None
+    commit: CommitInput = None
     max_bytes: int = Field(1_000_000, ge=1, le=50_000_000,
                            description="Refuse files larger than this (bytes)",
                            examples=[200_000])
-
-    @model_validator(mode="after")
-    def _one_version(self) -> "Inputs":
-        one_version(self.branch, self.tag, self.commit)
-        return self
 
 
 class File(BaseModel):

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from adobot.actions.base import path_segment
+from adobot.actions.base import ActionInputs, path_segment
 from adobot.actions.scopes import CODE_READ
 from adobot.rest.errors import AdobotError, NotFound
 from adobot.sessions.session import Session
@@ -101,6 +101,26 @@ def version_label(branch: str | None, tag: str | None, commit: str | None) -> st
 def one_version(branch: str | None, tag: str | None, commit: str | None) -> None:
     if sum(v is not None for v in (branch, tag, commit)) > 1:
         raise ValueError("give at most one of branch, tag and commit")
+
+
+# The version a reading action looks at: a branch, a tag or a commit (``branch: BranchInput =
+# None``); each action declares them itself, so its manifest keeps its own order of inputs.
+BranchInput = Annotated[Optional[BranchName], Field(
+    description="Branch (default: the default branch)", examples=["main"])]
+TagInput = Annotated[Optional[TagName], Field(description="Tag, instead of a branch",
+                                              examples=["v1.2.0"])]
+CommitInput = Annotated[Optional[CommitId], Field(
+    description="Commit id, instead of a branch",
+    examples=["1a33cc566527507ef40f1bb89ca6bcaac6b7dcbd"])]
+
+
+class AtOneVersion(ActionInputs):
+    """Inputs with BranchInput, TagInput and CommitInput: at most one of them is given."""
+
+    @model_validator(mode="after")
+    def _one_version(self) -> "AtOneVersion":
+        one_version(getattr(self, "branch"), getattr(self, "tag"), getattr(self, "commit"))
+        return self
 
 
 def explain_missing(error: AdobotError, repository: str, version: str,

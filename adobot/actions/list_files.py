@@ -1,23 +1,22 @@
 """ListFiles: the files and folders of a repository's folder at a branch, tag or commit."""
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from adobot.actions.base import (
     SESSION_ERRORS,
     Action,
     ActionContext,
-    ActionInputs,
     ActionOutputs,
     SessionInput,
     path_segment,
 )
 from adobot.actions.git import (
-    BranchName,
-    CommitId,
-    TagName,
+    AtOneVersion,
+    BranchInput,
+    CommitInput,
+    TagInput,
     explain_missing,
-    one_version,
     version_label,
     version_query,
 )
@@ -26,23 +25,16 @@ from adobot.actions.scopes import CODE_READ
 from adobot.rest.errors import AdobotError
 
 
-class Inputs(ActionInputs):
+class Inputs(AtOneVersion):
     session: SessionInput
     repository: RepositoryRef
     path: str = Field("/", min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
                       description="Folder to list (default: the root)", examples=["src"])
     recursive: bool = Field(False, description="Everything below the folder, not just its "
                                                "own entries", examples=[True])
-    branch: BranchName | None = Field(None, description="Branch (default: the default branch)",
-                                      examples=["main"])
-    tag: TagName | None = Field(None, description="Tag, instead of a branch", examples=["v1.2.0"])
-    commit: CommitId | None = Field(None, description="Commit id, instead of a branch",
-                                    examples=["1a33cc566527507ef40f1bb89ca6bcaac6b7dcbd"])
-
-    @model_validator(mode="after")
-    def _one_version(self) -> "Inputs":
-        one_version(self.branch, self.tag, self.commit)
-        return self
+    branch: BranchInput = None
+    tag: TagInput = None
+    commit: CommitInput = None
 
 
 class Entry(BaseModel):
