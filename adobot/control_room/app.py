@@ -301,7 +301,7 @@ def create_app(vault: Vault, *, route: Callable | None = None, entra: Any = None
         run = {k: v for k, v in (("bot", body.bot), ("run", body.run)) if v}
 
         def fetch():
-            connection = connections.get(name)
+            connection, credential = connections.opened(name)
             if token.role not in connection.roles:
                 why = ("standard users never receive a secret" if token.role == "standard"
                        else f"connection {name!r} is open to {', '.join(connection.roles)} "
@@ -315,7 +315,7 @@ def create_app(vault: Vault, *, route: Callable | None = None, entra: Any = None
                                 "Run the bot on one of those runners, or ask an admin to add "
                                 "this one.")
             check_destination(connection, body.organization_url)
-            return connections.credential(name)
+            return credential
         try:
             credential = audited("credential.fetch", token, request, fetch, connection=name,
                                  run=run or None)

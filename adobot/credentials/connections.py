@@ -138,11 +138,13 @@ Check = Callable[[Connection, Secret], str]
 def check_access_lists(runners: Iterable[str], roles: Iterable[str]) -> tuple[tuple[str, ...],
                                                                               tuple[str, ...]]:
     runners, roles = tuple(dict.fromkeys(runners)), tuple(dict.fromkeys(roles))
-    for runner in runners:
-        if not isinstance(runner, str) or not CONNECTION_NAME.match(runner):
-            raise InvalidInput(f"runner {runner!r} is not a valid runner name",
-                               "Name the runners by their token names (3-32 letters, digits "
-                               "and hyphens, starting with a letter).", field="runners")
+    for runner in runners:  # a runner is named by its token's name: the same rules
+        try:
+            check_connection_name(runner, "runner")
+        except InvalidInput as bad:
+            raise bad.derive(field="runners", hint="Name the runners by their token names "
+                             "(3-32 letters, digits and hyphens, starting with a letter).") \
+                from None
     for role in roles:
         if role not in FETCHING_ROLES:
             why = ("standard users never receive a secret" if role == "standard"
@@ -176,16 +178,15 @@ class Connections:
     def credential(self, name: str, organization_url: str | None = None) -> ConnectionCredential:
         """A connection's secret, for its own organization only: ``organization_url`` (a bot's
         own, if it gave one) must be the connection's."""
-        doc, keys = self.vault.snapshot()
-        item = _find(doc, name)
-        connection = Connection.from_record(name, item)
+        connection, credential = self.opened(name)
         check_destination(connection, organization_url)
-        assert keys is not None  # a connection exists, so the vault has its key
-        secret = Secret(keys.open(item["secret"], connection_place(name,
-                                                                   connection.organization_url)))
-        return ConnectionCredential(name, connection.organization_url, connection.project,
-                                    connection.authentication_method, secret,
-                                    connection.tenant_id, connection.client_id)
+        return credential
+
+    def opened(self, name: str) -> tuple[Connection, ConnectionCredential]:
+        """A connection and its credential, from one read of the vault (for callers that check
+        the connection's own limits before handing the credential out)."""
+        doc, keys = self.vault.snapshot()
+        return _opened(doc, keys, name)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -219,8 +220,8 @@ class Connections:
         """Change a connection. A new organization, project or secret is proved first (with
         the new secret, or the saved one); ``project=None`` removes the default project. Only
         the fields given change: edits of other fields made meanwhile by other admins stay."""
-        doc, _ = self.vault.snapshot()
-        current = Connection.from_record(name, _find(doc, name))
+        doc, keys = self.vault.snapshot()
+        current, saved = _opened(doc, keys, name)
         sealed_before = _find(doc, name)["secret"]
         now = _now()
         changes: dict[str, Any] = {"updated_at": now}
@@ -252,7 +253,7 @@ class Connections:
         needs_proof = secret is not None or _basis(target) != _basis(current)
         if needs_proof:
             changes["status"] = self._proved(
-                target, secret or self.credential(name).secret).status
+                target, secret or saved.secret).status
         with self.vault.transaction() as (doc, keys):
             item = _find(doc, name)
             fresh = Connection.from_record(name, item)
@@ -274,8 +275,7 @@ class Connections:
     def test(self, name: str) -> Connection:
         """Prove a saved connection again and record its status (connected, or failed and
         why); the secret is not changed either way."""
-        credential = self.credential(name)
-        connection = self.get(name)
+        connection, credential = self.opened(name)
         try:
             connection = self._proved(connection, credential.secret)
         except AdobotError as failed:
@@ -372,6 +372,18 @@ def _check_method(method: str, tenant_id: str | None, client_id: str | None) -> 
     if method == "pat" and any(app):
         raise InvalidInput("tenant_id and client_id go with service_principal, not pat",
                            field="tenant_id")
+
+
+def _opened(doc: Mapping[str, Any], keys: Any,
+            name: str) -> tuple[Connection, ConnectionCredential]:
+    item = _find(doc, name)
+    connection = Connection.from_record(name, item)
+    assert keys is not None  # a connection exists, so the vault has its key
+    secret = Secret(keys.open(item["secret"], connection_place(name,
+                                                               connection.organization_url)))
+    return connection, ConnectionCredential(
+        name, connection.organization_url, connection.project,
+        connection.authentication_method, secret, connection.tenant_id, connection.client_id)
 
 
 def _find(doc: Mapping[str, Any], name: str) -> dict[str, Any]:
