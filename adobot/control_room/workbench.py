@@ -59,10 +59,17 @@ def _written(body: BotText) -> Iterator[Path]:
 
 def check(body: BotText) -> dict[str, Any]:
     """What `adobot validate` says of the bot: every finding, with its line and step."""
+    with _written(body) as path:
+        return _checked(path, body, {})
+
+
+def _checked(path: Path, body: BotText, parsed: dict[Path, Any]) -> dict[str, Any]:
+    """The findings of the bot written at ``path``; the bots parsed on the way go to
+    ``parsed``, so a run that follows parses nothing twice."""
     from adobot.runtime.validate import validate_file
 
-    with _written(body) as path:
-        findings = validate_file(path, declared=body.variables, vault=str(path.parent / "none"))
+    findings = validate_file(path, declared=body.variables, vault=str(path.parent / "none"),
+                             parsed=parsed)
     listed = []
     for f in findings:
         # Problems found while loading say where in their message ("bot.yaml:3: step 1: ...").
@@ -92,7 +99,8 @@ def run_in_sandbox(body: BotText) -> dict[str, Any]:
                            "sandbox's token (sandbox-demo-pat).", field="connection")
 
     with _written(body) as path:
-        checked = check(body)
+        parsed: dict[Path, Any] = {}
+        checked = _checked(path, body, parsed)
         if not checked["valid"]:
             first = next(f for f in checked["findings"] if f["severity"] == "error")
             return {**RunResult.refused(path.stem, {
@@ -106,6 +114,7 @@ def run_in_sandbox(body: BotText) -> dict[str, Any]:
         with Sandbox() as sandbox:
             runner = Runner(route=sandbox.route, redactor=redactor, entra=sandbox.entra_route(),
                             vault_path=str(path.parent / "none"), connections=no_connections)
-            result = runner.run(load_bot(path), dict(body.variables))
+            bot = parsed.get(path.resolve()) or load_bot(path)
+            result = runner.run(bot, dict(body.variables), parsed=parsed)
     return {**redactor.mask(json.loads(json.dumps(result.to_dict(), default=str))),
             "exit_code": result.exit_code}

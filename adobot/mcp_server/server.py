@@ -20,7 +20,7 @@ import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import anyio
@@ -42,6 +42,12 @@ PENDING_SECONDS = 600        # how long a preview's confirmation stays good
 
 class Cancelled(AdobotError):
     code = "CANCELLED"
+
+
+class ConfirmationRequired(PermissionDenied):
+    """A change in review mode, shown and not sent: the person's yes comes first."""
+
+    code = "CONFIRMATION_REQUIRED"
 
 
 @dataclass
@@ -68,9 +74,9 @@ class McpServer:
         if self.mode not in MODES:
             raise InvalidInput(f"mode {self.mode!r} is not one of {', '.join(MODES)}",
                                field="--mode")
-        self.specs = {spec.name: spec for spec in tool_specs(False)
+        self.all_specs = {spec.name: spec for spec in tool_specs()}
+        self.specs = {name: spec for name, spec in self.all_specs.items()
                       if self.mode != "read-only" or not spec.changes}
-        self.all_specs = {spec.name: spec for spec in tool_specs(False)}
 
     # --- the tool list -------------------------------------------------------------------
 
@@ -217,19 +223,15 @@ class McpServer:
             now = time.monotonic()
             self._pending = {k: v for k, v in self._pending.items() if v.expires > now}
             self._pending[confirmation] = _Pending(spec.name, arguments, now + PENDING_SECONDS)
-        error = PermissionDenied(
+        error = ConfirmationRequired(
             f"{spec.name} changes Azure DevOps and needs the person's yes first; nothing was "
             f"sent. It would send: {preview}",
             f"Show the person this preview. If they agree, call {CONFIRM_TOOL} with "
             f"confirmation {confirmation!r} (good for {PENDING_SECONDS // 60} minutes, once). "
             "--mode autonomous sends changes without asking.", field="confirm")
         result = self._failure(error)
-        result.structured_content = {"error": {**result.structured_content["error"],
-                                               "code": "CONFIRMATION_REQUIRED"},
-                                     "preview": {"tool": spec.name, "arguments": arguments},
-                                     "confirmation": confirmation}
-        result.content[0].text = result.content[0].text.replace("PERMISSION_DENIED",
-                                                                "CONFIRMATION_REQUIRED", 1)
+        result.structured_content = {**result.structured_content, "confirmation": confirmation,
+                                     "preview": {"tool": spec.name, "arguments": arguments}}
         return result
 
     async def _confirmed(self, request: Any, arguments: dict[str, Any]) -> Any:
@@ -273,8 +275,6 @@ def _tool(spec: ToolSpec) -> types.Tool:
 def _with(ctx: ActionContext, **changes: Callable[..., Any]) -> ActionContext:
     """The server's context for one call: the same session and secrets, its own progress and
     sleep (which is where a cancellation is noticed)."""
-    from dataclasses import replace
-
     return replace(ctx, **changes)
 
 

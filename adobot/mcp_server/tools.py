@@ -19,7 +19,6 @@ from adobot.actions.base import Action
 # Not tools: the server's own connection stands for the session, and bot files are not an
 # agent's business.
 NOT_TOOLS = ("Connect", "Disconnect", "RunBot", "ReadCsv")
-CONFIRM = "confirm"
 # What a caller needs to form a valid call; the rest (patterns, lengths: the models check
 # them all, and a refusal names the input) stays on the server.
 _KEEP = ("type", "enum", "const", "minimum", "maximum", "required", "default")
@@ -90,13 +89,10 @@ def compact(schema: Any, root: dict[str, Any], describe: bool = True, depth: int
     return kept
 
 
-def input_schema(action: Action, confirm: bool) -> dict[str, Any]:
+def input_schema(action: Action) -> dict[str, Any]:
     whole = action.inputs.model_json_schema()
     schema = compact({k: v for k, v in whole.items() if k != "description"}, whole)
     schema["properties"].pop("session", None)
-    if confirm:
-        schema["properties"][CONFIRM] = {
-            "type": "string", "description": "The confirmation a preview of this change gave"}
     return schema
 
 
@@ -111,8 +107,7 @@ def output_schema(action: Action) -> dict[str, Any]:
 
 
 @cache
-def tool_specs(confirm: bool) -> tuple[ToolSpec, ...]:
-    """Every action that is a tool, with its schemas (``confirm``: changes take a confirmation)."""
-    return tuple(ToolSpec(action, input_schema(action, confirm and not action.read_only),
-                          output_schema(action))
+def tool_specs() -> tuple[ToolSpec, ...]:
+    """Every action that is a tool, with its schemas."""
+    return tuple(ToolSpec(action, input_schema(action), output_schema(action))
                  for action in registry.all_actions() if action.name not in NOT_TOOLS)

@@ -528,7 +528,7 @@ function stepYaml(name, inputs) {
   const lines = [`- action: ${name}`];
   const entries = Object.entries(inputs);
   if (entries.length) lines.push("  inputs:");
-  for (const [key, value] of entries) lines.push(`    ${key}: ${typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value)}`);
+  for (const [key, value] of entries) lines.push(`    ${key}: ${JSON.stringify(value)}`);
   return lines.join("\n") + "\n";
 }
 

@@ -112,7 +112,6 @@ def _serve(args: argparse.Namespace) -> int:
                 raise InvalidInput("--control-room goes with --connection", field="--control-room")
             from adobot.runtime.cli.bots import _control_room
 
-            args.allow_plain_http = False
             connections = _control_room(args, "mcp")
         ctx, connected = open_session(inputs, variables=variables, route=route, entra=entra,
                                       vault_path=args.vault, connections=connections,

@@ -160,7 +160,7 @@ def _control_room(args: argparse.Namespace, bot: str):
     secret = Secret(token)
     args.redactor.add(secret)
     return RemoteConnections(args.control_room, secret, bot=bot, run=uuid.uuid4().hex[:12],
-                             allow_plain_http=args.allow_plain_http)
+                             allow_plain_http=getattr(args, "allow_plain_http", False))
 
 
 def _print_result(args: argparse.Namespace, result: Any) -> int:

@@ -90,8 +90,10 @@ def _put(args: argparse.Namespace) -> int:
         raise InvalidInput("--tenant-id and --client-id go together (an app's client secret)",
                            field="--client-id")
     if args.check is not None:
+        from adobot.control_room.check import prove
+
         for url in organizations:
-            _check_token(token, url, app if all(app) else None)
+            prove(url, token, app=app if all(app) else None)
     Vault(args.vault).put(args.locker, args.credential, args.attribute, token,
                           organizations=organizations)
     print(f"stored {args.locker}/{args.credential}/{args.attribute} for "
@@ -123,15 +125,6 @@ def _bind(args: argparse.Namespace) -> int:
     count = Vault(args.vault).bind(args.locker, args.credential, args.org)
     print(f"bound {args.locker}/{args.credential} ({count} values) to {', '.join(args.org)}")
     return 0
-
-
-def _check_token(token, organization_url: str,
-                 app: tuple[str, str] | None = None) -> None:
-    """As Connect proves a token: who it is; then that it may read code in the organization.
-    ``app`` (tenant, client): the secret is that app's client secret, proved by signing in."""
-    from adobot.control_room.check import prove
-
-    prove(organization_url, token, app=app)
 
 
 def _list(args: argparse.Namespace) -> int:
