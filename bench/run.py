@@ -35,6 +35,7 @@ from adobot import api  # noqa: E402
 from adobot.actions.queue_run import poll_delays  # noqa: E402
 from adobot.runtime.loader import parse_bot  # noqa: E402
 from adobot.sandbox.state import default_seed  # noqa: E402
+from bench import mcp_tools  # noqa: E402
 
 PAT = "sandbox-demo-pat"
 BIN = Path(sys.executable).parent
@@ -673,7 +674,7 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "adobot")], check=True)
     rows: list[dict] = []
     seed = bench_seed()
-    steps = 7
+    steps = 8
     with sandbox_process(seed) as url:
         print(f"1/{steps} client CPU per action", flush=True)
         rows += cpu_per_action(url, runs, large, small)
@@ -690,6 +691,8 @@ def main() -> None:
     print(f"7/{steps} QueueRun wait, Entra tokens", flush=True)
     rows += queue_run_notice(4.0 if quick else 20.0)
     rows += entra_tokens(50 if quick else 200)
+    print(f"8/{steps} MCP tool list, beside Microsoft's @azure-devops/mcp", flush=True)
+    rows += mcp_tools.rows()
     (OUT / "results.json").write_text(json.dumps(rows, indent=1, default=str))
     text = table(rows, quick)
     (OUT / "benchmarks.md").write_text(text, encoding="utf-8")

@@ -33,13 +33,13 @@ class Inputs(ActionInputs):
     session: SessionInput
     name: PipelineName = Field(description="Name of the new pipeline", examples=["payments-ci"])
     repository: str = Field(min_length=1, max_length=64,
-                            description="Repository that holds the YAML file: its name or id",
+                            description="Repository of the YAML file: its name or id",
                             examples=["payments-api"])
     yaml_path: Annotated[str, AfterValidator(check_yaml_path)] = Field(
-        "azure-pipelines.yml", description="Path of the YAML file in the repository",
+        "azure-pipelines.yml", description="Path of the YAML file (in the repository)",
         examples=["azure-pipelines.yml", "ci/build.yaml"], json_schema_extra={"pattern": r"\.ya?ml$"})
     folder: Annotated[str, AfterValidator(normalize_folder)] = Field(
-        "\\", description=r"Pipeline folder, e.g. \ or \ci\nightly", examples=["\\ci"])
+        "\\", description=r"Folder, e.g. \ci\nightly (\: the top)", examples=["\\ci"])
 
 
 class Outputs(ActionOutputs):
@@ -76,8 +76,8 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 ACTION = Action(
     name="CreatePipeline", label="Create pipeline", group="Pipelines",
     read_only=False, idempotent=True,
-    description="Creates a YAML pipeline whose definition lives in a Git repository of the "
-                "session's project.",
+    description="Creates a pipeline from a repository's YAML file, in the session's "
+                "project.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={
         **SESSION_ERRORS,

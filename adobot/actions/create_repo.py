@@ -25,7 +25,7 @@ class Inputs(ActionInputs):
     name: RepositoryName = Field(description="Name of the new repository",
                                  examples=["payments-worker"])
     if_exists: Literal["fail", "reuse"] = Field(
-        "fail", description="fail: ALREADY_EXISTS if the name is taken; reuse: return the "
+        "fail", description="If the name is taken: fail (ALREADY_EXISTS), or reuse: return the "
                             "existing repository with created: false, so a bot can be re-run",
         examples=["reuse"])
 
@@ -67,7 +67,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 ACTION = Action(
     name="CreateRepo", label="Create repository", group="Repos",
     read_only=False, idempotent=True,
-    description="Creates a Git repository in the session's project; with if_exists: reuse an "
+    description="Creates a Git repository in the project; with if_exists: reuse, an "
                 "existing repository of that name is returned instead.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={

@@ -68,28 +68,28 @@ TreePath = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_
 class Inputs(ActionInputs):
     session: SessionInput
     type: str = Field(min_length=1, max_length=128, pattern=r"^[^/\\?#&%\x00-\x1f]+$",
-                      description="Work item type of the project: Task, Bug, User Story, …",
+                      description="Task, Bug, User Story, … (any type of the project)",
                       examples=["Task"])
     title: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_title)] = Field(
-        description="Title (one line, at most 255 characters)", examples=["Write the runbook"])
+        description="One line, at most 255 characters", examples=["Write the runbook"])
     description: Annotated[str, AfterValidator(_no_control)] | None = Field(
-        None, max_length=1_000_000, description="Description (HTML)",
+        None, max_length=1_000_000, description="HTML text",
         examples=["<p>Steps and links for the on-call team</p>"])
     assigned_to: str | None = Field(None, min_length=1, max_length=256,
-                                    description="User: e-mail or display name",
+                                    description="E-mail or display name",
                                     examples=["jamal@contoso.com"])
     tags: Annotated[list[Annotated[str, Field(max_length=400)]], AfterValidator(_tags)] | None = Field(
-        None, description="Tags; stored joined with '; '", examples=[["ops", "q3"]])
-    area_path: TreePath | None = Field(None, description=r"Area path, e.g. Payments\Web",
+        None, description="Tag names (stored joined with '; ')", examples=[["ops", "q3"]])
+    area_path: TreePath | None = Field(None, description=r"e.g. Payments\Web",
                                        examples=["Payments\\Web"])
-    iteration_path: TreePath | None = Field(None, description=r"Iteration path, e.g. Payments\Sprint 1",
+    iteration_path: TreePath | None = Field(None, description=r"e.g. Payments\Sprint 1",
                                             examples=["Payments\\Sprint 1"])
-    priority: int | None = Field(None, ge=1, le=4, description="Priority, 1 (highest) to 4",
+    priority: int | None = Field(None, ge=1, le=4, description="1 is highest, 4 lowest",
                                  examples=[2])
     parent_id: int | None = Field(None, ge=1, description="Id of the parent work item",
                                   examples=[297])
     fields: Annotated[dict[str, Any], AfterValidator(_fields)] = Field(
-        default_factory=dict, description="Any other fields: reference name -> value",
+        default_factory=dict, description="Other fields: reference name -> value",
         examples=[{"Microsoft.VSTS.Scheduling.StoryPoints": 3}])
 
     @model_validator(mode="after")

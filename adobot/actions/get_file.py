@@ -28,7 +28,7 @@ from adobot.actions.scopes import CODE_READ
 from adobot.rest.errors import AdobotError, InvalidInput
 
 ItemPath = Field(min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
-                 description="Path in the repository, e.g. src/retry.py", examples=["src/retry.py"])
+                 description="e.g. src/retry.py", examples=["src/retry.py"])
 
 
 class Inputs(AtOneVersion):
@@ -39,7 +39,7 @@ class Inputs(AtOneVersion):
     tag: TagInput = None
     commit: CommitInput = None
     max_bytes: int = Field(1_000_000, ge=1, le=50_000_000,
-                           description="Refuse files larger than this (bytes)",
+                           description="Refuse larger files (bytes)",
                            examples=[200_000])
 
 
@@ -98,8 +98,8 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 ACTION = Action(
     name="GetFile", label="Get file", group="Repos",
     read_only=True, idempotent=True,
-    description="Reads the text of one file of a repository at a branch, tag or commit (the "
-                "default branch without one). Binary files, folders and files above max_bytes "
+    description="Reads one file's text at a branch, tag or commit (the default branch "
+                "without one). Binary files, folders and files above max_bytes "
                 "are refused with a clear error.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={

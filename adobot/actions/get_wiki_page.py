@@ -24,13 +24,13 @@ LEVELS = {"none": None, "one_level": "oneLevel", "full": "full"}
 
 class Inputs(ActionInputs):
     session: SessionInput
-    wiki: WikiRef | None = Field(None, description="Wiki: a name, an id or its URL (default: "
+    wiki: WikiRef | None = Field(None, description="Its name, id or URL (default: "
                                  "the project wiki, {project}.wiki)", examples=["Payments.wiki"])
     path: str = Field("/", min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
-                      description="Page path, e.g. /Runbooks/Payment failures ('/': the top)",
+                      description="e.g. /Runbooks/Payment failures ('/': the top)",
                       examples=["/Runbooks/Payment failures"])
     sub_pages: Literal["none", "one_level", "full"] = Field(
-        "one_level", description="Which pages under it to list: none, its own (one_level), "
+        "one_level", description="Pages under it to list: none, its own (one_level), "
                                  "or all below it (full)", examples=["one_level"])
 
 
@@ -88,8 +88,8 @@ def _below(pages: list[dict[str, Any]]) -> list[str]:
 ACTION = Action(
     name="GetWikiPage", label="Get wiki page", group="Wiki",
     read_only=True, idempotent=True,
-    description="Reads a page of a project or code wiki by its path: its Markdown, a link, and "
-                "the pages under it (one level, or all).",
+    description="Reads a wiki page by its path: its Markdown, a link, and the pages under "
+                "it (one level, or all), in a project or code wiki.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={
         **SESSION_ERRORS,

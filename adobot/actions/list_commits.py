@@ -26,18 +26,18 @@ PAGE = 1000  # commits per request
 class Inputs(ActionInputs):
     session: SessionInput
     repository: RepositoryRef
-    branch: BranchName | None = Field(None, description="Branch (default: the repository's "
+    branch: BranchName | None = Field(None, description="Short name or full ref (default: the repository's "
                                       "default branch)", examples=["main"])
     path: str | None = Field(None, min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
-                             description="Only commits that changed this file or folder",
+                             description="Only commits changing this path (a file or folder)",
                              examples=["src/retry.py"])
     author: str | None = Field(None, min_length=1, max_length=256,
-                               description="Only commits by this author (name or e-mail)",
+                               description="The author's name or e-mail",
                                examples=["avery@contoso.example"])
-    from_date: dt.datetime | None = Field(None, description="Only commits made at or after "
+    from_date: dt.datetime | None = Field(None, description="Only commits since "
                                           "this time (ISO 8601; UTC without a zone)",
                                           examples=["2026-01-06T18:00:00Z"])
-    to_date: dt.datetime | None = Field(None, description="Only commits made at or before "
+    to_date: dt.datetime | None = Field(None, description="Only commits until "
                                         "this time", examples=["2026-01-09T07:30:00Z"])
     max_count: int = Field(20, ge=1, le=10_000, description="At most this many commits",
                            examples=[50])

@@ -30,8 +30,8 @@ class Inputs(AtOneVersion):
     repository: RepositoryRef
     path: str = Field("/", min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
                       description="Folder to list (default: the root)", examples=["src"])
-    recursive: bool = Field(False, description="Everything below the folder, not just its "
-                                               "own entries", examples=[True])
+    recursive: bool = Field(False, description="Everything below the folder (not just its "
+                                               "own entries)", examples=[True])
     branch: BranchInput = None
     tag: TagInput = None
     commit: CommitInput = None
@@ -72,8 +72,8 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 ACTION = Action(
     name="ListFiles", label="List files", group="Repos",
     read_only=True, idempotent=True,
-    description="Lists the files and folders in a folder of a repository (or everything below "
-                "it), at a branch, tag or commit.",
+    description="Lists a repository's files and folders, at a branch, tag or commit: one "
+                "folder's entries, or everything below it.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={
         **SESSION_ERRORS,

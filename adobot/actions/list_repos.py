@@ -21,7 +21,7 @@ class Inputs(ActionInputs):
     session: SessionInput
     name_filter: str | None = Field(
         None, min_length=1, max_length=256,
-        description="Glob on the repository name, case-insensitive (e.g. 'payments-*')",
+        description="Case-insensitive glob on the name (e.g. 'payments-*')",
         examples=["payments-*"])
 
 
@@ -50,7 +50,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 ACTION = Action(
     name="ListRepos", label="List repositories", group="Repos",
     read_only=True, idempotent=True,
-    description="Lists the Git repositories of the session's project, optionally filtered by "
+    description="Lists the project's Git repositories, optionally filtered by "
                 "a case-insensitive glob on the name. An empty project gives an empty list.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={

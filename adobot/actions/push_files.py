@@ -76,7 +76,7 @@ def _distinct_paths(files: list[File]) -> list[File]:
 class Inputs(ActionInputs):
     session: SessionInput
     repository: str = Field(min_length=1, max_length=64,
-                            description="Repository: its name or id", examples=["payments-api"])
+                            description="Its name or id", examples=["payments-api"])
     branch: BranchName = Field("main", description="Branch to push to: a short name (main) or "
                                                    "refs/heads/…; created if it does not exist",
                                examples=["main", "feature/ci"])
@@ -89,10 +89,10 @@ class Inputs(ActionInputs):
     message: str = Field("Add files with adobot", min_length=1, max_length=4000,
                          description="Commit message", examples=["Add the CI pipeline"])
     if_exists: Literal["fail", "overwrite"] = Field(
-        "fail", description="A path that already exists on the branch: fail (ALREADY_EXISTS, "
+        "fail", description="If a path exists: fail (ALREADY_EXISTS, "
                             "nothing is pushed) or overwrite it", examples=["overwrite"])
     from_branch: BranchName | None = Field(
-        None, description="For a new branch: the branch to start it from (default: the "
+        None, description="Start of a new branch (default: the "
                           "repository's default branch)", examples=["main"])
 
 
@@ -198,7 +198,7 @@ def _push(inputs: Inputs, target: str, base: str | None,
 ACTION = Action(
     name="PushFiles", label="Push files", group="Repos",
     read_only=False, idempotent=False, destructive=True,  # overwrites files
-    description="Puts files on a branch of a Git repository in one commit: the first push to "
+    description="Pushes files to a branch in one commit: the first push to "
                 "an empty repository creates the branch; a new branch starts from another one.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={

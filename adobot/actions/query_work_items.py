@@ -45,23 +45,23 @@ class Inputs(ActionInputs):
                                          "instead of the filters",
                              examples=["SELECT [System.Id] FROM WorkItems WHERE "
                                        "[System.TeamProject] = @project AND [System.State] = 'Active'"])
-    type: str | None = Field(None, min_length=1, max_length=128, description="Work item type",
+    type: str | None = Field(None, min_length=1, max_length=128, description="e.g. Bug",
                              examples=["Bug"])
-    state: str | None = Field(None, min_length=1, max_length=128, description="State",
+    state: str | None = Field(None, min_length=1, max_length=128, description="e.g. Active",
                               examples=["Active"])
     assigned_to: str | None = Field(None, min_length=1, max_length=256,
-                                    description="User (e-mail or display name), or @me",
+                                    description="E-mail, display name, or @me",
                                     examples=["jamal@contoso.example"])
-    tags: list[str] = Field(default_factory=list, description="Items with every one of these tags",
+    tags: list[str] = Field(default_factory=list, description="Items with all these tags",
                             examples=[["triage"]])
     area_path: str | None = Field(None, min_length=1, max_length=4000,
-                                  description=r"Items under this area, e.g. Payments\Web",
+                                  description=r"Items under this area (e.g. Payments\Web)",
                                   examples=["Payments\\Web"])
-    changed_since: dt.date | dt.datetime | None = Field(None, description="Items changed at or "
-                                                        "after this date",
+    changed_since: dt.date | dt.datetime | None = Field(None, description="Changed on or after this "
+                                                        "date",
                                                         examples=["2026-01-01"])
     fields: list[str] = Field(default_factory=lambda: list(DEFAULT_FIELDS), min_length=1,
-                              max_length=100, description="Fields to return, by reference name",
+                              max_length=100, description="Reference names to return",
                               examples=[["System.Title", "System.State"]])
     max_items: int = Field(1000, ge=1, le=1_000_000, description="At most this many items",
                            examples=[100_000])
@@ -151,11 +151,13 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
                                   scope=WORK_READ, subject=f"work items {batch[0]}…{batch[-1]}")
         return [item for item in (found or {}).get("value", []) if item]
 
-    if len(batches) > 1:
-        with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="adobot-wit") as pool:
-            pages = list(pool.map(read, batches))
-    else:
-        pages = [read(b) for b in batches]
+    pages: list[list[dict[str, Any]]] = []
+    with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="adobot-wit") as pool:
+        # Progress is told from this thread, as each batch arrives in order (a cancellation
+        # raised by it ends the reading here; batches already sent finish in the pool).
+        for page in pool.map(read, batches) if len(batches) > 1 else map(read, batches):
+            pages.append(page)
+            _progress(ctx, f"read {sum(map(len, pages))} of {len(ids)} work items")
     web = f"{session.organization_url}/{path_segment(session.project_name)}/_workitems/edit"
     items = [{"id": item["id"], "rev": item.get("rev", 0), "fields": item.get("fields") or {},
               "url": item.get("url", ""), "web_url": f"{web}/{item['id']}"}
@@ -186,10 +188,15 @@ def _ids(ctx: ActionContext, session: Session, query: str, condition: str,
             raise
     ctx.log.info("the query matches more work items than one answer holds: reading it in "
                  "ranges of ids")
-    return _ranges(session, condition, wanted)
+    return _ranges(ctx, session, condition, wanted)
 
 
-def _ranges(session: Session, condition: str, wanted: int) -> list[int]:
+def _progress(ctx: ActionContext, message: str) -> None:
+    if ctx.progress is not None:
+        ctx.progress(message)
+
+
+def _ranges(ctx: ActionContext, session: Session, condition: str, wanted: int) -> list[int]:
     """The ids matching ``condition``, range by range of ids, in id order."""
     def between(low: int, high: int | None, top: int, descending: bool = False) -> list[int]:
         bound = f" AND [System.Id] <= {high}" if high is not None else ""
@@ -212,6 +219,8 @@ def _ranges(session: Session, condition: str, wanted: int) -> list[int]:
             continue
         ids += found
         low += width
+        _progress(ctx, f"found {len(ids)} work items (ids up to {min(low, highest[0])} of "
+                       f"{highest[0]})")
         if len(found) < QUERY_LIMIT // 4:
             width *= 2
     return ids[:wanted]
@@ -221,7 +230,7 @@ ACTION = Action(
     name="QueryWorkItems", label="Query work items", group="Boards",
     read_only=True, idempotent=True,
     description="Finds work items by a WIQL query or by filters (type, state, assignee, tags, "
-                "area, changed since) and returns the fields asked. Reads past the service's "
+                "area, changed since), with the fields asked. Reads past the service's "
                 "20,000-item limit by splitting the query into id ranges, up to max_items.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={

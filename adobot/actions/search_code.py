@@ -46,8 +46,8 @@ class Inputs(ActionInputs):
                                   description="Only files with this extension", examples=["py"])
     max_results: int = Field(25, ge=1, le=MAX_RESULTS, description="At most this many files",
                              examples=[10])
-    read_lines: bool = Field(True, description="Read each file found to give the lines that "
-                                               "match (one request per file)",
+    read_lines: bool = Field(True, description="Give the lines that match (reading each file "
+                                               "found: one request per file)",
                              examples=[True])
 
 
@@ -163,7 +163,7 @@ def _lines(ctx: ActionContext, session, item: dict[str, Any], commit: str | None
 ACTION = Action(
     name="SearchCode", label="Search code", group="Repos",
     read_only=True, idempotent=True,
-    description="Searches the code of the project's repositories with Code Search, optionally "
+    description="Searches the project's code with Code Search, optionally "
                 "in one repository, branch, folder or file extension: the files found, their "
                 "repository, the lines that match and links.",
     inputs=Inputs, outputs=Outputs, run=run,

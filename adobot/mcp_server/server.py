@@ -29,7 +29,7 @@ from mcp.server.lowlevel import Server
 
 from adobot import __version__
 from adobot.actions.base import ActionContext
-from adobot.mcp_server.tools import ToolSpec, short, tool_specs
+from adobot.mcp_server.tools import TOOL_DESCRIPTION, ToolSpec, short, tool_specs
 from adobot.rest.errors import AdobotError, InvalidInput, PermissionDenied
 from adobot.runtime.execute import execute
 from adobot.runtime.redact import Redactor
@@ -265,7 +265,7 @@ class McpServer:
 def _tool(spec: ToolSpec) -> types.Tool:
     action = spec.action
     return types.Tool(
-        name=spec.name, description=short(action.description, 64),
+        name=spec.name, description=short(action.description, TOOL_DESCRIPTION),
         input_schema=spec.input_schema, output_schema=spec.output_schema,
         annotations=types.ToolAnnotations(
             read_only_hint=action.read_only, destructive_hint=action.destructive,

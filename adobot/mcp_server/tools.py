@@ -1,10 +1,11 @@
 """MCP tools made from the actions' own models: the same names, inputs, validation and errors.
 
 An agent pays for every byte of every tool's schema in every conversation, so a tool's schema is
-the action's input schema made compact: each input keeps its type, its rules (enum, pattern,
-bounds, required) and the first sentence of its description; examples, titles and the
-``session`` input (the server holds the session) are left out. The output schema keeps the
-shape the structured result is validated against, without descriptions.
+the action's input schema made compact: each input keeps its type (where its default or enum
+does not show it), enum, default, whether it is required, and the first clause of its
+description; patterns, lengths, bounds, examples, titles and the ``session`` input (the server
+holds the session) are left out, since the models still check everything and name the input
+they refuse. The output schema names the outputs the structured result holds.
 """
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from adobot.actions.base import Action
 # Not tools: the server's own connection stands for the session, and bot files are not an
 # agent's business.
 NOT_TOOLS = ("Connect", "Disconnect", "RunBot", "ReadCsv")
-# What a caller needs to form a valid call; the rest (patterns, lengths: the models check
-# them all, and a refusal names the input) stays on the server.
-_KEEP = ("type", "enum", "const", "minimum", "maximum", "required", "default")
+# What a caller needs to form a valid call; the rest (patterns, lengths, bounds: the models
+# check them all, and a refusal names the input and the rule) stays on the server.
+_KEEP = ("type", "enum", "const", "required", "default")
+TOOL_DESCRIPTION = 48   # characters of a tool's description
+INPUT_DESCRIPTION = 36  # characters of an input's
 _SENTENCE = re.compile(r"^(.+?[.;:])(\s|$)")
 _ASIDE = re.compile(r"\s*\([^()]*\)")
 
@@ -41,20 +44,29 @@ class ToolSpec:
         return not self.action.read_only
 
 
-def short(description: str | None, limit: int = 36) -> str | None:
-    """The first sentence (or clause) of a description without its asides, at most ``limit``
-    characters (cut at a word)."""
+def first_clause(description: str) -> str:
+    """The first sentence (or clause, up to a ';' or ':') of a description, without asides."""
+    text = _ASIDE.sub("", " ".join(description.replace("e.g.", "e\0g\0").split()))
+    found = _SENTENCE.match(text)
+    return (found.group(1) if found else text).rstrip(";:.,").replace("e\0g\0", "e.g.")
+
+
+def short(description: str | None, limit: int = INPUT_DESCRIPTION) -> str | None:
+    """A description's first clause; if that is longer than ``limit``, its longest run of
+    whole comma-separated parts that fits (a word cut last). The actions' descriptions are
+    written so that the first clause says what the name does not, within the limit."""
     if not description:
         return None
-    text = _ASIDE.sub("", " ".join(description.replace("e.g.", "eg").split()))
-    found = _SENTENCE.match(text)
-    first = found.group(1).rstrip(";:.,") if found else text.rstrip(".")
+    first = first_clause(description)
     if len(first) <= limit:
         return first
+    parts = first[:limit + 1].rsplit(",", 1)
+    if len(parts) == 2 and parts[0]:
+        return parts[0].rstrip()
     return first[:limit].rsplit(" ", 1)[0].rstrip(",;:")
 
 
-def compact(schema: Any, root: dict[str, Any], describe: bool = True, depth: int = 0,
+def compact(schema: Any, root: dict[str, Any], depth: int = 0,
             typed: bool = False) -> Any:
     """``schema`` with $refs inlined and only what a caller needs kept."""
     if not isinstance(schema, dict):
@@ -62,30 +74,36 @@ def compact(schema: Any, root: dict[str, Any], describe: bool = True, depth: int
     if "$ref" in schema:
         target = root["$defs"][schema["$ref"].split("/")[-1]]
         merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-        return compact(merged, root, describe, depth, typed)
+        return compact(merged, root, depth, typed)
     kept: dict[str, Any] = {key: schema[key] for key in _KEEP if key in schema}
     if kept.get("default") is None:
         kept.pop("default", None)
-    if describe and depth == 1 and short(schema.get("description")):
+    if depth == 1 and short(schema.get("description")):
         kept["description"] = short(schema.get("description"))
     for key in ("anyOf", "oneOf"):
         if key in schema:
-            options = [compact(option, root, describe, depth + 1, typed=True)
+            options = [compact(option, root, depth + 1, typed=True)
                        for option in schema[key] if option.get("type") != "null"]
             if len(options) == 1:
                 kept = {**options[0], **kept}
-            elif all(set(option) == {"type"} or set(option) <= {"type", "minimum"}
-                     for option in options):  # {"type": ["integer", "string"]}: the same, shorter
-                kept["type"] = [option["type"] for option in options]
+            elif all(set(option) == {"type"} for option in options):
+                # {"type": ["integer", "string"]}: the same, shorter
+                types = list(dict.fromkeys(option["type"] for option in options))
+                kept["type"] = types if len(types) > 1 else types[0]
             elif options:
                 kept[key] = options
     if "items" in schema:
-        kept["items"] = compact(schema["items"], root, describe, depth + 1)
+        items = compact(schema["items"], root, depth + 1)
+        if items:  # {} (any text) says nothing
+            kept["items"] = items
     if "properties" in schema:
-        kept["properties"] = {name: compact(value, root, describe, depth + 1)
+        kept["properties"] = {name: compact(value, root, depth + 1)
                               for name, value in schema["properties"].items()}
-    if depth and not typed and kept.get("type") == "string" and "enum" not in kept:
-        del kept["type"]  # text is what an untyped input is taken as: 16 bytes an input saved
+    if depth and not typed and (kept.get("type") == "string" or "enum" in kept
+                                or "default" in kept):
+        # Said already: text is what an untyped input is taken as; an enum's or a default's
+        # values show the type.
+        kept.pop("type", None)
     return kept
 
 
@@ -97,13 +115,10 @@ def input_schema(action: Action) -> dict[str, Any]:
 
 
 def output_schema(action: Action) -> dict[str, Any]:
-    """Each output and its type: what the structured result is validated against."""
-    whole = action.outputs.model_json_schema()
-    properties = {}
-    for name, value in whole["properties"].items():
-        kept = compact(value, whole, describe=False)
-        properties[name] = {"type": kept["type"]} if "type" in kept else {}  # {}: text
-    return {"type": "object", "properties": properties}
+    """The structured result: an object with every one of the action's outputs. Their shapes
+    are the manifest's (and the text result shows them); spelling each out here would cost
+    every conversation about 60 bytes a tool."""
+    return {"type": "object", "required": list(action.outputs.model_fields)}
 
 
 @cache

@@ -12,6 +12,7 @@ import pytest
 
 from adobot.actions.queue_run import FIRST_POLLS
 from adobot.mcp_server.server import McpServer, open_session
+from adobot.mcp_server.tools import tool_specs
 from tests.conftest import DEMO_PAT
 
 CANARY = "sandbox-code-read-pat"  # a working token that must appear in no message
@@ -143,6 +144,27 @@ def test_a_queue_run_wait_reports_progress(sandbox):
     assert seen and seen[-1][0] == len(seen) and "run " in seen[-1][1]
 
 
+def test_a_large_query_reports_progress_by_id_range_and_batch(sandbox):
+    from tests.integration.test_read_actions import _seed_items
+
+    sandbox.state.wiql_limit = 50   # as the service's 20,000, scaled down
+    _seed_items(sandbox, 450)
+    seen: list = []
+
+    async def progress(done, total, message):
+        seen.append(message)
+
+    async def work(client):
+        return await client.call_tool("QueryWorkItems", {"type": "Task", "max_items": 420},
+                                      progress_callback=progress)
+
+    result = session(serve(sandbox, "read-only", DEMO_PAT), work)
+    assert not result.is_error and result.structured_content["count"] == 420
+    assert any(message.startswith("found ") for message in seen)  # the id ranges
+    assert [m for m in seen if m.startswith("read ")] == [
+        "read 200 of 420 work items", "read 400 of 420 work items", "read 420 of 420 work items"]
+
+
 def test_a_cancelled_call_stops_at_its_next_wait(sandbox):
     async def work(client):
         with anyio.move_on_after(1.5):
@@ -160,3 +182,71 @@ def test_a_cancelled_call_stops_at_its_next_wait(sandbox):
     polled = sandbox.state.stats()["requests"]
     time.sleep(3 * max(FIRST_POLLS))  # the wait would have polled again by now
     assert sandbox.state.stats()["requests"] == polled  # the server's worker stopped too
+
+
+# --- every tool, and the compact descriptions ---------------------------------------------------
+
+def test_every_tool_works_and_its_structured_result_is_the_actions_own_outputs(sandbox):
+    """Each tool's happy path in autonomous mode: the result validates against the declared
+    output schema and, field by field, against the action's own outputs model."""
+    from adobot.actions import registry
+
+    yaml = "steps:\n  - script: echo built\n"
+    calls = [("ListRepos", {}),
+             ("CreateRepo", {"name": "assistant-svc"}),
+             ("PushFiles", {"repository": "assistant-svc", "files": [
+                 {"path": "azure-pipelines.yml", "content": yaml}]}),
+             ("CreatePipeline", {"name": "assistant-svc-ci", "repository": "assistant-svc"}),
+             ("QueueRun", {"pipeline": "assistant-svc-ci", "branch": "main"}),
+             ("ListRuns", {"pipeline": "assistant-svc-ci"}),
+             ("ListCommits", {"repository": "payments-api", "max_count": 2}),
+             ("ListFiles", {"repository": "payments-api", "recursive": True}),
+             ("GetFile", {"repository": "payments-api", "path": "src/capture.py"}),
+             ("SearchCode", {"search_text": "retry"}),
+             ("GetWikiPage", {"path": "Runbooks"}),
+             ("SearchWiki", {"search_text": "captures"}),
+             ("CreatePullRequest", {"repository": "payments-api",
+                                    "source_branch": "fix/retry-give-up", "title": "Fix retries"}),
+             ("CreateWorkItem", {"type": "Bug", "title": "Filed by an assistant"}),
+             ("QueryWorkItems", {"type": "Bug"})]
+
+    async def work(client):
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        results = {}
+        for name, arguments in calls:
+            results[name] = await client.call_tool(name, arguments)
+        bug = results["CreateWorkItem"].structured_content["work_item"]["id"]
+        results["UpdateWorkItem"] = await client.call_tool(
+            "UpdateWorkItem", {"id": bug, "state": "Active", "comment": "Seen by an assistant"})
+        return tools, results
+
+    tools, results = session(serve(sandbox, "autonomous", DEMO_PAT), work)
+    assert set(results) == set(tools)  # a new tool needs its happy path here
+    for name, result in results.items():
+        assert not result.is_error, (name, result.content[0].text)
+        jsonschema.validate(result.structured_content, tools[name].output_schema)
+        registry.get(name).outputs.model_validate(result.structured_content)
+        assert json.loads(result.content[0].text.split("\n", 1)[1]) == result.structured_content
+        assert DEMO_PAT not in result.model_dump_json()
+    assert results["GetFile"].structured_content["file"]["content"].startswith("CAPTURE_")
+    assert results["CreatePullRequest"].structured_content["created"] is True
+    created = results["CreateWorkItem"].structured_content["work_item"]
+    assert results["UpdateWorkItem"].structured_content["work_item"]["rev"] > created["rev"]
+    assert any(item["id"] == results["CreateWorkItem"].structured_content["work_item"]["id"]
+               for item in results["QueryWorkItems"].structured_content["work_items"])
+
+
+def test_each_tool_and_input_description_is_a_whole_first_clause():
+    """The tool list shows the first clause of each description; the actions' descriptions are
+    written so that it fits whole (no clause cut at a word) and says something."""
+    from adobot.mcp_server.server import _tool
+    from adobot.mcp_server.tools import INPUT_DESCRIPTION, first_clause
+
+    for spec in tool_specs():
+        shown, clause = _tool(spec).description, first_clause(spec.action.description)
+        assert clause == shown or clause.startswith(shown + ","), spec.name  # whole parts
+        whole = spec.action.inputs.model_json_schema()["properties"]
+        for name, described in spec.input_schema["properties"].items():
+            clause = first_clause(whole[name]["description"])
+            assert described["description"] == clause, (spec.name, name)
+            assert len(clause) <= INPUT_DESCRIPTION and clause.lower() != name.replace("_", " ")
