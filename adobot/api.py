@@ -13,6 +13,7 @@ Or call actions one by one with a context that holds the sessions::
                 personal_access_token={"variable": "pat"}, session={"name": "ado", "scope": "global"})
         repos = ctx.run("ListRepos", session="ado")["repositories"]
         ctx.run("QueueRun", {"pipeline": "ci", "variables": {"verbose": "true"}})  # any input
+        git = ctx.sdk_connection("ado").clients.get_git_client()  # Microsoft's SDK, same sign-in
 
 Child bots may run in threads on one global session: pass ``global_sessions=ctx.global_sessions``
 to ``api.run`` from each thread; the session store is locked and the HTTP pool is shared.
@@ -113,6 +114,19 @@ class Context:
             raise outcome.error
         assert outcome.outputs is not None
         return outcome.outputs.model_dump(mode="json")
+
+    def sdk_connection(self, session: str = "default") -> Any:
+        """Microsoft's SDK on a connected session: an ``azure.devops.connection.Connection``
+        signed with the session's credentials (renewed Entra tokens included), to its
+        organization, or the sandbox's. Needs ``pip install 'adobot[sdk]'``::
+
+            git = ctx.sdk_connection("ado").clients.get_git_client()
+            git.get_repositories("Payments")
+        """
+        from adobot.actions.base import SessionRef
+        from adobot.sdk import connection
+
+        return connection(self._context.session(SessionRef.model_validate(session)))
 
     def close(self) -> None:
         self._context.sessions.local.close_all()

@@ -25,6 +25,7 @@ _MODULES = {
     "CreatePullRequest": "adobot.actions.create_pull_request",
     "QueryWorkItems": "adobot.actions.query_work_items",
     "UpdateWorkItem": "adobot.actions.update_work_item",
+    "InvokeApi": "adobot.actions.invoke_api",
     "Disconnect": "adobot.actions.disconnect",
     "RunBot": "adobot.actions.run_bot",
     "ReadCsv": "adobot.actions.read_csv",

@@ -18,8 +18,10 @@ from adobot.actions import registry
 from adobot.actions.base import Action
 
 # Not tools: the server's own connection stands for the session, and bot files are not an
-# agent's business.
-NOT_TOOLS = ("Connect", "Disconnect", "RunBot", "ReadCsv")
+# agent's business. InvokeApi would let an assistant send anything the token allows, past
+# what the modes promise (read-only lists only tools that change nothing; review shows what
+# a change is): a builder's way out, not an assistant's.
+NOT_TOOLS = ("Connect", "Disconnect", "RunBot", "ReadCsv", "InvokeApi")
 # What a caller needs to form a valid call; the rest (patterns, lengths, bounds: the models
 # check them all, and a refusal names the input and the rule) stays on the server.
 _KEEP = ("type", "enum", "const", "required", "default")

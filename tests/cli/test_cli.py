@@ -119,7 +119,7 @@ def test_actions_lists_them():
         "Connect", "ListRepos", "CreateRepo", "PushFiles", "CreatePipeline", "QueueRun",
         "CreateWorkItem", "ListRuns", "ListCommits", "ListFiles", "GetFile", "SearchCode",
         "GetWikiPage", "SearchWiki", "CreatePullRequest", "QueryWorkItems", "UpdateWorkItem",
-        "Disconnect", "RunBot", "ReadCsv"]
+        "InvokeApi", "Disconnect", "RunBot", "ReadCsv"]
     assert "ListRepos" in adobot("actions").stdout
 
 

@@ -35,7 +35,7 @@ def test_manifest_is_complete_and_valid_json_schema(name):
     data = load(name)
     assert data["package"]["name"] == "adobot" and data["package"]["version"]
     assert data["name"] == name and data["label"] and data["description"]
-    assert data["group"] in {"Session", "Repos", "Pipelines", "Boards", "Wiki", "Bots"}
+    assert data["group"] in {"Session", "Repos", "Pipelines", "Boards", "Wiki", "Bots", "Advanced"}
     for part in ("inputs", "outputs"):
         assert data[part]["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         Draft202012Validator.check_schema(data[part])
@@ -79,6 +79,7 @@ ALTERNATIVES = {
     "ListFiles": [{"branch"}, {"tag"}, {"commit"}],
     "QueryWorkItems": [{"wiql"}, {"type", "state", "assigned_to", "tags", "area_path",
                                   "changed_since"}],
+    "InvokeApi": [{"paginate", "max_items"}, {"method", "body", "body_type"}],  # a GET's pages
 }
 
 
@@ -210,14 +211,15 @@ EFFECTS = {"Connect": (True, True), "ListRepos": (True, True), "ReadCsv": (True,
            "ListRuns": (True, True), "ListCommits": (True, True), "ListFiles": (True, True),
            "GetFile": (True, True), "SearchCode": (True, True), "GetWikiPage": (True, True),
            "SearchWiki": (True, True), "CreatePullRequest": (False, True),
-           "QueryWorkItems": (True, True), "UpdateWorkItem": (False, False)}
+           "QueryWorkItems": (True, True), "UpdateWorkItem": (False, False),
+           "InvokeApi": (False, False)}  # it may send any method
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_manifest_says_what_its_action_changes(name):
     data = load(name)
     assert (data["read_only"], data["idempotent"]) == EFFECTS[name]
-    assert data["destructive"] is (name in ("PushFiles", "UpdateWorkItem"))
+    assert data["destructive"] is (name in ("PushFiles", "UpdateWorkItem", "InvokeApi"))
     action = registry.get(name)
     assert (action.read_only, action.idempotent) == EFFECTS[name]
 
