@@ -23,7 +23,8 @@ from adobot.actions.base import (
     ActionOutputs,
     SessionInput,
 )
-from adobot.rest.errors import InvalidInput, ServiceError
+from adobot.rest.errors import InvalidInput
+from adobot.rest.responses import read_json
 from adobot.rest.urls import parse_organization_url
 from adobot.rest.versions import GENERAL
 from adobot.sessions.session import Session
@@ -210,15 +211,10 @@ def _under(url: str, base: str) -> bool:
 
 
 def _decoded(response: Any) -> Any:
-    if response.status_code == 204 or not response.content:
-        return None
+    """JSON (or nothing) as every action reads it; else the text."""
     kind = response.headers.get("Content-Type", "")
-    if "json" in kind:
-        try:
-            return response.json()
-        except ValueError:
-            raise ServiceError(f"{response.url.split('?')[0]} answered malformed JSON",
-                               after_request=True) from None
+    if "json" in kind.lower() or response.status_code == 204 or not response.content:
+        return read_json(response)
     try:
         return response.content.decode("utf-8")
     except UnicodeDecodeError:
@@ -239,14 +235,14 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
     send = dict(api=api, subject=f"{inputs.method} {inputs.route.split('?')[0]}",
                 content_type="application/json-patch+json" if inputs.body_type == "json_patch"
                 else "application/json")
-    response = session.rest.send(inputs.method, url, params=query, body=inputs.body, **send)
-    token = response.headers.get("x-ms-continuationtoken")
     if not inputs.paginate:
+        response = session.rest.send(inputs.method, url, params=query, body=inputs.body, **send)
         body = _decoded(response)
     else:
         items: list[Any] = []
-        seen: set[str] = set()
-        while True:
+        # The client's own paging (and its refusal of a token handed back twice); the next
+        # page is asked for only while items are wanted.
+        for response in session.rest.page_responses(url, params=query, **send):
             page = _decoded(response)
             if not isinstance(page, dict) or not isinstance(page.get("value"), list):
                 raise InvalidInput(f"InvokeApi: {inputs.route} does not answer a list "
@@ -254,14 +250,11 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
                                    "Leave paginate off for this route.", field="paginate",
                                    after_request=True)
             items += page["value"]
-            if not token or len(items) >= inputs.max_items or token in seen:
+            if len(items) >= inputs.max_items:
                 break
-            seen.add(token)
-            response = session.rest.send("GET", url, params={**query, "continuationToken": token},
-                                         **send)
-            token = response.headers.get("x-ms-continuationtoken")
         items = items[:inputs.max_items]
         body = {"count": len(items), "value": items}
+    token = response.headers.get("x-ms-continuationtoken")
     ctx.log.info("InvokeApi %s %s: HTTP %s", inputs.method, url.split("?")[0],
                  response.status_code)
     headers = {name: response.headers[name] for name in inputs.headers if name in response.headers}

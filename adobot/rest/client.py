@@ -130,6 +130,13 @@ class RestClient:
     def pages(self, path: str, *, params: Mapping[str, Any] | None = None,
               **kwargs: Any) -> Iterator[list[Any]]:
         """GET a list route page by page, following ``x-ms-continuationtoken``."""
+        for response in self.page_responses(path, params=params, **kwargs):
+            yield (read_json(response) or {}).get("value", [])
+
+    def page_responses(self, path: str, *, params: Mapping[str, Any] | None = None,
+                       **kwargs: Any) -> Iterator[requests.Response]:
+        """The answers of a list route, page by page: the next page is asked for only when
+        the caller comes back for it."""
         query = dict(params or {})
         seen: set[str] = set()
         while True:
@@ -141,7 +148,7 @@ class RestClient:
                     f"time after {len(seen) + 1} pages: the listing would never end",
                     "Azure DevOps repeated a page of this list; try again later, or narrow the "
                     "request (e.g. a name or id instead of a lookup).", after_request=True)
-            yield (read_json(response) or {}).get("value", [])
+            yield response
             if not token:
                 return
             seen.add(token)

@@ -95,6 +95,14 @@ def test_paginate_follows_continuation_tokens_up_to_max_items(sandbox, ctx):
     assert one["body"]["count"] == 2 and one["continuation_token"] == "2"
 
 
+def test_paginate_refuses_a_continuation_token_handed_back_twice(sandbox, ctx):
+    """The client's own paging: a page repeated would make the listing endless."""
+    sandbox.state.faults.add({"kind": "headers", "times": 5,
+                              "headers": {"x-ms-continuationtoken": "again"}})
+    error = failure(ctx, route="_apis/git/repositories", paginate=True)
+    assert error.code == "SERVICE_ERROR" and "a second time" in error.message
+
+
 @pytest.mark.parametrize("inputs, code, words", [
     ({"route": "_apis/wit/workitems/424242"}, "NOT_FOUND", "TF401232"),
     ({"route": "_apis/nothing/here"}, "NOT_FOUND", "_apis/nothing/here"),
