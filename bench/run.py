@@ -456,18 +456,20 @@ def queue_run_notice(ends_after: float) -> list[dict]:
         ended: list[float] = []
 
         def end_run() -> None:
-            while not sandbox.state.runs:
+            while not sandbox.state.queued_runs():  # the seed's finished runs are not it
                 time.sleep(0.01)
             time.sleep(ends_after)
             with sandbox.state.lock:
-                _complete(next(iter(sandbox.state.runs.values())))
+                _complete(next(iter(sandbox.state.queued_runs().values())))
             ended.append(time.monotonic())
 
         threading.Thread(target=end_run, daemon=True).start()
         with api.Context(variables={"pat": PAT}, sandbox=sandbox) as ctx:
             ctx.run("Connect", organization_url="https://dev.azure.com/contoso",
                     project="Payments", personal_access_token={"variable": "pat"})
-            ctx.run("QueueRun", pipeline=1, branch="main", wait=True)
+            # A bounded wait: a run the thread failed to end is a TIMEOUT, not an hour's stall.
+            ctx.run("QueueRun", pipeline=1, branch="main", wait=True,
+                    timeout_seconds=int(ends_after * 3 + 30))
             seen = time.monotonic()
         polls = sum(1 for r in sandbox.state.requests if r["method"] == "GET"
                     and "/runs/" in r["path"])

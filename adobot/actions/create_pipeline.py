@@ -31,9 +31,9 @@ from adobot.rest.versions import PIPELINES
 
 class Inputs(ActionInputs):
     session: SessionInput
-    name: PipelineName = Field(description="Name of the new pipeline", examples=["payments-ci"])
+    name: PipelineName = Field(description="New pipeline's name", examples=["payments-ci"])
     repository: str = Field(min_length=1, max_length=64,
-                            description="Repository of the YAML file: its name or id",
+                            description="Holding the YAML file: its name or id",
                             examples=["payments-api"])
     yaml_path: Annotated[str, AfterValidator(check_yaml_path)] = Field(
         "azure-pipelines.yml", description="Path of the YAML file (in the repository)",
@@ -76,8 +76,8 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 ACTION = Action(
     name="CreatePipeline", label="Create pipeline", group="Pipelines",
     read_only=False, idempotent=True,
-    description="Creates a pipeline from a repository's YAML file, in the session's "
-                "project.",
+    description="Creates a pipeline from a YAML file; the file is in a repository of the "
+                "session's project.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={
         **SESSION_ERRORS,

@@ -48,10 +48,10 @@ class Inputs(ActionInputs):
                                  description="E-mails or identity ids",
                                  examples=[["jamal@contoso.example"]])
     work_items: list[int] = Field(default_factory=list, max_length=100,
-                                  description="Ids of work items to link", examples=[[42]])
+                                  description="Work item ids to link", examples=[[42]])
     draft: bool = Field(False, description="Open it as a draft", examples=[True])
     if_exists: Literal["fail", "reuse"] = Field(
-        "fail", description="If one is already open: fail "
+        "fail", description="If already open: fail "
                             "(ALREADY_EXISTS, with its link) or reuse it",
         examples=["reuse"])
 
@@ -181,8 +181,8 @@ def _fields(item: dict[str, Any]) -> PullRequest:
 ACTION = Action(
     name="CreatePullRequest", label="Create pull request", group="Repos",
     read_only=False, idempotent=True,  # once open, the same branches give ALREADY_EXISTS
-    description="Opens a pull request from a branch into another (the default branch "
-                "without one), with a description, reviewers, linked work items, or as "
+    description="Opens a pull request: from a branch into another (the default "
+                "branch without one), with a description, reviewers, linked work items, or as "
                 "a draft. An active pull request for the same branches is ALREADY_EXISTS with "
                 "its link, or reused with if_exists: reuse.",
     inputs=Inputs, outputs=Outputs, run=run,

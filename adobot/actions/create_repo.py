@@ -22,7 +22,7 @@ from adobot.rest.errors import AlreadyExists, NotFound
 
 class Inputs(ActionInputs):
     session: SessionInput
-    name: RepositoryName = Field(description="Name of the new repository",
+    name: RepositoryName = Field(description="New repository's name",
                                  examples=["payments-worker"])
     if_exists: Literal["fail", "reuse"] = Field(
         "fail", description="If the name is taken: fail (ALREADY_EXISTS), or reuse: return the "

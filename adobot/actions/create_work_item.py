@@ -68,10 +68,10 @@ TreePath = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_
 class Inputs(ActionInputs):
     session: SessionInput
     type: str = Field(min_length=1, max_length=128, pattern=r"^[^/\\?#&%\x00-\x1f]+$",
-                      description="Task, Bug, User Story, … (any type of the project)",
+                      description="e.g. Task, Bug (any type of the project)",
                       examples=["Task"])
     title: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_title)] = Field(
-        description="One line, at most 255 characters", examples=["Write the runbook"])
+        description="At most 255 characters", examples=["Write the runbook"])
     description: Annotated[str, AfterValidator(_no_control)] | None = Field(
         None, max_length=1_000_000, description="HTML text",
         examples=["<p>Steps and links for the on-call team</p>"])
@@ -86,7 +86,7 @@ class Inputs(ActionInputs):
                                             examples=["Payments\\Sprint 1"])
     priority: int | None = Field(None, ge=1, le=4, description="1 is highest, 4 lowest",
                                  examples=[2])
-    parent_id: int | None = Field(None, ge=1, description="Id of the parent work item",
+    parent_id: int | None = Field(None, ge=1, description="Parent work item's id",
                                   examples=[297])
     fields: Annotated[dict[str, Any], AfterValidator(_fields)] = Field(
         default_factory=dict, description="Other fields: reference name -> value",
@@ -172,8 +172,8 @@ def _explain_missing(session, inputs: Inputs, missing: NotFound) -> AdobotError:
 ACTION = Action(
     name="CreateWorkItem", label="Create work item", group="Boards",
     read_only=False, idempotent=False,
-    description="Creates a work item (Task, Bug, User Story, … any type of the project) with "
-                "title, description, assignee, tags, paths, priority, a parent and any fields.",
+    description="Creates a work item; any type of the project (Task, Bug, User Story, …), "
+                "with title, description, assignee, tags, paths, priority, a parent and any fields.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={
         **SESSION_ERRORS,

@@ -98,8 +98,8 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 ACTION = Action(
     name="GetFile", label="Get file", group="Repos",
     read_only=True, idempotent=True,
-    description="Reads one file's text at a branch, tag or commit (the default branch "
-                "without one). Binary files, folders and files above max_bytes "
+    description="Reads one file's text: at a branch, tag or commit (the default "
+                "branch without one). Binary files, folders and files above max_bytes "
                 "are refused with a clear error.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={

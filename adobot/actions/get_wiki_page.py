@@ -24,10 +24,10 @@ LEVELS = {"none": None, "one_level": "oneLevel", "full": "full"}
 
 class Inputs(ActionInputs):
     session: SessionInput
-    wiki: WikiRef | None = Field(None, description="Its name, id or URL (default: "
+    wiki: WikiRef | None = Field(None, description="Name, id or URL (default: "
                                  "the project wiki, {project}.wiki)", examples=["Payments.wiki"])
     path: str = Field("/", min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
-                      description="e.g. /Runbooks/Payment failures ('/': the top)",
+                      description="e.g. /Runbooks/Rollback ('/': the top)",
                       examples=["/Runbooks/Payment failures"])
     sub_pages: Literal["none", "one_level", "full"] = Field(
         "one_level", description="Pages under it to list: none, its own (one_level), "

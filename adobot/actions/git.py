@@ -106,11 +106,11 @@ def one_version(branch: str | None, tag: str | None, commit: str | None) -> None
 # The version a reading action looks at: a branch, a tag or a commit (``branch: BranchInput =
 # None``); each action declares them itself, so its manifest keeps its own order of inputs.
 BranchInput = Annotated[Optional[BranchName], Field(
-    description="Short name or full ref (default: the default branch)", examples=["main"])]
-TagInput = Annotated[Optional[TagName], Field(description="A tag, instead of a branch",
+    description="Name or full ref (default: the default branch)", examples=["main"])]
+TagInput = Annotated[Optional[TagName], Field(description="Instead of a branch",
                                               examples=["v1.2.0"])]
 CommitInput = Annotated[Optional[CommitId], Field(
-    description="A commit id, instead of a branch",
+    description="Instead of a branch",
     examples=["1a33cc566527507ef40f1bb89ca6bcaac6b7dcbd"])]
 
 

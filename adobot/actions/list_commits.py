@@ -26,20 +26,20 @@ PAGE = 1000  # commits per request
 class Inputs(ActionInputs):
     session: SessionInput
     repository: RepositoryRef
-    branch: BranchName | None = Field(None, description="Short name or full ref (default: the repository's "
+    branch: BranchName | None = Field(None, description="Name or full ref (default: the repository's "
                                       "default branch)", examples=["main"])
     path: str | None = Field(None, min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
-                             description="Only commits changing this path (a file or folder)",
+                             description="Only commits to this path (a file or folder)",
                              examples=["src/retry.py"])
     author: str | None = Field(None, min_length=1, max_length=256,
-                               description="The author's name or e-mail",
+                               description="Name or e-mail",
                                examples=["avery@contoso.example"])
-    from_date: dt.datetime | None = Field(None, description="Only commits since "
-                                          "this time (ISO 8601; UTC without a zone)",
+    from_date: dt.datetime | None = Field(None, description="Since this "
+                                          "time (ISO 8601; UTC without a zone)",
                                           examples=["2026-01-06T18:00:00Z"])
-    to_date: dt.datetime | None = Field(None, description="Only commits until "
-                                        "this time", examples=["2026-01-09T07:30:00Z"])
-    max_count: int = Field(20, ge=1, le=10_000, description="At most this many commits",
+    to_date: dt.datetime | None = Field(None, description="Until this "
+                                        "time", examples=["2026-01-09T07:30:00Z"])
+    max_count: int = Field(20, ge=1, le=10_000, description="At most this many",
                            examples=[50])
 
     @model_validator(mode="after")

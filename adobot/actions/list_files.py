@@ -30,7 +30,7 @@ class Inputs(AtOneVersion):
     repository: RepositoryRef
     path: str = Field("/", min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
                       description="Folder to list (default: the root)", examples=["src"])
-    recursive: bool = Field(False, description="Everything below the folder (not just its "
+    recursive: bool = Field(False, description="All below the folder (not just its "
                                                "own entries)", examples=[True])
     branch: BranchInput = None
     tag: TagInput = None

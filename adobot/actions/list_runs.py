@@ -21,11 +21,11 @@ from adobot.rest.versions import PIPELINES
 class Inputs(ActionInputs):
     session: SessionInput
     pipeline: Union[Annotated[int, Field(ge=1)], Annotated[str, Field(min_length=1, max_length=512)]] = Field(
-        description=r"Its id, or its name (or \folder\name)", examples=[12, "payments-api-ci"])
+        description=r"Id or name (or \folder\name)", examples=[12, "payments-api-ci"])
     result: Literal["any", "succeeded", "failed", "canceled"] = Field(
         "any", description="Only runs that ended so (any: every run)",
         examples=["failed"])
-    max_count: int = Field(10, ge=1, le=10_000, description="At most this many runs",
+    max_count: int = Field(10, ge=1, le=10_000, description="At most this many",
                            examples=[1])
 
 

@@ -50,20 +50,20 @@ class Inputs(ActionInputs):
     state: str | None = Field(None, min_length=1, max_length=128, description="e.g. Active",
                               examples=["Active"])
     assigned_to: str | None = Field(None, min_length=1, max_length=256,
-                                    description="E-mail, display name, or @me",
+                                    description="E-mail, name or @me",
                                     examples=["jamal@contoso.example"])
-    tags: list[str] = Field(default_factory=list, description="Items with all these tags",
+    tags: list[str] = Field(default_factory=list, description="With all of these tags",
                             examples=[["triage"]])
     area_path: str | None = Field(None, min_length=1, max_length=4000,
-                                  description=r"Items under this area (e.g. Payments\Web)",
+                                  description=r"Under this area (e.g. Payments\Web)",
                                   examples=["Payments\\Web"])
-    changed_since: dt.date | dt.datetime | None = Field(None, description="Changed on or after this "
+    changed_since: dt.date | dt.datetime | None = Field(None, description="On or after this "
                                                         "date",
                                                         examples=["2026-01-01"])
     fields: list[str] = Field(default_factory=lambda: list(DEFAULT_FIELDS), min_length=1,
                               max_length=100, description="Reference names to return",
                               examples=[["System.Title", "System.State"]])
-    max_items: int = Field(1000, ge=1, le=1_000_000, description="At most this many items",
+    max_items: int = Field(1000, ge=1, le=1_000_000, description="At most this many",
                            examples=[100_000])
 
     @model_validator(mode="after")
@@ -229,7 +229,7 @@ def _ranges(ctx: ActionContext, session: Session, condition: str, wanted: int) -
 ACTION = Action(
     name="QueryWorkItems", label="Query work items", group="Boards",
     read_only=True, idempotent=True,
-    description="Finds work items by a WIQL query or by filters (type, state, assignee, tags, "
+    description="Finds work items by WIQL or by filters (type, state, assignee, tags, "
                 "area, changed since), with the fields asked. Reads past the service's "
                 "20,000-item limit by splitting the query into id ranges, up to max_items.",
     inputs=Inputs, outputs=Outputs, run=run,

@@ -52,14 +52,14 @@ TemplateValue = Union[Scalar, list[Any], dict[str, Any]]
 class Inputs(ActionInputs):
     session: SessionInput
     pipeline: Union[Annotated[int, Field(ge=1)], Annotated[str, Field(min_length=1, max_length=512)]] = Field(
-        description=r"Its id, or its name (or \folder\name)", examples=[12, "payments-ci"])
+        description=r"Id or name (or \folder\name)", examples=[12, "payments-ci"])
     branch: BranchName | None = Field(
         None, description="Branch to build: a short name (main) or a full ref (refs/heads/main, "
                           "refs/pull/1/merge); default: the pipeline's default branch",
         examples=["main"])
     template_parameters: Annotated[dict[str, TemplateValue], AfterValidator(_check_names)] = Field(
         default_factory=dict,
-        description="Runtime parameters of the YAML. Sent as text, as the service "
+        description="The YAML's parameters. Sent as text, as the service "
                     "takes them: a number as written (3), a boolean as true/false, a list or "
                     "map (an object parameter) as JSON",
         examples=[{"environment": "staging", "replicas": 3, "dryRun": True,
@@ -68,9 +68,9 @@ class Inputs(ActionInputs):
         default_factory=dict,
         description="Pipeline variables: name -> value, or name -> {value, is_secret}",
         examples=[{"verbose": "true", "deployKey": {"value": "k", "is_secret": True}}])
-    wait: bool = Field(False, description="Wait until the run completes", examples=[True])
+    wait: bool = Field(False, description="Wait for the run to end", examples=[True])
     timeout_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600,
-                                 description="Seconds to wait (with wait) before TIMEOUT",
+                                 description="Seconds before TIMEOUT (with wait)",
                                  examples=[600])
 
 

@@ -68,7 +68,7 @@ def _wiki(value: str) -> str:
 
 RepositoryRef = Annotated[str, AfterValidator(_repository), Field(
     min_length=1, max_length=2000,
-    description="Its name, id or URL "
+    description="Name, id or URL "
                 "(https://dev.azure.com/{org}/{project}/_git/{repo})",
     examples=["payments-api"])]
 WikiRef = Annotated[str, AfterValidator(_wiki), Field(

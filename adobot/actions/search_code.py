@@ -43,8 +43,8 @@ class Inputs(ActionInputs):
     path: str | None = Field(None, min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
                              description="Only below this folder", examples=["src"])
     extension: str | None = Field(None, pattern=r"^\.?[A-Za-z0-9_+-]{1,32}$",
-                                  description="Only files with this extension", examples=["py"])
-    max_results: int = Field(25, ge=1, le=MAX_RESULTS, description="At most this many files",
+                                  description="Only this file extension", examples=["py"])
+    max_results: int = Field(25, ge=1, le=MAX_RESULTS, description="At most this many",
                              examples=[10])
     read_lines: bool = Field(True, description="Give the lines that match (reading each file "
                                                "found: one request per file)",
@@ -163,7 +163,7 @@ def _lines(ctx: ActionContext, session, item: dict[str, Any], commit: str | None
 ACTION = Action(
     name="SearchCode", label="Search code", group="Repos",
     read_only=True, idempotent=True,
-    description="Searches the project's code with Code Search, optionally "
+    description="Searches the project's code: with Code Search, optionally "
                 "in one repository, branch, folder or file extension: the files found, their "
                 "repository, the lines that match and links.",
     inputs=Inputs, outputs=Outputs, run=run,

@@ -28,7 +28,7 @@ class Inputs(ActionInputs):
                              description="What to search for", examples=["capture retries"])
     wiki: WikiRef | None = Field(None, description="Only this wiki (default: every wiki of "
                                  "the project)", examples=["Payments.wiki"])
-    max_results: int = Field(25, ge=1, le=1000, description="At most this many pages",
+    max_results: int = Field(25, ge=1, le=1000, description="At most this many",
                              examples=[10])
 
 
@@ -72,7 +72,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 ACTION = Action(
     name="SearchWiki", label="Search wiki", group="Wiki",
     read_only=True, idempotent=True,
-    description="Searches the pages of the project's wikis (or one wiki): the pages found, the "
+    description="Searches the project's wikis (or one wiki): the pages found, the "
                 "text around the matches and links.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={

@@ -77,7 +77,7 @@ class Inputs(ActionInputs):
         default_factory=dict, description="Any fields: reference name -> value (null clears)",
         examples=[{"Microsoft.VSTS.Common.Priority": 1}])
     comment: Annotated[str, AfterValidator(_no_control)] | None = Field(
-        None, min_length=1, max_length=1_000_000, description="A comment for the discussion "
+        None, min_length=1, max_length=1_000_000, description="Added to the discussion "
                                                               "(HTML)",
         examples=["Fix proposed in pull request 12."])
     links: list[Link] = Field(default_factory=list, max_length=100,

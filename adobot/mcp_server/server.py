@@ -84,8 +84,8 @@ class McpServer:
         listed = [_tool(spec) for spec in self.specs.values()]
         if self.mode == "review":
             listed.append(types.Tool(
-                name=CONFIRM_TOOL, description="Sends a change its preview described, once the "
-                "person said yes", input_schema={"type": "object", "required": ["confirmation"],
+                name=CONFIRM_TOOL, description="Sends a previewed change the "
+                "person approved", input_schema={"type": "object", "required": ["confirmation"],
                                                   "properties": {"confirmation": {
                                                       "description": "What the preview gave"}}},
                 annotations=types.ToolAnnotations(read_only_hint=False, destructive_hint=True,

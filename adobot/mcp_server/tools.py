@@ -5,7 +5,7 @@ the action's input schema made compact: each input keeps its type (where its def
 does not show it), enum, default, whether it is required, and the first clause of its
 description; patterns, lengths, bounds, examples, titles and the ``session`` input (the server
 holds the session) are left out, since the models still check everything and name the input
-they refuse. The output schema names the outputs the structured result holds.
+they refuse. The output schema says the structured result is an object (of the outputs).
 """
 from __future__ import annotations
 
@@ -102,9 +102,9 @@ def compact(schema: Any, root: dict[str, Any], depth: int = 0,
         kept["properties"] = {name: compact(value, root, depth + 1)
                               for name, value in schema["properties"].items()}
     if depth and not typed and (kept.get("type") == "string" or "enum" in kept
-                                or "default" in kept):
+                                or "default" in kept or "properties" in kept):
         # Said already: text is what an untyped input is taken as; an enum's or a default's
-        # values show the type.
+        # values show the type, and properties show an object.
         kept.pop("type", None)
     return kept
 
@@ -117,10 +117,11 @@ def input_schema(action: Action) -> dict[str, Any]:
 
 
 def output_schema(action: Action) -> dict[str, Any]:
-    """The structured result: an object with every one of the action's outputs. Their shapes
-    are the manifest's (and the text result shows them); spelling each out here would cost
-    every conversation about 60 bytes a tool."""
-    return {"type": "object", "required": list(action.outputs.model_fields)}
+    """The structured result is an object: the action's outputs, each under its own name. Their
+    shapes are the manifest's, and the text result shows them; naming them here too (about 35
+    bytes a tool) would cost every conversation more than it tells an agent, which reads the
+    result itself."""
+    return {"type": "object"}
 
 
 @cache
