@@ -80,8 +80,8 @@ def adobot(mode: str) -> tuple[int, int]:
 def rows() -> list[dict]:
     theirs = microsoft()
     found = []
-    for mode in ("review", "read-only", "autonomous"):
-        count, size = adobot(mode)
+    measured = {mode: adobot(mode) for mode in ("review", "read-only", "autonomous")}
+    for mode, (count, size) in measured.items():
         entry = {"what": f"MCP tool list: bytes a tool of the `tools/list` response on stdio, "
                          f"`adobot mcp --mode {mode}`" + (" (the default)" if mode == "review"
                                                           else ""),
@@ -98,8 +98,16 @@ def rows() -> list[dict]:
                       "baseline_name": f"{MICROSOFT}, every domain; the same requests, the "
                                        "same count (the response line as sent)",
                       "note": "every input described; each tool also carries the four MCP "
-                              "annotations and an output schema, which Microsoft's do not"})
+                              "annotations and an output schema, which Microsoft's do not"
+                              + (_with_confirm(measured) if mode == "review" else "")})
     return found
+
+
+def _with_confirm(measured: dict[str, tuple[int, int]]) -> str:
+    """Review lists autonomous's tools and Confirm, a small one that lowers the average."""
+    count, size = measured["autonomous"]
+    return (f"; the {count} tools it shares with autonomous average {size / count:.0f} B on "
+            "their own, Confirm brings the average down")
 
 
 if __name__ == "__main__":

@@ -84,10 +84,10 @@ class McpServer:
         listed = [_tool(spec) for spec in self.specs.values()]
         if self.mode == "review":
             listed.append(types.Tool(
-                name=CONFIRM_TOOL, description="Sends a previewed change the "
-                "person approved", input_schema={"type": "object", "required": ["confirmation"],
-                                                  "properties": {"confirmation": {
-                                                      "description": "What the preview gave"}}},
+                name=CONFIRM_TOOL, description="Sends a previewed change the person approved",
+                input_schema={"type": "object", "required": ["confirmation"],
+                              "properties": {"confirmation": {
+                                  "description": "What the preview gave"}}},
                 annotations=types.ToolAnnotations(read_only_hint=False, destructive_hint=True,
                                                   idempotent_hint=False, open_world_hint=True)))
         return listed

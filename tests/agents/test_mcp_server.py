@@ -10,6 +10,7 @@ import anyio
 import jsonschema
 import pytest
 
+from adobot.actions import registry
 from adobot.actions.queue_run import FIRST_POLLS
 from adobot.mcp_server.server import McpServer, open_session
 from adobot.mcp_server.tools import tool_specs
@@ -72,7 +73,10 @@ def test_a_tool_returns_text_and_structured_content_matching_its_schema(sandbox)
 
     tool, result = session(serve(sandbox, "read-only"), work)
     assert not result.is_error
+    assert tool.output_schema == {"type": "object"}  # the outputs' shapes: the manifest's
     jsonschema.validate(result.structured_content, tool.output_schema)
+    jsonschema.validate(result.structured_content, registry.get("ListRepos").outputs
+                        .model_json_schema(mode="serialization"))
     assert result.structured_content["count"] >= 1
     assert "payments" in result.content[0].text.lower()
 
@@ -190,7 +194,6 @@ def test_every_tool_works_and_its_structured_result_is_the_actions_own_outputs(s
     """Each tool's happy path in autonomous mode: the result validates against the declared
     output schema, against the JSON schema of the action's outputs (the manifest's), and field
     by field against the action's own outputs model."""
-    from adobot.actions import registry
 
     yaml = "steps:\n  - script: echo built\n"
     calls = [("ListRepos", {}),
