@@ -36,10 +36,10 @@ class Inputs(ActionInputs):
                             description="Holding the YAML file: its name or id",
                             examples=["payments-api"])
     yaml_path: Annotated[str, AfterValidator(check_yaml_path)] = Field(
-        "azure-pipelines.yml", description="Path of the YAML file (in the repository)",
+        "azure-pipelines.yml", description="In the repository",
         examples=["azure-pipelines.yml", "ci/build.yaml"], json_schema_extra={"pattern": r"\.ya?ml$"})
     folder: Annotated[str, AfterValidator(normalize_folder)] = Field(
-        "\\", description=r"Folder, e.g. \ci\nightly (\: the top)", examples=["\\ci"])
+        "\\", description=r"e.g. \ci\nightly (\: the top)", examples=["\\ci"])
 
 
 class Outputs(ActionOutputs):

@@ -34,22 +34,22 @@ def _reviewer(value: str) -> str:
 class Inputs(ActionInputs):
     session: SessionInput
     repository: RepositoryRef
-    source_branch: BranchName = Field(description="Branch with the changes (main or "
+    source_branch: BranchName = Field(description="With the changes (main or "
                                       "refs/heads/main)", examples=["fix/retry-give-up"])
-    target_branch: BranchName | None = Field(None, description="Branch to merge into (default: "
+    target_branch: BranchName | None = Field(None, description="To merge into (default: "
                                              "the repository's default branch)",
                                              examples=["main"])
     title: str = Field(min_length=1, max_length=400, pattern=r"^[^\x00-\x1f]+$",
                        description="One line",
                        examples=["Retries give up after five attempts"])
-    description: str | None = Field(None, max_length=4000, description="Markdown text",
+    description: str | None = Field(None, max_length=4000, description="Markdown",
                                     examples=["Fixes test_retry_gives_up."])
     reviewers: list[str] = Field(default_factory=list, max_length=50,
                                  description="E-mails or identity ids",
                                  examples=[["jamal@contoso.example"]])
     work_items: list[int] = Field(default_factory=list, max_length=100,
-                                  description="Work item ids to link", examples=[[42]])
-    draft: bool = Field(False, description="Open it as a draft", examples=[True])
+                                  description="Ids to link", examples=[[42]])
+    draft: bool = Field(False, description="As a draft", examples=[True])
     if_exists: Literal["fail", "reuse"] = Field(
         "fail", description="If already open: fail "
                             "(ALREADY_EXISTS, with its link) or reuse it",

@@ -67,7 +67,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 ACTION = Action(
     name="CreateRepo", label="Create repository", group="Repos",
     read_only=False, idempotent=True,
-    description="Creates a Git repository in the project; with if_exists: reuse, an "
+    description="Creates a Git repository (in the project); with if_exists: reuse, an "
                 "existing repository of that name is returned instead.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={

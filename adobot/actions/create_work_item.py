@@ -76,7 +76,7 @@ class Inputs(ActionInputs):
         None, max_length=1_000_000, description="HTML text",
         examples=["<p>Steps and links for the on-call team</p>"])
     assigned_to: str | None = Field(None, min_length=1, max_length=256,
-                                    description="E-mail or display name",
+                                    description="E-mail or name",
                                     examples=["jamal@contoso.com"])
     tags: Annotated[list[Annotated[str, Field(max_length=400)]], AfterValidator(_tags)] | None = Field(
         None, description="Tag names (stored joined with '; ')", examples=[["ops", "q3"]])

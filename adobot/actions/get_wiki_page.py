@@ -30,7 +30,7 @@ class Inputs(ActionInputs):
                       description="e.g. /Runbooks/Rollback ('/': the top)",
                       examples=["/Runbooks/Payment failures"])
     sub_pages: Literal["none", "one_level", "full"] = Field(
-        "one_level", description="Pages under it to list: none, its own (one_level), "
+        "one_level", description="Pages under it: none, its own (one_level), "
                                  "or all below it (full)", examples=["one_level"])
 
 

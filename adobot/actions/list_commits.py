@@ -112,7 +112,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 ACTION = Action(
     name="ListCommits", label="List commits", group="Repos",
     read_only=True, idempotent=True,
-    description="Lists recent commits of a repository (a branch, or the default branch), newest "
+    description="Lists a repository's commits (a branch, or the default branch), newest "
                 "first, optionally only those by an author, in a date range, or that changed a "
                 "path: id, author, date, comment and a link.",
     inputs=Inputs, outputs=Outputs, run=run,

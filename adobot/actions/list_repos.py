@@ -21,7 +21,7 @@ class Inputs(ActionInputs):
     session: SessionInput
     name_filter: str | None = Field(
         None, min_length=1, max_length=256,
-        description="Glob on the name, any case (e.g. 'payments-*')",
+        description="Glob, any case (e.g. 'payments-*')",
         examples=["payments-*"])
 
 

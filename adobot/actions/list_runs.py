@@ -67,7 +67,7 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 ACTION = Action(
     name="ListRuns", label="List runs", group="Pipelines",
     read_only=True, idempotent=True,
-    description="Lists a pipeline's recent runs, newest first, optionally only those that "
+    description="Lists a pipeline's runs, newest first, optionally only those that "
                 "succeeded, failed or were canceled: e.g. its last failure and last success.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={

@@ -76,7 +76,7 @@ def _distinct_paths(files: list[File]) -> list[File]:
 class Inputs(ActionInputs):
     session: SessionInput
     repository: str = Field(min_length=1, max_length=64,
-                            description="Its name or id", examples=["payments-api"])
+                            description="Name or id", examples=["payments-api"])
     branch: BranchName = Field("main", description="Branch to push to: a short name (main) or "
                                                    "refs/heads/…; created if it does not exist",
                                examples=["main", "feature/ci"])

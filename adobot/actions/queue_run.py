@@ -59,7 +59,7 @@ class Inputs(ActionInputs):
         examples=["main"])
     template_parameters: Annotated[dict[str, TemplateValue], AfterValidator(_check_names)] = Field(
         default_factory=dict,
-        description="The YAML's parameters. Sent as text, as the service "
+        description="YAML parameters. Sent as text, as the service "
                     "takes them: a number as written (3), a boolean as true/false, a list or "
                     "map (an object parameter) as JSON",
         examples=[{"environment": "staging", "replicas": 3, "dryRun": True,
@@ -68,7 +68,7 @@ class Inputs(ActionInputs):
         default_factory=dict,
         description="Pipeline variables: name -> value, or name -> {value, is_secret}",
         examples=[{"verbose": "true", "deployKey": {"value": "k", "is_secret": True}}])
-    wait: bool = Field(False, description="Wait for the run to end", examples=[True])
+    wait: bool = Field(False, description="Until the run ends", examples=[True])
     timeout_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600,
                                  description="Seconds before TIMEOUT (with wait)",
                                  examples=[600])
@@ -187,7 +187,7 @@ def _wait(ctx: ActionContext, session, route: str, current: Run, timeout: float)
 ACTION = Action(
     name="QueueRun", label="Queue pipeline run", group="Pipelines",
     read_only=False, idempotent=False,
-    description="Queues a run of a pipeline (by id or name) on a branch, with template "
+    description="Queues a pipeline run (by id or name) on a branch, with template "
                 "parameters and variables; with wait: true, polls until it completes.",
     inputs=Inputs, outputs=Outputs, run=run,
     errors={

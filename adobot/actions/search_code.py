@@ -32,7 +32,7 @@ MAX_RESULTS = 1000  # the service's largest $top
 class Inputs(ActionInputs):
     session: SessionInput
     search_text: str = Field(min_length=1, max_length=1000, pattern=r"^[^\x00-\x1f]+$",
-                             description="What to search for: words, \"a phrase\", and Code "
+                             description="Text to find: words, \"a phrase\", and Code "
                                          "Search's own filters (class:, def:, file:, …)",
                              examples=["test_retry_gives_up"])
     repository: RepositoryRef | None = Field(None, description="Only this repository (a name, "
@@ -41,12 +41,12 @@ class Inputs(ActionInputs):
                                       "searchable branch; the default branch always is)",
                                       examples=["main"])
     path: str | None = Field(None, min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
-                             description="Only below this folder", examples=["src"])
+                             description="Under this folder", examples=["src"])
     extension: str | None = Field(None, pattern=r"^\.?[A-Za-z0-9_+-]{1,32}$",
-                                  description="Only this file extension", examples=["py"])
+                                  description="Only this extension", examples=["py"])
     max_results: int = Field(25, ge=1, le=MAX_RESULTS, description="At most this many",
                              examples=[10])
-    read_lines: bool = Field(True, description="Give the lines that match (reading each file "
+    read_lines: bool = Field(True, description="With the matching lines (reading each file "
                                                "found: one request per file)",
                              examples=[True])
 

@@ -25,7 +25,7 @@ _HIGHLIGHT = re.compile(r"</?highlighthit>")
 class Inputs(ActionInputs):
     session: SessionInput
     search_text: str = Field(min_length=1, max_length=1000, pattern=r"^[^\x00-\x1f]+$",
-                             description="What to search for", examples=["capture retries"])
+                             description="Text to find", examples=["capture retries"])
     wiki: WikiRef | None = Field(None, description="Only this wiki (default: every wiki of "
                                  "the project)", examples=["Payments.wiki"])
     max_results: int = Field(25, ge=1, le=1000, description="At most this many",

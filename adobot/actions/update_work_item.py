@@ -58,8 +58,8 @@ Tags = Annotated[list[str], AfterValidator(_tags)]
 
 class Inputs(ActionInputs):
     session: SessionInput
-    id: int = Field(ge=1, description="Id of the work item", examples=[42])
-    rev: int | None = Field(None, ge=1, description="The revision read (e.g. by "
+    id: int = Field(ge=1, description="Work item id", examples=[42])
+    rev: int | None = Field(None, ge=1, description="Revision read (e.g. by "
                             "QueryWorkItems): the update is refused (CONFLICT) if the item has "
                             "changed since", examples=[3])
     title: Annotated[str, AfterValidator(_no_control)] | None = Field(
@@ -68,7 +68,7 @@ class Inputs(ActionInputs):
     state: str | None = Field(None, min_length=1, max_length=128, description="New state",
                               examples=["Resolved"])
     assigned_to: str | None = Field(None, max_length=256, description="E-mail or "
-                                    "display name; empty text unassigns",
+                                    "name; empty text unassigns",
                                     examples=["jamal@contoso.example"])
     tags_add: Tags = Field(default_factory=list, description="Tags to add", examples=[["triage"]])
     tags_remove: Tags = Field(default_factory=list, description="Tags to remove",
