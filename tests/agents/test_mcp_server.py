@@ -112,16 +112,21 @@ def test_review_mode_previews_then_creates_once_after_the_confirmation(sandbox):
         project = sandbox.state.organizations["contoso"].projects[0]
         return [repo.name for repo in project.repositories]
 
+    def creates() -> int:
+        return sum(1 for request in sandbox.state.requests if request["method"] == "POST")
+
     async def work(client):
+        before = creates()
         preview = await client.call_tool("CreateRepo", {"name": "reviewed-repo"})
-        made_before = "reviewed-repo" in repositories()
+        sent_before = creates() - before, "reviewed-repo" in repositories()
         confirmation = preview.structured_content["confirmation"]
         first = await client.call_tool("Confirm", {"confirmation": confirmation})
         again = await client.call_tool("Confirm", {"confirmation": confirmation})
-        return preview, made_before, first, again
+        return preview, sent_before, first, again, creates() - before
 
-    preview, made_before, first, again = session(serve(sandbox, "review", DEMO_PAT), work)
-    assert preview.is_error and not made_before
+    preview, sent_before, first, again, sent = session(serve(sandbox, "review", DEMO_PAT), work)
+    assert preview.is_error and sent_before == (0, False)  # nothing sent before the yes
+    assert sent == 1  # exactly one create after it, none for the second Confirm
     assert preview.structured_content["error"]["code"] == "CONFIRMATION_REQUIRED"
     assert preview.structured_content["preview"] == {"tool": "CreateRepo",
                                                      "arguments": {"name": "reviewed-repo"}}
