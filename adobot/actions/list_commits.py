@@ -15,7 +15,7 @@ from adobot.actions.base import (
     SessionInput,
     path_segment,
 )
-from adobot.actions.git import BranchName, explain_missing, version_label, version_query
+from adobot.actions.git import BranchInput, explain_missing, version_label, version_query
 from adobot.actions.references import RepositoryRef, repository_in
 from adobot.actions.scopes import CODE_READ
 from adobot.rest.errors import AdobotError
@@ -26,8 +26,7 @@ PAGE = 1000  # commits per request
 class Inputs(ActionInputs):
     session: SessionInput
     repository: RepositoryRef
-    branch: BranchName | None = Field(None, description="Name or full ref (default: the repository's "
-                                      "default branch)", examples=["main"])
+    branch: BranchInput = None
     path: str | None = Field(None, min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
                              description="Only commits to this path (a file or folder)",
                              examples=["src/retry.py"])
