@@ -38,7 +38,7 @@ bench: $(STAMP)
 lock:
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet pip-tools
-	.lock-venv/bin/pip-compile --quiet --generate-hashes --extra test --extra control-room --extra mcp --strip-extras \
+	.lock-venv/bin/pip-compile --quiet --generate-hashes --extra test --extra control-room --extra postgresql --extra mcp --strip-extras \
 		--no-emit-index-url --no-emit-find-links --output-file requirements/test.lock pyproject.toml
 	rm -rf .lock-venv
 

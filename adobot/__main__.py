@@ -1,4 +1,4 @@
 """``python -m adobot``: the same as the ``adobot`` command."""
-from adobot.runtime.cli import main
+from adobot.cli import main
 
 raise SystemExit(main())

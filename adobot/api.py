@@ -22,17 +22,17 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from adobot.actions.base import ActionContext
+from adobot.runtime.environment import Settings, build_environment
 from adobot.runtime.execute import execute
 from adobot.runtime.loader import Bot, load_bot
-from adobot.runtime.redact import Redactor
+from adobot.credentials.redact import Redactor
 from adobot.runtime.runner import Runner, RunResult
 from adobot.sessions.store import SessionScopes, SessionStore
 
 if TYPE_CHECKING:
-    from adobot.rest.urls import OrganizationUrl
     from adobot.sandbox import Sandbox
 
 __all__ = ["Context", "load", "run"]
@@ -41,10 +41,6 @@ __all__ = ["Context", "load", "run"]
 def load(path: str | Path) -> Bot:
     """Load and check a bot file (INVALID_BOT is raised as an AdobotError)."""
     return load_bot(path)
-
-
-def _route(sandbox: "Sandbox | None") -> "Callable[[OrganizationUrl], str] | None":
-    return sandbox.route if sandbox is not None else None
 
 
 def run(bot: Bot | str | Path, variables: Mapping[str, Any] | None = None, *,
@@ -62,9 +58,9 @@ def run(bot: Bot | str | Path, variables: Mapping[str, Any] | None = None, *,
             from adobot.sandbox import Sandbox
 
             sandbox = stack.enter_context(Sandbox())
-        runner = Runner(route=_route(sandbox or None), vault_path=vault,
-                        allow_plain_http=allow_plain_http, allow_dirs=allow_dirs,
-                        entra=sandbox.entra_route() if sandbox else None)
+        runner = Runner(build_environment(Settings(
+            vault=vault, sandbox=sandbox or None, allow_plain_http=allow_plain_http,
+            allow_dirs=allow_dirs)))
         return runner.run(loaded, variables, global_sessions=global_sessions)
 
 
@@ -87,14 +83,13 @@ class Context:
         self.redactor = Redactor()
         self.global_sessions = global_sessions if global_sessions is not None else SessionStore("global")
         self._owns_global = global_sessions is None
-        runner = Runner(route=_route(sandbox or None), redactor=self.redactor, vault_path=vault)
+        env = build_environment(Settings(vault=vault, sandbox=sandbox or None,
+                                         redactor=self.redactor,
+                                         allow_plain_http=allow_plain_http))
         self._context = ActionContext(
-            sessions=SessionScopes(global_=self.global_sessions), variables=dict(variables or {}),
-            route=runner.route, register_secret=self.redactor.add, vault=runner.open_vault,
-            bot_dir=Path(bot_dir), allowed_dirs=(Path(bot_dir).resolve(),),
-            allow_plain_http=allow_plain_http,
-            entra=sandbox.entra_route() if sandbox else None,
-            connection=runner.connections)  # the vault's named connections
+            sessions=SessionScopes(global_=self.global_sessions), env=env,
+            variables=dict(variables or {}), bot_dir=Path(bot_dir),
+            allowed_dirs=(Path(bot_dir).resolve(),))
         self.requests = 0
 
     @property

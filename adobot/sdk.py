@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adobot.rest.errors import InvalidInput
+from adobot.errors import InvalidInput
 from adobot.sessions.session import Session
 
 INSTALL = "pip install 'adobot[sdk]' (Microsoft's azure-devops package)"

@@ -10,6 +10,7 @@ import pytest
 
 from adobot.runtime.loader import load_bot, parse_bot
 from adobot.runtime.runner import Runner
+from adobot.actions.environment import Environment
 from adobot.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,12 +42,12 @@ def sandbox_route(sandbox: Sandbox):
 
 def run_text(text: str, sandbox: Sandbox | None = None, **variables):
     """Run a bot given as YAML text against the sandbox; returns the RunResult."""
-    runner = Runner(route=sandbox_route(sandbox) if sandbox else None)
+    runner = Runner(Environment(route=sandbox_route(sandbox)) if sandbox else None)
     return runner.run(parse_bot(text), variables)
 
 
 def run_file(path: Path, sandbox: Sandbox, **variables):
-    return Runner(route=sandbox_route(sandbox)).run(load_bot(path), variables)
+    return Runner(Environment(route=sandbox_route(sandbox))).run(load_bot(path), variables)
 
 
 class Listener:

@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Mapping, Optional
+from typing import Annotated, Any, Callable, Literal, Mapping
 from urllib.parse import quote
 
 from pydantic import (
@@ -19,12 +19,12 @@ from pydantic import (
     model_validator,
 )
 
+from adobot.actions.environment import ConnectionSource, Environment, Route, SecretSource
 from adobot.actions.files import confine
 from adobot.credentials.secret import Secret
 from adobot.credentials.sources import credential_inputs
-from adobot.rest.errors import AdobotError, InvalidInput
+from adobot.errors import AdobotError, InvalidInput
 from adobot.rest.retry import RetryPolicy
-from adobot.rest.urls import OrganizationUrl
 from adobot.sessions.session import Session
 from adobot.sessions.store import SessionScopes
 
@@ -96,20 +96,16 @@ class NoOutputs(ActionOutputs):
 
 @dataclass
 class ActionContext:
-    """What the runtime hands an action beside its inputs."""
+    """What the runtime hands an action beside its inputs: its environment (``env``: routing,
+    secrets, connections, Entra, redaction) and this run's own state."""
 
     sessions: SessionScopes
+    env: Environment = field(default_factory=Environment)
     variables: dict[str, Any] = field(default_factory=dict)
-    # Where an organization's API calls go: its own URL, or the sandbox's with --sandbox.
-    route: Callable[[OrganizationUrl], str] = lambda org: org.base_url
-    # Called with every secret an action handles, so the runtime can mask it in all output.
-    register_secret: Callable[[Secret], None] = lambda secret: None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("adobot"))
     # A one-line progress display (a terminal), or None where only log lines make sense.
     progress: Callable[[str], None] | None = None
     sleep: Callable[[float], None] = time.sleep
-    # Opens the vault when a credential is asked for (None: the default vault path).
-    vault: Callable[[], Any] | None = None
     # The folder of the running bot's file: relative paths (RunBot, ReadCsv) start there.
     bot_dir: Path = field(default_factory=Path)
     # The folders files may be read from: the top-level bot's, and those the person running
@@ -121,13 +117,32 @@ class ActionContext:
     # Timeouts and retry policy for the sessions this bot connects (the bot's `settings:`).
     timeout: tuple[float, float] = (10.0, 60.0)
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
-    # The person running the bot allows plain http to a host other than this machine.
-    allow_plain_http: bool = False
-    # Where Entra sign-in goes instead of Microsoft's cloud (the sandbox), if anywhere.
-    entra: Any = None  # adobot.credentials.identity.EntraRoute
-    # A named connection's credential (name, the organization URL the bot gives, if any): from
-    # the local vault, or fetched from a control room for this run. None: connections unusable.
-    connection: Callable[[str, Optional[str]], Any] | None = None
+
+    # The environment's parts, by the names actions use.
+    @property
+    def route(self) -> Route:
+        """Where an organization's API calls go: its own URL, or the sandbox's."""
+        return self.env.route
+
+    def register_secret(self, secret: Secret) -> None:
+        """Every secret an action handles: the run masks it in all output."""
+        self.env.redactor.add(secret)
+
+    @property
+    def vault(self) -> Callable[[], SecretSource]:
+        return self.env.secrets
+
+    @property
+    def entra(self) -> Any:  # adobot.credentials.identity.EntraRoute | None
+        return self.env.entra
+
+    @property
+    def connection(self) -> ConnectionSource:
+        return self.env.connections
+
+    @property
+    def allow_plain_http(self) -> bool:
+        return self.env.allow_plain_http
 
     def session(self, ref: SessionRef) -> Session:
         return self.sessions.find(ref.name, ref.scope)

@@ -30,7 +30,7 @@ from adobot.credentials.sources import OptionalCredential, resolve_token
 from adobot.credentials.secret import Secret
 from adobot.rest.auth import Authorizer, BearerAuthorizer, PatAuthorizer
 from adobot.rest.client import RestClient
-from adobot.rest.errors import AdobotError, AuthFailed, InvalidInput, NotFound
+from adobot.errors import AdobotError, AuthFailed, InvalidInput, NotFound
 from adobot.rest.urls import FORMS, OrganizationUrl, parse_organization_url
 from adobot.rest.versions import PREVIEW
 from adobot.sessions.session import Session

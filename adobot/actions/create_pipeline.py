@@ -25,7 +25,7 @@ from adobot.actions.pipelines import (
     remember,
 )
 from adobot.actions.scopes import BUILD_EXECUTE
-from adobot.rest.errors import AlreadyExists, NotFound
+from adobot.errors import AlreadyExists, NotFound
 from adobot.rest.versions import PIPELINES
 
 

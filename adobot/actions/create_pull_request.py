@@ -19,7 +19,7 @@ from adobot.actions.base import (
 from adobot.actions.git import BranchName, branch_ref, get_repository, is_guid
 from adobot.actions.references import RepositoryRef, repository_in
 from adobot.actions.scopes import CODE_READ, CODE_WRITE, IDENTITY_READ
-from adobot.rest.errors import AdobotError, AlreadyExists, InvalidInput, NotFound
+from adobot.errors import AdobotError, AlreadyExists, InvalidInput, NotFound
 from adobot.sessions.session import Session
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -17,7 +17,7 @@ from adobot.actions.base import (
 from adobot.actions.git import Repository, get_repository, repository_fields
 from adobot.actions.names import RepositoryName
 from adobot.actions.scopes import CODE_MANAGE
-from adobot.rest.errors import AlreadyExists, NotFound
+from adobot.errors import AlreadyExists, NotFound
 
 
 class Inputs(ActionInputs):

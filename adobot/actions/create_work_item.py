@@ -19,7 +19,7 @@ from adobot.actions.base import (
 )
 from adobot.actions.names import keys_matching
 from adobot.actions.scopes import WORK_READ, WORK_WRITE
-from adobot.rest.errors import AdobotError, NotFound
+from adobot.errors import AdobotError, NotFound
 
 JSON_PATCH = "application/json-patch+json"
 PARENT_LINK = "System.LinkTypes.Hierarchy-Reverse"

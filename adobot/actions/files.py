@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 from typing import Iterable
 
-from adobot.rest.errors import InvalidInput
+from adobot.errors import InvalidInput
 
 
 def confine(path: str | os.PathLike[str], base: Path, allowed: Iterable[Path],

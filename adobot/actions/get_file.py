@@ -25,7 +25,7 @@ from adobot.actions.git import (
 )
 from adobot.actions.references import RepositoryRef, repository_in
 from adobot.actions.scopes import CODE_READ
-from adobot.rest.errors import AdobotError, InvalidInput
+from adobot.errors import AdobotError, InvalidInput
 
 ItemPath = Field(min_length=1, max_length=4000, pattern=r"^[^\x00-\x1f]+$",
                  description="e.g. src/retry.py", examples=["src/retry.py"])

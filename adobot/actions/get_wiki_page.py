@@ -17,7 +17,7 @@ from adobot.actions.base import (
 from adobot.actions.references import WikiRef
 from adobot.actions.scopes import WIKI_READ
 from adobot.actions.wiki import explain_missing, page_url, wiki_name
-from adobot.rest.errors import AdobotError
+from adobot.errors import AdobotError
 
 LEVELS = {"none": None, "one_level": "oneLevel", "full": "full"}
 

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from adobot.actions.base import ActionInputs, path_segment
 from adobot.actions.scopes import CODE_READ
-from adobot.rest.errors import AdobotError, NotFound
+from adobot.errors import AdobotError, NotFound
 from adobot.sessions.session import Session
 
 

@@ -23,7 +23,7 @@ from adobot.actions.base import (
     ActionOutputs,
     SessionInput,
 )
-from adobot.rest.errors import InvalidInput
+from adobot.errors import InvalidInput
 from adobot.rest.responses import read_json
 from adobot.rest.urls import parse_organization_url
 from adobot.rest.versions import GENERAL

@@ -18,7 +18,7 @@ from adobot.actions.base import (
 from adobot.actions.git import BranchInput, explain_missing, version_label, version_query
 from adobot.actions.references import RepositoryRef, repository_in
 from adobot.actions.scopes import CODE_READ
-from adobot.rest.errors import AdobotError
+from adobot.errors import AdobotError
 
 PAGE = 1000  # commits per request
 

@@ -22,7 +22,7 @@ from adobot.actions.git import (
 )
 from adobot.actions.references import RepositoryRef, repository_in
 from adobot.actions.scopes import CODE_READ
-from adobot.rest.errors import AdobotError
+from adobot.errors import AdobotError
 
 
 class Inputs(AtOneVersion):

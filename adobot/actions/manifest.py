@@ -12,7 +12,7 @@ from typing import Any
 
 from adobot.actions import registry
 from adobot.actions.base import Action
-from adobot.rest import __version__
+from adobot import __version__
 
 PACKAGE = "adobot"
 SCHEMA = "https://json-schema.org/draft/2020-12/schema"

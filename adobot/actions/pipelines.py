@@ -7,7 +7,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from adobot.actions.scopes import BUILD_READ
 from adobot.rest.versions import PIPELINES
-from adobot.rest.errors import InvalidInput, NotFound
+from adobot.errors import InvalidInput, NotFound
 from adobot.sessions.session import Session
 _FORBIDDEN = set('\\/:*?"<>|')
 PAGE_SIZE = 1000  # pipelines per page when looking a name up

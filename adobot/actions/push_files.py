@@ -24,7 +24,7 @@ from adobot.actions.base import (
 )
 from adobot.actions.git import BranchName, branch_ref, get_repository
 from adobot.actions.scopes import CODE_READ, CODE_WRITE
-from adobot.rest.errors import AdobotError, AlreadyExists, Conflict, NotFound
+from adobot.errors import AdobotError, AlreadyExists, Conflict, NotFound
 from adobot.sessions.session import Session
 
 ZERO_ID = "0" * 40  # the object id a push names when it creates a branch from nothing

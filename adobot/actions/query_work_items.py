@@ -25,7 +25,7 @@ from adobot.actions.base import (
     path_segment,
 )
 from adobot.actions.scopes import WORK_READ
-from adobot.rest.errors import AdobotError, InvalidInput
+from adobot.errors import AdobotError, InvalidInput
 from adobot.sessions.session import Session
 
 QUERY_LIMIT = 20_000   # the most ids one WIQL answer holds (VS402337 beyond)

@@ -22,7 +22,7 @@ from adobot.actions.git import BranchName, branch_ref
 from adobot.actions.names import keys_matching
 from adobot.actions.pipelines import pipeline_id
 from adobot.actions.scopes import BUILD_EXECUTE, BUILD_READ
-from adobot.rest.errors import AdobotError, Timeout
+from adobot.errors import AdobotError, Timeout
 from adobot.rest.retry import action_budget
 from adobot.rest.versions import PIPELINES
 

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from adobot.actions.base import Action, ActionContext, ActionInputs, ActionOutputs
 from adobot.actions.files import read_regular
-from adobot.rest.errors import InvalidInput
+from adobot.errors import InvalidInput
 
 MAX_BYTES = 64 * 1024 * 1024
 

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import AfterValidator, Field
 
-from adobot.rest.errors import InvalidInput
+from adobot.errors import InvalidInput
 from adobot.sessions.session import Session
 
 _NAME = re.compile(r"^[^\x00-\x1f/\\?#]{1,256}$")

@@ -5,7 +5,7 @@ import difflib
 import importlib
 
 from adobot.actions.base import Action
-from adobot.rest.errors import InvalidBot
+from adobot.errors import InvalidBot
 
 _MODULES = {
     "Connect": "adobot.actions.connect",

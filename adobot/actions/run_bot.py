@@ -7,7 +7,7 @@ from pydantic import Field
 
 from adobot.actions.base import Action, ActionContext, ActionInputs, ActionOutputs
 from adobot.credentials.sources import PASSES_SECRETS
-from adobot.rest.errors import ERROR_CODES, InternalError
+from adobot.errors import ERROR_CODES, InternalError
 
 
 class Inputs(ActionInputs):

@@ -24,7 +24,7 @@ from adobot.actions.base import (
 from adobot.actions.git import BranchName, get_repository, is_guid, web_url
 from adobot.actions.references import RepositoryRef, repository_in
 from adobot.actions.scopes import CODE_READ
-from adobot.rest.errors import NotFound
+from adobot.errors import NotFound
 
 MAX_RESULTS = 1000  # the service's largest $top
 

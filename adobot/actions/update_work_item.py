@@ -19,7 +19,7 @@ from adobot.actions.create_work_item import JSON_PATCH, PARENT_LINK, WorkItem, _
 from adobot.actions.git import check_commit, get_repository, is_guid
 from adobot.actions.references import RepositoryRef, repository_in
 from adobot.actions.scopes import WORK_READ, WORK_WRITE
-from adobot.rest.errors import AdobotError, Conflict, InvalidInput
+from adobot.errors import AdobotError, Conflict, InvalidInput
 from adobot.sessions.session import Session
 
 LINK_TYPES = {"parent": PARENT_LINK, "child": "System.LinkTypes.Hierarchy-Forward",

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from adobot.actions.base import path_segment
 from adobot.actions.references import wiki_in
-from adobot.rest.errors import AdobotError, NotFound
+from adobot.errors import AdobotError, NotFound
 from adobot.sessions.session import Session
 
 

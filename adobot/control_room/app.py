@@ -23,17 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from adobot import __version__
 from adobot.control_room import workbench
-from adobot.control_room.audit import AuditLog
-from adobot.control_room.check import connection_check
-from adobot.control_room.tokens import ApiToken, Tokens, Unauthorized
-from adobot.credentials.connections import (
-    Connection,
-    Connections,
-    check_destination,
-)
+from adobot.control_room.state import ControlRoomState
+from adobot.control_room.tokens import ApiToken, Unauthorized
+from adobot.credentials.connections import Connection, check_destination
 from adobot.credentials.secret import Secret
-from adobot.credentials.vault import Vault
-from adobot.rest.errors import (
+from adobot.errors import (
     AdobotError,
     AlreadyExists,
     CredentialNotFound,
@@ -139,13 +133,9 @@ def _secret_of(body: NewConnection | ConnectionChanges) -> Secret | None:
 
 # --- the app -----------------------------------------------------------------------------------
 
-def create_app(vault: Vault, *, route: Callable | None = None, entra: Any = None,
-               tokens: Tokens | None = None) -> FastAPI:
-    """The control room over ``vault``; ``route`` sends organizations' requests elsewhere (the
-    sandbox); ``tokens``: the token store (tests give one with its own clock)."""
-    connections = Connections(vault, connection_check(route, entra))
-    tokens = tokens or Tokens(vault)
-    audit = AuditLog(vault)
+def create_app(state: ControlRoomState) -> FastAPI:
+    """The control room over ``state`` (its connections prove secrets with their check)."""
+    connections, tokens, audit = state.connections, state.tokens, state.audit
     bearer = HTTPBearer(auto_error=False, description="An API token: `adobot token issue`")
     app = FastAPI(title="adobot control room", version=__version__,
                   description="Named Azure DevOps connections for bots, tested before they are "

@@ -7,7 +7,7 @@ import logging
 from typing import Callable
 
 from adobot.credentials.secret import Secret
-from adobot.rest.errors import NotFound, PermissionDenied
+from adobot.errors import NotFound, PermissionDenied
 from adobot.rest.urls import OrganizationUrl, parse_organization_url
 
 log = logging.getLogger("adobot")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from adobot.credentials.vault import Vault
-from adobot.rest.errors import InvalidInput
+from adobot.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from adobot.control_room.state import ControlRoomState
 
 
 def check_listener(host: str, certificate: str | None, key: str | None,
@@ -29,13 +31,14 @@ def check_listener(host: str, certificate: str | None, key: str | None,
 class ControlRoom:
     """The control room on a thread and a free loopback port (or ``port``), until ``stop``."""
 
-    def __init__(self, vault: Vault, *, host: str = "127.0.0.1", port: int = 0,
-                 certificate: str | None = None, key: str | None = None, **app_options: Any):
+    def __init__(self, state: "ControlRoomState", *, host: str = "127.0.0.1", port: int = 0,
+                 certificate: str | None = None, key: str | None = None):
         import uvicorn
 
         from adobot.control_room.app import create_app
 
-        self.app = create_app(vault, **app_options)
+        self.state = state
+        self.app = create_app(state)
         self._socket = socket.create_server((host, port))
         self.port = self._socket.getsockname()[1]
         scheme = "https" if certificate else "http"
@@ -69,14 +72,14 @@ class ControlRoom:
         self.stop()
 
 
-def serve(vault: Vault, *, host: str, port: int, certificate: str | None, key: str | None,
-          **app_options: Any) -> None:
+def serve(state: "ControlRoomState", *, host: str, port: int, certificate: str | None,
+          key: str | None) -> None:
     """Serve until interrupted (uvicorn handles Ctrl-C and SIGTERM: it finishes what is in
     flight, then stops)."""
     import uvicorn
 
     from adobot.control_room.app import create_app
 
-    uvicorn.run(create_app(vault, **app_options), host=host, port=port,
+    uvicorn.run(create_app(state), host=host, port=port,
                 ssl_certfile=certificate, ssl_keyfile=key, log_level="info",
                 server_header=False)

@@ -1,22 +1,23 @@
 """API tokens of the control room: for people (administrator, standard) and machines (runner).
 
-A token is shown once, when it is issued; the vault keeps only its SHA-256 (a token is 32
+A token is shown once, when it is issued; the store keeps only its SHA-256 (a token is 32
 random bytes, so a fast hash is enough: there is nothing to guess), its role, its expiry and
-whether it was revoked. The vault's MAC guards the records like everything else in it.
+whether it was revoked.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from adobot.credentials.connections import check_connection_name
 from adobot.credentials.secret import Secret
-from adobot.credentials.vault import Vault
-from adobot.rest.errors import AdobotError, AlreadyExists, CredentialNotFound, InvalidInput
+from adobot.errors import AdobotError, AlreadyExists, CredentialNotFound, InvalidInput
+
+if TYPE_CHECKING:
+    from adobot.store.records import TokenRepository
 
 # administrator: manages connections and tokens; standard: lists connections and runs bots
 # (never a secret); runner: a bot runner's machine, which fetches a connection's secret for a run.
@@ -73,8 +74,9 @@ def _record(item: dict[str, Any]) -> ApiToken:
 
 
 class Tokens:
-    def __init__(self, vault: Vault, clock: Callable[[], dt.datetime] | None = None) -> None:
-        self.vault = vault
+    def __init__(self, repository: "TokenRepository",
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.repository = repository
         self.clock = clock or _now  # when "now" is (tests issue tokens in the past)
 
     def issue(self, name: str, role: str, days: float = 90) -> tuple[ApiToken, Secret]:
@@ -91,46 +93,33 @@ class Tokens:
         now = self.clock().replace(microsecond=0)
         record = ApiToken(secrets.token_hex(4), name, role, _text(now),
                           _text(now + dt.timedelta(days=days)))
-        with self.vault.transaction() as (doc, _):
-            tokens = doc.setdefault("api_tokens", {})
-            if any(item["name"] == name and not item.get("revoked_at")
-                   and _parse(item["expires_at"]) > now for item in tokens.values()):
-                raise AlreadyExists(f"an active token named {name!r} already exists",
-                                    f"Revoke it first (`adobot token revoke {name}`), or "
-                                    "choose another name.", field="name")
-            tokens[_hash(token)] = {**record.__dict__}
+        if not self.repository.insert(_hash(token), {**record.__dict__},
+                                      unless_active_after=_text(now)):
+            raise AlreadyExists(f"an active token named {name!r} already exists",
+                                f"Revoke it first (`adobot token revoke {name}`), or "
+                                "choose another name.", field="name")
         return record, Secret(token)
 
     def list(self) -> list[ApiToken]:
-        doc, _ = self.vault.snapshot()
-        return sorted((_record(item) for item in (doc.get("api_tokens") or {}).values()),
-                      key=lambda token: (token.created_at, token.name))
+        return [_record(item) for item in self.repository.list()]
 
     def revoke(self, name_or_id: str) -> list[ApiToken]:
         """Revoke the active tokens of a name, or one token by id."""
-        revoked = []
-        with self.vault.transaction() as (doc, _):
-            for item in (doc.get("api_tokens") or {}).values():
-                if name_or_id in (item["name"], item["id"]) and not item.get("revoked_at"):
-                    item["revoked_at"] = _text(self.clock())
-                    revoked.append(_record(item))
-            if not revoked:
-                raise CredentialNotFound(f"no active token is named or has the id {name_or_id!r}",
-                                         "`adobot token list` shows them.", field="token")
+        revoked = [_record(item) for item in self.repository.revoke(name_or_id,
+                                                                    _text(self.clock()))]
+        if not revoked:
+            raise CredentialNotFound(f"no active token is named or has the id {name_or_id!r}",
+                                     "`adobot token list` shows them.", field="token")
         return revoked
 
     def verify(self, token: str | None) -> ApiToken:
         """The record of a presented token; Unauthorized if it is missing, unknown, revoked
-        or expired (all said apart: the caller already holds the token)."""
+        or expired (all said apart: the caller already holds the token). One indexed read,
+        by the token's hash."""
         if not token:
             raise Unauthorized("no API token: send Authorization: Bearer <token>",
                                "Ask a control-room admin for a token (`adobot token issue`).")
-        doc, _ = self.vault.snapshot()
-        digest = _hash(token)
-        item = None
-        for known, candidate in (doc.get("api_tokens") or {}).items():
-            if hmac.compare_digest(known, digest):
-                item = candidate
+        item = self.repository.by_digest(_hash(token))
         if item is None:
             raise Unauthorized("the API token is not known to this control room",
                                "Check the token, or ask an admin for a new one.")

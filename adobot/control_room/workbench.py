@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adobot.rest.errors import InvalidInput
+from adobot.errors import InvalidInput
 
 MAX_BOT_BYTES = 256 * 1024
 _LOCATED = re.compile(r"^([^:\s]+:\d+: step ([^:\s]+)): (.*)$", re.S)
@@ -88,15 +88,10 @@ def run_in_sandbox(body: BotText) -> dict[str, Any]:
     """Run the bot against a sandbox of its own: the result document of `adobot run --json`."""
     from adobot.credentials.secret import Secret
     from adobot.runtime.loader import load_bot
-    from adobot.runtime.redact import Redactor
+    from adobot.credentials.redact import Redactor
+    from adobot.runtime.environment import Settings, build_environment
     from adobot.runtime.runner import Runner, RunResult
     from adobot.sandbox import Sandbox
-
-    def no_connections(name: str, organization_url: str | None) -> Any:
-        raise InvalidInput(f"connection {name!r}: a bot tried on the page runs against the "
-                           "sandbox, where connections' secrets never go",
-                           "Use personal_access_token: {variable: pat} and give pat the "
-                           "sandbox's token (sandbox-demo-pat).", field="connection")
 
     with _written(body) as path:
         parsed: dict[Path, Any] = {}
@@ -112,8 +107,9 @@ def run_in_sandbox(body: BotText) -> dict[str, Any]:
             if value.strip():
                 redactor.add(Secret(value.strip()))
         with Sandbox() as sandbox:
-            runner = Runner(route=sandbox.route, redactor=redactor, entra=sandbox.entra_route(),
-                            vault_path=str(path.parent / "none"), connections=no_connections)
+            runner = Runner(build_environment(Settings(
+                vault=str(path.parent / "none"), sandbox=sandbox, redactor=redactor,
+                connections="none")))
             bot = parsed.get(path.resolve()) or load_bot(path)
             result = runner.run(bot, dict(body.variables), parsed=parsed)
     return {**redactor.mask(json.loads(json.dumps(result.to_dict(), default=str))),

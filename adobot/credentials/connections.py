@@ -1,9 +1,9 @@
 """Named connections: an organization, a default project and a sign-in secret under one name.
 
 Admins keep them (``adobot connection``, the control room); bots name them (Connect's
-``connection``). They live in the vault's document, so they share its lock, atomic writes and
-integrity seal; each secret is sealed to its connection and its one organization, and is handed
-out only for that organization. Saving proves the secret first (``check``, given by the caller:
+``connection``). They live in the control room's store (``adobot.store``); each secret is
+sealed there with the vault's key, bound to its connection and its one organization, and is
+handed out only for that organization. Saving proves the secret first (``check``, given by the caller:
 this module sends nothing) and saves nothing if the proof fails.
 """
 from __future__ import annotations
@@ -11,17 +11,22 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from adobot.credentials.secret import Secret
 from adobot.credentials.vault import Vault, connection_place, organization_key
-from adobot.rest.errors import (
+from adobot.errors import (
     AdobotError,
     AlreadyExists,
     CredentialNotFound,
     InvalidInput,
     PermissionDenied,
+    VaultError,
 )
+from adobot.store.records import Taken
+
+if TYPE_CHECKING:
+    from adobot.store.records import ConnectionRepository
 from adobot.rest.urls import ORGANIZATION_NAME, OrganizationUrl, parse_organization_url
 
 CONNECTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{2,31}$")
@@ -158,22 +163,23 @@ def check_access_lists(runners: Iterable[str], roles: Iterable[str]) -> tuple[tu
 
 
 class Connections:
-    """The vault's connections. ``check`` proves a secret before it is saved."""
+    """Connections in the control room's store, their secrets sealed with the vault's key.
+    ``check`` proves a secret before it is saved."""
 
-    def __init__(self, vault: Vault, check: Check | None = None) -> None:
+    def __init__(self, repository: "ConnectionRepository", vault: Vault,
+                 check: Check | None = None) -> None:
+        self.repository = repository
         self.vault = vault
         self.check = check
+        self._keys: Any = None
 
     # --- reading ---------------------------------------------------------------------------
 
     def list(self) -> list[Connection]:
-        doc, _ = self.vault.snapshot()
-        return [Connection.from_record(name, item)
-                for name, item in sorted((doc.get("connections") or {}).items())]
+        return [Connection.from_record(item["name"], item) for item in self.repository.list()]
 
     def get(self, name: str) -> Connection:
-        doc, _ = self.vault.snapshot()
-        return Connection.from_record(name, _find(doc, name))
+        return Connection.from_record(name, self._find(name))
 
     def credential(self, name: str, organization_url: str | None = None) -> ConnectionCredential:
         """A connection's secret, for its own organization only: ``organization_url`` (a bot's
@@ -183,10 +189,15 @@ class Connections:
         return credential
 
     def opened(self, name: str) -> tuple[Connection, ConnectionCredential]:
-        """A connection and its credential, from one read of the vault (for callers that check
-        the connection's own limits before handing the credential out)."""
-        doc, keys = self.vault.snapshot()
-        return _opened(doc, keys, name)
+        """A connection and its credential, from one read (for callers that check the
+        connection's own limits before handing the credential out)."""
+        item = self._find(name)
+        connection = Connection.from_record(name, item)
+        secret = Secret(self._open(item))
+        return connection, ConnectionCredential(
+            name, connection.organization_url, connection.project,
+            connection.authentication_method, secret, connection.tenant_id,
+            connection.client_id)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -205,12 +216,12 @@ class Connections:
                                 authentication_method=authentication_method,
                                 tenant_id=tenant_id, client_id=client_id, runners=runners,
                                 roles=roles, created_at=now, updated_at=now, secret_set_at=now)
-        self._refuse_taken(self.vault.snapshot()[0], connection)  # before anything is sent
+        self._refuse_taken(connection)  # before anything is sent
         connection = self._proved(connection, secret)
-        with self.vault.transaction() as (doc, keys):
-            self._refuse_taken(doc, connection)  # another admin may have saved one meanwhile
-            doc.setdefault("connections", {})[name] = connection.record(
-                keys.seal(secret.reveal(), connection_place(name, connection.organization_url)))
+        try:  # the database refuses a name or organization another admin took meanwhile
+            self.repository.insert(self._row(connection, secret.reveal()))
+        except Taken as taken:
+            raise _taken_error(taken, connection.name) from None
         return connection
 
     def edit(self, name: str, *, organization: str | None = None, project: Any = ...,
@@ -219,10 +230,11 @@ class Connections:
              roles: Iterable[str] | None = None) -> Connection:
         """Change a connection. A new organization, project or secret is proved first (with
         the new secret, or the saved one); ``project=None`` removes the default project. Only
-        the fields given change: edits of other fields made meanwhile by other admins stay."""
-        doc, keys = self.vault.snapshot()
-        current, saved = _opened(doc, keys, name)
-        sealed_before = _find(doc, name)["secret"]
+        the fields given change: edits of other fields made meanwhile by other admins stay,
+        but an edit proved against a connection that changed meanwhile is refused."""
+        item = self._find(name)
+        current = Connection.from_record(name, item)
+        sealed_before = item["secret"]
         now = _now()
         changes: dict[str, Any] = {"updated_at": now}
         if organization is not None:
@@ -249,13 +261,12 @@ class Connections:
         target = replace(current, **changes)
         moved = target.organization_url.lower() != current.organization_url.lower()
         if moved:
-            self._refuse_taken(doc, target, editing=name)
+            self._refuse_taken(target, editing=name)
         needs_proof = secret is not None or _basis(target) != _basis(current)
         if needs_proof:
             changes["status"] = self._proved(
-                target, secret or saved.secret).status
-        with self.vault.transaction() as (doc, keys):
-            item = _find(doc, name)
+                target, secret or Secret(self._open(item))).status
+        for _ in range(_WRITE_TRIES):
             fresh = Connection.from_record(name, item)
             if needs_proof and (_basis(fresh) != _basis(current) or (
                     secret is None and item["secret"] != sealed_before)):
@@ -263,14 +274,16 @@ class Connections:
                     f"connection {name!r} was changed by someone else while this edit was being "
                     "checked; nothing was saved", "Look at it again and repeat the edit.",
                     field="name")
-            if moved:
-                self._refuse_taken(doc, target, editing=name)
             merged = replace(fresh, **changes)
-            place = connection_place(name, merged.organization_url)
-            clear = secret.reveal() if secret is not None else keys.open(
-                item["secret"], connection_place(name, fresh.organization_url))
-            doc["connections"][name] = merged.record(keys.seal(clear, place))
-        return merged
+            clear = secret.reveal() if secret is not None else self._open(item)
+            try:
+                if self.repository.update(name, item["version"], self._row(merged, clear)):
+                    return merged
+            except Taken as taken:
+                raise _taken_error(taken, name) from None
+            item = self._find(name)  # someone wrote it meanwhile: apply the changes to theirs
+        raise AlreadyExists(f"connection {name!r} is being changed by others too often to save "
+                            "this edit; nothing was saved", "Repeat the edit.", field="name")
 
     def test(self, name: str) -> Connection:
         """Prove a saved connection again and record its status (connected, or failed and
@@ -281,10 +294,8 @@ class Connections:
         except AdobotError as failed:
             connection = replace(connection, status=Status(
                 "failed", failed.message, failed.code, checked_at=_now()))
-        with self.vault.transaction() as (doc, _):
-            item = _find(doc, name)
-            if item["organization_url"] == connection.organization_url:
-                item["status"] = connection.status.to_dict()
+        self.repository.set_status(name, organization_key(connection.organization_url),
+                                   connection.status.to_dict())
         return connection
 
     def remove(self, names: Iterable[str]) -> list[str]:
@@ -292,12 +303,9 @@ class Connections:
         names = list(dict.fromkeys(names))
         if not names:
             raise InvalidInput("name the connections to remove", field="name")
-        with self.vault.transaction() as (doc, _):
-            missing = [name for name in names if name not in (doc.get("connections") or {})]
-            if missing:
-                raise _not_found(missing)
-            for name in names:
-                del doc["connections"][name]
+        missing = self.repository.delete(names)
+        if missing:
+            raise _not_found(missing)
         return names
 
     def register(self, organization: str, secret: Secret) -> tuple[Connection, bool]:
@@ -311,14 +319,57 @@ class Connections:
 
     def _register_once(self, org: OrganizationUrl, organization: str,
                        secret: Secret) -> tuple[Connection, bool]:
-        known = self.list()
-        key = organization_key(org.base_url)
-        existing = [c for c in known if organization_key(c.organization_url) == key]
-        if existing:
-            return self.edit(existing[0].name, secret=secret), False
-        return self.add(_name_for(org.name, {c.name for c in known}), organization, secret), True
+        existing = self.repository.find_organization(organization_key(org.base_url))
+        if existing is not None:
+            return self.edit(existing["name"], secret=secret), False
+        taken = {item["name"] for item in self.repository.list()}
+        return self.add(_name_for(org.name, taken), organization, secret), True
+
+    def reseal(self, old: Any, new: Any) -> int:
+        """Seal every connection's secret again under a new vault key (``vault rotate-key``)."""
+        count = 0
+        for item in self.repository.list():
+            place = connection_place(item["name"], item["organization_url"])
+            row = {**item, "secret": new.seal(old.open(item["secret"], place), place),
+                   "key_id": new.key_id}
+            if not self.repository.update(item["name"], item["version"], row):
+                raise VaultError(f"connection {item['name']!r} changed during the key rotation",
+                                 "Run `adobot vault rotate-key` again.")
+            count += 1
+        self._keys = None
+        return count
 
     # --- helpers ---------------------------------------------------------------------------
+
+    def _find(self, name: str) -> dict[str, Any]:
+        item = self.repository.find(name)
+        if item is None:
+            raise _not_found([name])
+        return item
+
+    def _sealing_keys(self, item: Mapping[str, Any] | None = None) -> Any:
+        """The vault's keys, read once; read again when a row was sealed with another key
+        (the vault's key was rotated meanwhile)."""
+        if self._keys is None or (item is not None and item["key_id"] != self._keys.key_id):
+            self._keys = self.vault.keys(create=item is None)
+        return self._keys
+
+    def _open(self, item: Mapping[str, Any]) -> str:
+        keys = self._sealing_keys(item)
+        if item["key_id"] != keys.key_id:
+            raise VaultError(f"the secret of connection {item['name']!r} was sealed with another "
+                             f"vault key (id {item['key_id']}, the vault's is {keys.key_id})",
+                             "Give the control room the vault key it was saved with "
+                             "(ADOBOT_VAULT_KEY), or re-authenticate the connection.")
+        return keys.open(item["secret"], connection_place(item["name"],
+                                                          item["organization_url"]))
+
+    def _row(self, connection: Connection, clear: str) -> dict[str, Any]:
+        keys = self._sealing_keys()
+        place = connection_place(connection.name, connection.organization_url)
+        return {**connection.record(keys.seal(clear, place)), "name": connection.name,
+                "organization_key": organization_key(connection.organization_url),
+                "key_id": keys.key_id}
 
     def _proved(self, connection: Connection, secret: Secret) -> Connection:
         if self.check is None:
@@ -327,20 +378,28 @@ class Connections:
         user = self.check(connection, secret)
         return replace(connection, status=Status("connected", user=user, checked_at=_now()))
 
-    @staticmethod
-    def _refuse_taken(doc: Mapping[str, Any], connection: Connection,
-                      editing: str | None = None) -> None:
-        connections = doc.get("connections") or {}
-        if editing is None and connection.name in connections:
+    def _refuse_taken(self, connection: Connection, editing: str | None = None) -> None:
+        if editing is None and self.repository.find(connection.name) is not None:
             raise AlreadyExists(f"{NAME_TAKEN}: {connection.name!r}", "Choose another name.",
                                 field="name")
-        key = organization_key(connection.organization_url)
-        for other, item in connections.items():
-            if other != editing and organization_key(item["organization_url"]) == key:
-                raise AlreadyExists(
-                    f"{ORGANIZATION_TAKEN}: {other!r} ({item['organization_url']})",
-                    f"Edit or delete the existing one: `adobot connection edit {other}` or "
-                    f"`adobot connection remove {other}`.", field="organization")
+        other = self.repository.find_organization(organization_key(connection.organization_url))
+        if other is not None and other["name"] != editing:
+            raise _taken_error(Taken("organization", other["name"], other["organization_url"]),
+                               connection.name)
+
+
+# Writes of one connection that lost to another writer re-read it and try again. Every round
+# has a winner (one update per version succeeds), so N admins at once need at most N rounds.
+_WRITE_TRIES = 50
+
+
+def _taken_error(taken: Taken, name: str) -> AlreadyExists:
+    if taken.what == "name":
+        return AlreadyExists(f"{NAME_TAKEN}: {name!r}", "Choose another name.", field="name")
+    return AlreadyExists(
+        f"{ORGANIZATION_TAKEN}: {taken.other!r} ({taken.organization_url})",
+        f"Edit or delete the existing one: `adobot connection edit {taken.other}` or "
+        f"`adobot connection remove {taken.other}`.", field="organization")
 
 
 def _basis(connection: Connection) -> tuple[Any, ...]:
@@ -372,25 +431,6 @@ def _check_method(method: str, tenant_id: str | None, client_id: str | None) -> 
     if method == "pat" and any(app):
         raise InvalidInput("tenant_id and client_id go with service_principal, not pat",
                            field="tenant_id")
-
-
-def _opened(doc: Mapping[str, Any], keys: Any,
-            name: str) -> tuple[Connection, ConnectionCredential]:
-    item = _find(doc, name)
-    connection = Connection.from_record(name, item)
-    assert keys is not None  # a connection exists, so the vault has its key
-    secret = Secret(keys.open(item["secret"], connection_place(name,
-                                                               connection.organization_url)))
-    return connection, ConnectionCredential(
-        name, connection.organization_url, connection.project,
-        connection.authentication_method, secret, connection.tenant_id, connection.client_id)
-
-
-def _find(doc: Mapping[str, Any], name: str) -> dict[str, Any]:
-    item = (doc.get("connections") or {}).get(name)
-    if item is None:
-        raise _not_found([name])
-    return item
 
 
 def _not_found(names: list[str]) -> CredentialNotFound:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from adobot.credentials.secret import Secret
-from adobot.rest.errors import AdobotError, AuthFailed, InvalidInput
+from adobot.errors import AdobotError, AuthFailed, InvalidInput
 
 AZURE_DEVOPS_SCOPE = "499b84ac-1321-427f-aa17-267ca6975798/.default"
 

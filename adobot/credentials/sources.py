@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Mapping, Optional, U
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 from adobot.credentials.secret import Secret
-from adobot.rest.errors import InvalidInput
+from adobot.errors import InvalidInput
 
 if TYPE_CHECKING:
     from adobot.credentials.vault import Vault

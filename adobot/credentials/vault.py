@@ -39,10 +39,10 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from adobot.credentials.secret import Secret
-from adobot.rest.errors import CredentialNotFound, InvalidInput, PermissionDenied, VaultError
+from adobot.errors import CredentialNotFound, InvalidInput, PermissionDenied, VaultError
 
 VERSION = 2
 READS = (1, 2)
@@ -373,6 +373,27 @@ class Vault:
             yield doc, keys
             self._write(doc, keys)
 
+    def keys(self, create: bool = False) -> "_Keys":
+        """The vault's keys, for values it seals elsewhere (the control room's database keeps
+        connections' secrets sealed with them). ``create``: make the key if there is none."""
+        self._check_files()
+        self._recover()
+        if not create or self._has_key():
+            with self._locked(shared=True):
+                return _Keys(self._key(create=False))
+        with self._locked():
+            return _Keys(self._key(create=True))
+
+    def peek_sections(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """Which of the document's sections ``names`` hold anything, read without the key
+        (their contents are not checked here: read them with ``snapshot``)."""
+        self._check_files()
+        try:
+            doc = json.loads(self.path.read_bytes().rpartition(_MAC_LINE)[0] or b"{}")
+        except (FileNotFoundError, ValueError):
+            return {}
+        return {name: bool(doc.get(name)) for name in names} if isinstance(doc, dict) else {}
+
     def snapshot(self) -> tuple[dict[str, Any], "_Keys | None"]:
         """The document and its keys, read under the shared lock (integrity checked); no keys
         when there is no vault yet (and so nothing sealed)."""
@@ -434,8 +455,10 @@ class Vault:
                 del doc["lockers"][locker]
             self._write(doc, keys)
 
-    def rotate_key(self) -> int:
+    def rotate_key(self, elsewhere: "Callable[[_Keys, _Keys], int] | None" = None) -> int:
         """Re-seal every value under a new key; returns how many values were re-sealed.
+        ``elsewhere(old, new)`` re-seals the values kept outside the file (the control room's
+        database), after the new key is safe on disk and before the vault is rewritten.
 
         With a key file, the new key is written beside it first (``.key.new``), then the vault,
         then the key file is replaced: a crash in between leaves a vault that opens with one of
@@ -461,9 +484,11 @@ class Vault:
                 item[field] = new.seal(old.open(item[field], sealed_with), sealed_with)
                 count += 1
             if from_env:
+                count += elsewhere(old, new) if elsewhere else 0
                 self._write(doc, new)
                 return count
             _write_atomically(self._pending, encode_key(new_key) + "\n")
+            count += elsewhere(old, new) if elsewhere else 0
             self._write(doc, new)
             os.replace(self._pending, self.key_path)
             _fsync_dir(self.key_path.parent)

@@ -29,10 +29,11 @@ from mcp.server.lowlevel import Server
 
 from adobot import __version__
 from adobot.actions.base import ActionContext
+from adobot.actions.environment import Environment
 from adobot.mcp_server.tools import TOOL_DESCRIPTION, ToolSpec, short, tool_specs
-from adobot.rest.errors import AdobotError, InvalidInput, PermissionDenied
+from adobot.errors import AdobotError, InvalidInput, PermissionDenied
 from adobot.runtime.execute import execute
-from adobot.runtime.redact import Redactor
+from adobot.credentials.redact import Redactor
 
 MODES = ("read-only", "review", "autonomous")
 CONFIRM_TOOL = "Confirm"
@@ -278,21 +279,13 @@ def _with(ctx: ActionContext, **changes: Callable[..., Any]) -> ActionContext:
     return replace(ctx, **changes)
 
 
-def open_session(connect: dict[str, Any], *, variables: dict[str, Any] | None = None,
-                 route: Callable | None = None, entra: Any = None, vault_path: str | None = None,
-                 connections: Callable | None = None,
-                 redactor: Redactor | None = None) -> tuple[ActionContext, Any]:
+def open_session(connect: dict[str, Any], env: Environment, *,
+                 variables: dict[str, Any] | None = None) -> tuple[ActionContext, Any]:
     """Connect once, as a bot's Connect step would (the same checks, the same errors): the
     context every tool call then uses, and Connect's outputs."""
-    from adobot.runtime.runner import Runner
     from adobot.sessions.store import SessionScopes
 
-    redactor = redactor or Redactor()
-    runner = Runner(route=route, entra=entra, vault_path=vault_path, connections=connections,
-                    redactor=redactor)
-    ctx = ActionContext(sessions=SessionScopes(), variables=dict(variables or {}),
-                        route=runner.route, register_secret=redactor.add,
-                        vault=runner.open_vault, entra=entra, connection=runner.connections)
+    ctx = ActionContext(sessions=SessionScopes(), env=env, variables=dict(variables or {}))
     outcome = execute("Connect", connect, ctx)
     if outcome.error is not None:
         raise outcome.error

@@ -22,7 +22,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from adobot.credentials.secret import Secret
 from adobot.rest import __version__
 from adobot.rest.auth import Authorizer
-from adobot.rest.errors import AdobotError, NetworkError, ServiceError, Timeout
+from adobot.errors import AdobotError, NetworkError, ServiceError, Timeout
 from adobot.rest.flow import MAX_IN_FLIGHT, FlowControl
 from adobot.rest.responses import ServiceFault, error_for_response, read_json
 from adobot.rest.retry import (

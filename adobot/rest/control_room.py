@@ -11,7 +11,7 @@ import requests
 
 from adobot.credentials.connections import ConnectionCredential
 from adobot.credentials.secret import Secret
-from adobot.rest.errors import (
+from adobot.errors import (
     AdobotError,
     AuthFailed,
     CredentialNotFound,

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 import requests
 
-from adobot.rest.errors import (
+from adobot.errors import (
     AdobotError,
     AlreadyExists,
     AuthFailed,

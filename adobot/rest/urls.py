@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from adobot.rest.errors import InvalidInput
+from adobot.errors import InvalidInput
 
 ORGANIZATION_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?$")
 # Azure DevOps Server collections allow more than cloud organizations; refuse only what would

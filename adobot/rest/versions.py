@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from adobot.rest.errors import InvalidInput
+from adobot.errors import InvalidInput
 
 Version = tuple[int, int]
 LATEST: Version = (7, 1)

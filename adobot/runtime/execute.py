@@ -17,7 +17,7 @@ from adobot.actions.base import Action, ActionContext, ActionOutputs
 from adobot.credentials.secret import Secret
 from adobot.credentials.sources import credential_inputs, secret_passing_inputs, sources_in
 from adobot.rest.client import count_requests
-from adobot.rest.errors import AdobotError, InternalError, InvalidInput
+from adobot.errors import AdobotError, InternalError, InvalidInput
 from adobot.rest.retry import action_budget
 from adobot.runtime.interpolate import interpolate
 

@@ -10,7 +10,7 @@ import re
 from typing import Any, Mapping
 
 from adobot.credentials.secret import Secret
-from adobot.rest.errors import InvalidBot, InvalidInput
+from adobot.errors import InvalidBot, InvalidInput
 
 _EXPRESSION = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
 _WHOLE = re.compile(r"^\$\{([^{}]*)\}$")

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from adobot.actions import registry
 from adobot.actions.files import read_regular
 from adobot.credentials.sources import credential_inputs, sources_in
-from adobot.rest.errors import AdobotError, InvalidBot
+from adobot.errors import AdobotError, InvalidBot
 from adobot.runtime.settings import BotSettings
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

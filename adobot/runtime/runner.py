@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from adobot.actions.base import ActionContext
+from adobot.actions.environment import Environment
 from adobot.actions.files import confine
 from adobot.credentials.secret import Secret
-from adobot.rest.errors import AdobotError, InternalError, InvalidBot, InvalidInput
-from adobot.rest.urls import OrganizationUrl
+from adobot.errors import AdobotError, InternalError, InvalidBot, InvalidInput
 from adobot.runtime.execute import execute, hold_secrets
 from adobot.runtime.interpolate import interpolate, whole_reference
 from adobot.runtime.loader import Bot, Step, load_bot
-from adobot.runtime.redact import Redactor
 from adobot.sessions.store import SessionScopes, SessionStore
 
 log = logging.getLogger("adobot")
@@ -137,24 +136,17 @@ class Runner:
     own variables and local sessions, and, unless a global store is given, its own global
     sessions too (closed when the run ends, also when it fails)."""
 
-    def __init__(self, *, route: Callable[[OrganizationUrl], str] | None = None,
-                 redactor: Redactor | None = None, debug: bool = False,
-                 progress: Callable[[str], None] | None = None,
-                 vault_path: str | None = None, allow_plain_http: bool = False,
-                 allow_dirs: Iterable[str | Path] = (), entra: Any = None,
-                 connections: Callable[[str, str | None], Any] | None = None) -> None:
-        self.route = route or (lambda org: org.base_url)
-        # Named connections: a control room's (fetched per run), else the local vault's.
-        self.connections = connections or self.local_connection
-        self.entra = entra  # where Entra sign-in goes instead of the cloud (the sandbox)
-        self.allow_plain_http = allow_plain_http
-        # Folders beyond the top-level bot's that its bots may read (the person running it
-        # allows them; a bot cannot).
-        self.allow_dirs = tuple(Path(folder).resolve() for folder in allow_dirs)
-        self.redactor = redactor or Redactor()
-        self.debug = debug
-        self.progress = progress
-        self.vault_path = vault_path
+    def __init__(self, env: Environment | None = None) -> None:
+        # Everything a run takes from its surroundings (routing, the vault, connections, Entra,
+        # redaction, folders and plain-http allowances): runtime.environment builds it.
+        if env is None:
+            from adobot.runtime.environment import build_environment
+
+            env = build_environment()  # the local vault and its connections
+        self.env = env
+        self.redactor = self.env.redactor
+        self.progress = self.env.progress
+        self.debug = self.env.debug
 
     def run(self, bot: Bot, overrides: Mapping[str, Any] | None = None,
             global_sessions: SessionStore | None = None,
@@ -164,7 +156,7 @@ class Runner:
         started = time.perf_counter()
         owns_global = global_sessions is None
         store = global_sessions if global_sessions is not None else SessionStore("global")
-        tree = _Tree(allowed=(bot.file.parent.resolve(), *self.allow_dirs),
+        tree = _Tree(allowed=(bot.file.parent.resolve(), *self.env.allow_dirs),
                      bots=dict(parsed or {}))
         error: dict[str, Any] | None = None
         exit_code = 0
@@ -194,13 +186,10 @@ class Runner:
         for warning in bot.warnings():
             log.warning("warning: %s", warning)
             tree.warnings.append(warning)
-        ctx = ActionContext(sessions=scopes, variables=variables, route=self.route,
-                            register_secret=self.redactor.add, log=log, progress=self.progress,
-                            vault=self.open_vault, bot_dir=bot.file.parent,
-                            allowed_dirs=tree.allowed,
-                            timeout=bot.settings.timeout, retry_policy=bot.settings.policy(),
-                            allow_plain_http=self.allow_plain_http, entra=self.entra,
-                            connection=self.connections)
+        ctx = ActionContext(sessions=scopes, env=self.env, variables=variables, log=log,
+                            progress=self.progress, bot_dir=bot.file.parent,
+                            allowed_dirs=tree.allowed, timeout=bot.settings.timeout,
+                            retry_policy=bot.settings.policy())
         frame = self._bind(_Frame(bot, ctx, store, tree, depth))
         try:
             self._run_steps(bot.steps, frame, prefix)
@@ -224,18 +213,6 @@ class Runner:
         self._execute(child, variables, frame.store, frame.tree,
                       prefix=f"{frame.ctx.step_path}/{child.file.name}:", depth=depth + 1)
         return self.redactor.mask(variables)
-
-    def open_vault(self):
-        from adobot.credentials.vault import Vault
-
-        return Vault(self.vault_path)
-
-    def local_connection(self, name: str, organization_url: str | None):
-        """A connection of the local vault (an admin's machine): its credential, for its own
-        organization only."""
-        from adobot.credentials.connections import Connections
-
-        return Connections(self.open_vault()).credential(name, organization_url)
 
     def _seed_variables(self, bot: Bot, overrides: Mapping[str, Any],
                         secrets: Iterable[str] = ()) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from adobot.actions import registry
 from adobot.actions.base import describe_problem
 from adobot.actions.files import confine
 from adobot.credentials.sources import credential_inputs, sources_in
-from adobot.rest.errors import AdobotError, InvalidBot
+from adobot.errors import AdobotError, InvalidBot
 from adobot.runtime.interpolate import whole_reference
 from adobot.runtime.loader import INSECURE_TOKEN, Bot, Step, load_bot
 

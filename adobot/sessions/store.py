@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 
-from adobot.rest.errors import SessionExists, SessionNotFound
+from adobot.errors import SessionExists, SessionNotFound
 from adobot.sessions.session import Scope, Session
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from adobot.actions import registry
 from adobot.actions.queue_run import FIRST_POLLS
+from adobot.actions.environment import Environment
 from adobot.mcp_server.server import McpServer, open_session
 from adobot.mcp_server.tools import tool_specs
 from tests.conftest import DEMO_PAT
@@ -22,8 +23,8 @@ CANARY = "sandbox-code-read-pat"  # a working token that must appear in no messa
 def serve(sandbox, mode: str, token: str = CANARY) -> McpServer:
     ctx, connected = open_session(
         {"organization_url": "https://dev.azure.com/contoso", "project": "Payments",
-         "personal_access_token": {"variable": "pat"}}, variables={"pat": token},
-        route=sandbox.route)
+         "personal_access_token": {"variable": "pat"}}, Environment(route=sandbox.route),
+        variables={"pat": token})
     return McpServer(ctx, mode=mode, organization=connected.organization,
                      project=connected.project_name)
 

@@ -47,6 +47,8 @@ def test_the_wheel_claims_only_its_own_name(wheel):
     assert tops == {"adobot", next(top for top in tops if top.endswith(".dist-info"))}
     assert "adobot/py.typed" in names and "adobot/sandbox/seed.json" in names
     assert "adobot/manifests/Connect.json" in names and "adobot/manifests/index.json" in names
+    assert {"adobot/store/migrations/env.py",
+            "adobot/store/migrations/versions/0001_initial.py"} <= set(names)
     assert {f"adobot/control_room/static/{page}" for page in ("index.html", "app.js",
                                                               "style.css")} <= set(names)
     assert not [n for n in names if n.split("/")[0] in
@@ -67,6 +69,19 @@ def test_the_commands_work_outside_the_repository(venv):
                    "print(all(u.find_spec(n) is None for n in "
                    "('actions', 'sessions', 'credentials', 'rest', 'runtime', 'sandbox')))")
     assert imported.stdout.strip() == "True"
+
+
+def test_the_control_rooms_store_works_from_the_wheel_with_nothing_else(venv):
+    """The migrations ship in the wheel; tokens and the audit log work on a fresh machine with
+    no extra and no database server (the SQLite file beside the vault)."""
+    vault = ["--vault", str(venv / "room" / "vault.json")]
+    upgraded = run(venv, "adobot", "db", "upgrade", *vault)
+    assert upgraded.returncode == 0 and "upgraded from empty to" in upgraded.stdout, \
+        upgraded.stderr
+    issued = run(venv, "adobot", "token", "issue", "alice", "--role", "administrator", *vault)
+    assert issued.returncode == 0 and issued.stdout.startswith("adobot_"), issued.stderr
+    assert run(venv, "adobot", "audit", "--verify", *vault).returncode == 0
+    assert (venv / "room" / "vault.db").exists()
 
 
 def test_the_control_room_without_its_extra_says_how_to_get_it(venv):

@@ -9,10 +9,8 @@ import threading
 import pytest
 import requests
 
-from adobot.control_room.tokens import Tokens
-from adobot.credentials.connections import Connections
 from tests.conftest import DEMO_PAT
-from tests.control_room.conftest import CANARY, ORGANIZATIONS, Caller, issue
+from tests.control_room.conftest import CANARY, ORGANIZATIONS, Caller, issue, stored_bytes
 
 REGISTER = "/api/v1/azuredevops/auth/pat"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -39,7 +37,7 @@ def curl(url: str, token: str, *fields: str) -> tuple[int, dict]:
 
 # --- the registration route ------------------------------------------------------------------
 
-def test_ci_registers_then_rotates_an_organizations_pat_with_curl(room, admin, vault,
+def test_ci_registers_then_rotates_an_organizations_pat_with_curl(room, admin, state,
                                                                   organizations):
     org = organizations.org_url("contoso")
     status, body = curl(room.url + REGISTER, admin.token, f"organization={org}",
@@ -55,7 +53,7 @@ def test_ci_registers_then_rotates_an_organizations_pat_with_curl(room, admin, v
                         "pat=sandbox-code-read-pat")
     assert status == 200 and body["created"] is False
     assert body["connection"]["status"]["user"] == "Code Reader"
-    assert Connections(vault).credential("contoso").secret.reveal() == "sandbox-code-read-pat"
+    assert state.connections.credential("contoso").secret.reveal() == "sandbox-code-read-pat"
 
 
 @pytest.mark.parametrize("pat, code, said", [
@@ -63,21 +61,21 @@ def test_ci_registers_then_rotates_an_organizations_pat_with_curl(room, admin, v
     ("sandbox-expired-pat", "AUTH_FAILED", "expired"),
     ("sandbox-work-only-pat", "PERMISSION_DENIED", "the token lacks Code (Read)"),
 ])
-def test_a_pat_that_fails_its_test_is_not_saved(room, admin, vault, organizations, pat, code,
+def test_a_pat_that_fails_its_test_is_not_saved(room, admin, state, organizations, pat, code,
                                                 said):
     answer = admin.post(REGISTER, data={"organization": organizations.org_url(), "pat": pat})
     assert answer.status_code == 422
     assert error_of(answer)["code"] == code and said in error_of(answer)["message"]
     assert pat not in answer.text
-    assert Connections(vault).list() == []
+    assert state.connections.list() == []
 
 
-def test_a_rotation_that_fails_keeps_the_old_pat(admin, vault, organizations):
+def test_a_rotation_that_fails_keeps_the_old_pat(admin, state, organizations):
     org = organizations.org_url()
     assert admin.post(REGISTER, data={"organization": org, "pat": DEMO_PAT}).status_code == 201
     answer = admin.post(REGISTER, data={"organization": org, "pat": "sandbox-expired-pat"})
     assert answer.status_code == 422
-    assert Connections(vault).credential("contoso").secret.reveal() == DEMO_PAT
+    assert state.connections.credential("contoso").secret.reveal() == DEMO_PAT
 
 
 def test_an_organization_that_does_not_exist_is_named(admin, organizations):
@@ -99,12 +97,12 @@ def test_an_organization_that_does_not_exist_is_named(admin, organizations):
      "Content-Type"),
     ("organization=-bad-&pat=x", FORM, 422, "organization"),
 ])
-def test_malformed_forms_name_the_field(admin, vault, body, headers, status, field):
+def test_malformed_forms_name_the_field(admin, state, body, headers, status, field):
     answer = admin.post(REGISTER, data=body, headers=headers)
     assert answer.status_code == status, answer.text
     assert error_of(answer)["field"] == field
     assert error_of(answer)["hint"]
-    assert Connections(vault).list() == []
+    assert state.connections.list() == []
 
 
 def test_spaces_in_a_pasted_pat_are_refused_not_stored(admin, vault, organizations):
@@ -126,26 +124,29 @@ def test_requests_without_a_valid_token_get_401(room, who, status, said):
     assert answer.headers["WWW-Authenticate"] == "Bearer"
 
 
-def test_expired_and_revoked_tokens_get_401(room, vault):
-    expired = Caller(room.url, issue(vault, "administrator", "old", days=30,
+def test_expired_and_revoked_tokens_get_401(room, state):
+    expired = Caller(room.url, issue(state, "administrator", "old", days=30,
                                      issued_days_ago=31))
     answer = expired.get("/api/v1/connections")
     assert answer.status_code == 401 and "expired" in error_of(answer)["message"]
-    revoked = Caller(room.url, issue(vault, "administrator", "carol"))
+    revoked = Caller(room.url, issue(state, "administrator", "carol"))
     assert revoked.get("/api/v1/connections").status_code == 200
-    Tokens(vault).revoke("carol")
+    state.tokens.revoke("carol")
     answer = revoked.get("/api/v1/connections")
     assert answer.status_code == 401 and "revoked" in error_of(answer)["message"]
 
 
-def test_tokens_are_stored_as_hashes_only(room, vault, admin):
-    stored = vault.path.read_text()
-    assert admin.token not in stored
-    assert Tokens(vault).list()[0].name == "alice"
+def test_tokens_are_stored_as_hashes_only(room, vault, state, admin):
+    import hashlib
+
+    stored = stored_bytes(state)
+    assert hashlib.sha256(admin.token.encode()).hexdigest().encode() in stored
+    assert admin.token.encode() not in stored
+    assert state.tokens.list()[0].name == "alice"
 
 
 def test_standard_users_list_connections_but_change_nothing(admin, standard, organizations,
-                                                            vault):
+                                                            state):
     assert admin.post("/api/v1/connections", json=new(organizations)).status_code == 201
     listed = standard.get("/api/v1/connections")
     assert listed.status_code == 200 and listed.json()["count"] == 1
@@ -163,12 +164,12 @@ def test_standard_users_list_connections_but_change_nothing(admin, standard, org
         assert answer.status_code == 403, answer.text
         assert error_of(answer)["code"] == "PERMISSION_DENIED"
     assert "standard users never receive a secret" in error_of(refusals[-1])["message"]
-    assert len(Connections(vault).list()) == 1
+    assert len(state.connections.list()) == 1
 
 
 # --- the JSON API ----------------------------------------------------------------------------
 
-def test_create_get_edit_test_and_delete_a_connection(admin, organizations, vault):
+def test_create_get_edit_test_and_delete_a_connection(admin, organizations, state):
     created = admin.post("/api/v1/connections", json=new(organizations, project="Payments"))
     assert created.status_code == 201, created.text
     assert created.json()["project"] == "Payments"
@@ -180,7 +181,7 @@ def test_create_get_edit_test_and_delete_a_connection(admin, organizations, vaul
                          json={"pat": "sandbox-code-read-pat", "runners": ["build-01"]})
     assert edited.status_code == 200 and edited.json()["status"]["user"] == "Code Reader"
     assert edited.json()["runners"] == ["build-01"] and edited.json()["project"] == "Payments"
-    credential = Connections(vault).credential("contoso-main")
+    credential = state.connections.credential("contoso-main")
     assert credential.secret.reveal() == "sandbox-code-read-pat"
 
     no_project = admin.patch("/api/v1/connections/contoso-main", json={"project": ""})
@@ -194,30 +195,30 @@ def test_create_get_edit_test_and_delete_a_connection(admin, organizations, vaul
     assert admin.get("/api/v1/connections/contoso-main").status_code == 404
 
 
-def test_an_edit_that_fails_its_test_changes_nothing(admin, organizations, vault):
+def test_an_edit_that_fails_its_test_changes_nothing(admin, organizations, state):
     admin.post("/api/v1/connections", json=new(organizations))
-    before = Connections(vault).get("contoso-main")
+    before = state.connections.get("contoso-main")
     for change, code in (({"project": "NoSuchProject"}, "NOT_FOUND"),
                          ({"pat": "sandbox-expired-pat"}, "AUTH_FAILED"),
                          ({"organization": organizations.org_url("nosuch")}, "NOT_FOUND")):
         answer = admin.patch("/api/v1/connections/contoso-main", json=change)
         assert answer.status_code == 422 and error_of(answer)["code"] == code, answer.text
-    assert Connections(vault).get("contoso-main") == before
-    assert Connections(vault).credential("contoso-main").secret.reveal() == DEMO_PAT
+    assert state.connections.get("contoso-main") == before
+    assert state.connections.credential("contoso-main").secret.reveal() == DEMO_PAT
 
 
 def test_moving_a_connection_to_another_organization_reseals_its_secret(admin, organizations,
-                                                                        vault):
+                                                                        state):
     admin.post("/api/v1/connections", json=new(organizations))
     moved = admin.patch("/api/v1/connections/contoso-main",
                         json={"organization": organizations.org_url("org1")})
     assert moved.status_code == 200 and moved.json()["organization_url"].endswith("/org1")
-    credential = Connections(vault).credential("contoso-main")
+    credential = state.connections.credential("contoso-main")
     assert credential.organization_url == organizations.org_url("org1")
     assert credential.secret.reveal() == DEMO_PAT
 
 
-def test_a_test_that_fails_records_why(admin, organizations, vault):
+def test_a_test_that_fails_records_why(admin, organizations, state):
     admin.post("/api/v1/connections", json=new(organizations))
     organizations.state.tokens.pop(DEMO_PAT)  # the token is revoked in the organization
     tested = admin.post("/api/v1/connections/contoso-main/test")
@@ -259,13 +260,13 @@ def test_names_and_organizations_are_unique_in_the_words_of_the_issue(admin, org
     ({"runners": ["bad name"]}, 422, "runners"),
     ({"colour": "blue"}, 422, "colour"),
 ])
-def test_invalid_connections_are_refused_naming_the_field(admin, organizations, vault, change,
+def test_invalid_connections_are_refused_naming_the_field(admin, organizations, state, change,
                                                           status, field):
     answer = admin.post("/api/v1/connections", json={**new(organizations), **change})
     assert answer.status_code == status, answer.text
     assert error_of(answer)["field"] == field
     assert "12345" not in answer.text  # a value is never echoed: it may be a token
-    assert Connections(vault).list() == []
+    assert state.connections.list() == []
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b""])
@@ -277,17 +278,17 @@ def test_malformed_json_is_400(admin, body):
     assert error_of(answer)["code"] == "INVALID_INPUT"
 
 
-def test_deleting_several_is_all_or_none(admin, organizations, vault):
+def test_deleting_several_is_all_or_none(admin, organizations, state):
     for number in range(3):
         admin.post("/api/v1/connections", json=new(organizations, name=f"conn-{number}",
                                                    org=f"org{number}"))
     missing = admin.delete("/api/v1/connections",
                            params={"name": ["conn-0", "conn-1", "nosuch"]})
     assert missing.status_code == 404 and "'nosuch'" in error_of(missing)["message"]
-    assert len(Connections(vault).list()) == 3
+    assert len(state.connections.list()) == 3
     removed = admin.delete("/api/v1/connections", params={"name": ["conn-0", "conn-1"]})
     assert removed.status_code == 200 and removed.json()["removed"] == ["conn-0", "conn-1"]
-    assert [c.name for c in Connections(vault).list()] == ["conn-2"]
+    assert [c.name for c in state.connections.list()] == ["conn-2"]
 
 
 def test_the_openapi_document_describes_every_route(room):
@@ -309,11 +310,11 @@ def test_the_openapi_document_describes_every_route(room):
 
 # --- concurrency -----------------------------------------------------------------------------
 
-def twenty_admins_register(room, vault, organization, pat,
+def twenty_admins_register(room, state, organization, pat,
                            round_: str = "a") -> list[requests.Response]:
     """Twenty admins, each with a token of their own, post a registration at the same moment:
     ``organization(n)`` and ``pat(n)`` say what admin n registers."""
-    callers = [Caller(room.url, issue(vault, "administrator", f"admin-{round_}-{n}"))
+    callers = [Caller(room.url, issue(state, "administrator", f"admin-{round_}-{n}"))
                for n in range(ORGANIZATIONS)]
     answers: list = [None] * ORGANIZATIONS
     start = threading.Barrier(ORGANIZATIONS)
@@ -331,28 +332,28 @@ def twenty_admins_register(room, vault, organization, pat,
     return answers
 
 
-def test_twenty_admins_registering_at_once_lose_nothing(room, vault, organizations):
-    answers = twenty_admins_register(room, vault, lambda n: organizations.org_url(f"org{n}"),
+def test_twenty_admins_registering_at_once_lose_nothing(room, state, organizations):
+    answers = twenty_admins_register(room, state, lambda n: organizations.org_url(f"org{n}"),
                                      lambda n: DEMO_PAT)
     assert [answer.status_code for answer in answers] == [201] * ORGANIZATIONS
-    saved = {c.name: c for c in Connections(vault).list()}
+    saved = {c.name: c for c in state.connections.list()}
     assert sorted(saved) == sorted(f"org{n}" for n in range(ORGANIZATIONS))
     for name in saved:
-        assert Connections(vault).credential(name).secret.reveal() == DEMO_PAT
+        assert state.connections.credential(name).secret.reveal() == DEMO_PAT
 
 
-def test_registrations_of_one_organization_at_once_make_one_connection(room, vault,
+def test_registrations_of_one_organization_at_once_make_one_connection(room, state,
                                                                        organizations):
-    answers = twenty_admins_register(room, vault, lambda n: organizations.org_url("org5"),
+    answers = twenty_admins_register(room, state, lambda n: organizations.org_url("org5"),
                                      lambda n: DEMO_PAT)
     assert sorted(answer.status_code for answer in answers) == [200] * 19 + [201]
-    assert [c.name for c in Connections(vault).list()] == ["org5"]
+    assert [c.name for c in state.connections.list()] == ["org5"]
     # then twenty rotations at once, with three different PATs: one of them wins, whole
     tokens = [DEMO_PAT, "sandbox-code-read-pat", CANARY]
-    answers = twenty_admins_register(room, vault, lambda n: organizations.org_url("org5"),
+    answers = twenty_admins_register(room, state, lambda n: organizations.org_url("org5"),
                                      lambda n: tokens[n % 3], round_="b")
     assert [answer.status_code for answer in answers] == [200] * ORGANIZATIONS
     users = dict(zip(tokens, ["Sandbox Demo User", "Code Reader", "Canary Admin"]))
-    winner = Connections(vault).credential("org5").secret.reveal()
-    assert Connections(vault).get("org5").status.user == users[winner]  # saved together
-    assert [c.name for c in Connections(vault).list()] == ["org5"]
+    winner = state.connections.credential("org5").secret.reveal()
+    assert state.connections.get("org5").status.user == users[winner]  # saved together
+    assert [c.name for c in state.connections.list()] == ["org5"]

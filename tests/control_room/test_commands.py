@@ -12,12 +12,12 @@ import pytest
 import requests
 
 from adobot.control_room.server import ControlRoom
-from adobot.control_room.tokens import Tokens
 from adobot.credentials import vault as vault_module
-from adobot.credentials.connections import Connections, _name_for, organization_of
+from adobot.control_room.state import open_state
+from adobot.credentials.connections import _name_for, organization_of
 from adobot.credentials.secret import Secret
 from adobot.credentials.vault import Vault
-from adobot.rest.errors import InvalidInput
+from adobot.errors import InvalidInput
 from adobot.sandbox.tls import make_certificate
 from tests.conftest import ADOBOT, DEMO_PAT
 from tests.control_room.conftest import issue
@@ -51,7 +51,8 @@ def test_connection_commands(tmp_path, sandbox):
     edited = adobot("connection", "edit", "contoso-main", "--secret", "--no-project",
                     "--vault", path, stdin="sandbox-code-read-pat")
     assert edited.returncode == 0 and "connected as Code Reader" in edited.stdout
-    assert Connections(Vault(path)).get("contoso-main").project is None
+    with open_state(Vault(path)) as state:
+        assert state.connections.get("contoso-main").project is None
 
     tested = adobot("connection", "test", "contoso-main", "--vault", path)
     assert tested.returncode == 0 and "connected as Code Reader" in tested.stdout
@@ -80,8 +81,10 @@ def test_token_commands(tmp_path):
     assert issued.returncode == 0, issued.stderr
     token = issued.stdout.strip()
     assert token.startswith("adobot_") and "shown once" in issued.stderr
-    assert Tokens(Vault(path)).verify(token).role == "administrator"
-    assert token not in Vault(path).path.read_text()
+    with open_state(Vault(path)) as state:
+        assert state.tokens.verify(token).role == "administrator"
+    for file in tmp_path.iterdir():  # the database beside the vault keeps its hash only
+        assert token.encode() not in file.read_bytes(), file
     twice = adobot("token", "issue", "ci-main", "--role", "standard", "--vault", path)
     assert twice.returncode == 1 and "already exists" in twice.stderr
     too_long = adobot("token", "issue", "ci-other", "--role", "runner", "--days", "400",
@@ -95,18 +98,21 @@ def test_token_commands(tmp_path):
     assert listed[0]["state"] == "revoked"
 
 
-def test_the_audit_command(tmp_path, organizations, vault):
-    with ControlRoom(vault) as room:
-        token = issue(vault, "administrator", "alice")
+def test_the_audit_command(tmp_path, organizations, vault, state, database):
+    where = ["--vault", str(vault.path)] + (["--database", database] if database else [])
+    with ControlRoom(state) as room:
+        token = issue(state, "administrator", "alice")
         requests.post(room.url + "/api/v1/azuredevops/auth/pat", timeout=30,
                       headers={"Authorization": f"Bearer {token}"},
                       data={"organization": organizations.org_url(), "pat": DEMO_PAT})
-    done = adobot("audit", "--vault", str(vault.path))
+    done = adobot("audit", *where)
     assert done.returncode == 0 and "pat.register" in done.stdout and "alice" in done.stdout
     assert DEMO_PAT not in done.stdout
-    entries = json.loads(adobot("audit", "--json", "--vault", str(vault.path)).stdout)
+    entries = json.loads(adobot("audit", "--json", *where).stdout)
     assert entries[0]["organization"] == organizations.org_url() and entries[0]["actor"] == "alice"
     assert entries[0]["event"] == "pat.register" and entries[0]["outcome"] == "ok"
+    verified = adobot("audit", "--verify", *where)
+    assert verified.returncode == 0 and "whole: 1 rows" in verified.stdout
 
 
 def test_validate_accepts_a_connect_by_connection(tmp_path):
@@ -160,10 +166,10 @@ def test_the_control_room_refuses_an_unsafe_listener(tmp_path, args, said):
     assert done.returncode == 2 and said in done.stderr
 
 
-def test_the_control_room_over_tls(tmp_path, vault):
+def test_the_control_room_over_tls(tmp_path, vault, state):
     certificate, key = make_certificate(tmp_path)
-    token = issue(vault, "standard", "bob")
-    with ControlRoom(vault, certificate=str(certificate), key=str(key)) as room:
+    token = issue(state, "standard", "bob")
+    with ControlRoom(state, certificate=str(certificate), key=str(key)) as room:
         assert room.url.startswith("https://")
         answer = requests.get(room.url + "/api/v1/connections", verify=str(certificate),
                               headers={"Authorization": f"Bearer {token}"}, timeout=30)
@@ -172,22 +178,30 @@ def test_the_control_room_over_tls(tmp_path, vault):
 
 def test_a_crash_in_the_middle_of_a_write_leaves_the_old_state_whole(tmp_path, sandbox,
                                                                       monkeypatch):
+    from adobot.store.connections import SqlConnections
+
     vault = Vault(tmp_path / "v.json")
-    connections = Connections(vault, lambda connection, secret: "someone")
-    connections.add("first-conn", sandbox.org_url(), Secret(DEMO_PAT))
-    before = vault.path.read_bytes()
+    state = open_state(vault, check=lambda connection, secret: "someone")
+    state.connections.add("first-conn", sandbox.org_url(), Secret(DEMO_PAT))
+    written = SqlConnections.insert
 
-    def crash(*args, **kwargs):
-        raise OSError("the machine lost power")
+    def crash_after_writing(self, record):
+        with self.database.writing() as db:  # the row is written, then the power goes
+            from sqlalchemy import insert
 
-    monkeypatch.setattr(vault_module.os, "replace", crash)
+            from adobot.store.models import ConnectionRow
+            db.execute(insert(ConnectionRow).values(**{**record, "version": 1}))
+            raise OSError("the machine lost power")
+
+    monkeypatch.setattr(SqlConnections, "insert", crash_after_writing)
     with pytest.raises(OSError):
-        connections.add("second-conn", sandbox.org_url("other"), Secret(DEMO_PAT))
-    monkeypatch.undo()
-    assert vault.path.read_bytes() == before
-    assert [c.name for c in Connections(vault).list()] == ["first-conn"]
-    assert not list(vault.path.parent.glob(".v.json.*.tmp"))  # the stale file was swept
-    assert Connections(vault).credential("first-conn").secret.reveal() == DEMO_PAT
+        state.connections.add("second-conn", sandbox.org_url("other"), Secret(DEMO_PAT))
+    monkeypatch.setattr(SqlConnections, "insert", written)
+    assert [c.name for c in state.connections.list()] == ["first-conn"]
+    assert state.connections.credential("first-conn").secret.reveal() == DEMO_PAT
+    state.connections.add("second-conn", sandbox.org_url("other"), Secret(DEMO_PAT))
+    assert [c.name for c in state.connections.list()] == ["first-conn", "second-conn"]
+    state.close()
 
 
 @pytest.mark.parametrize("organization, expected", [

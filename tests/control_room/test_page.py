@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from adobot.credentials.connections import Connections
 from tests.conftest import ADOBOT, DEMO_PAT, ROOT
 from tests.control_room.conftest import CANARY, issue
 
@@ -56,13 +55,13 @@ def sign_in(page, room, token: str) -> None:
     page.get_by_role("heading", name="Connections").wait_for()
 
 
-def test_sign_in_add_edit_and_delete_a_connection(page, room, vault, organizations):
+def test_sign_in_add_edit_and_delete_a_connection(page, room, state, organizations):
     page.goto(room.url + "/")
     shot(page, "1-sign-in")
     page.get_by_label("API token").fill("adobot_wrong")
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("not known to this control room").wait_for()
-    sign_in(page, room, issue(vault, "administrator", "alice"))
+    sign_in(page, room, issue(state, "administrator", "alice"))
     page.get_by_text("alice (Administrator)").wait_for()
 
     page.get_by_role("button", name="Add a connection").click()
@@ -78,7 +77,7 @@ def test_sign_in_add_edit_and_delete_a_connection(page, room, vault, organizatio
     alert = page.locator("#connection-error")
     alert.get_by_text("expired").wait_for()
     shot(page, "2-connection-refused")
-    assert Connections(vault).list() == []  # nothing saved
+    assert state.connections.list() == []  # nothing saved
     assert page.get_by_label("Personal access token", exact=True).input_value() == ""
 
     page.get_by_label("Personal access token", exact=True).fill(CANARY)
@@ -96,16 +95,16 @@ def test_sign_in_add_edit_and_delete_a_connection(page, room, vault, organizatio
     page.get_by_label("Default project (optional)", exact=True).fill("Payments")
     page.get_by_role("button", name="Test and save").click()
     row.get_by_role("cell", name="Payments").wait_for()
-    assert Connections(vault).get("contoso-main").project == "Payments"
+    assert state.connections.get("contoso-main").project == "Payments"
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete contoso-main").click()
     page.get_by_text("No connections yet.").wait_for()
-    assert Connections(vault).list() == []
+    assert state.connections.list() == []
     assert CANARY not in page.content()
 
 
-def test_bulk_delete(page, room, vault, admin, organizations):
+def test_bulk_delete(page, room, state, admin, organizations):
     for number in range(3):
         assert admin.post("/api/v1/connections", json={
             "name": f"conn-{number}", "organization": organizations.org_url(f"org{number}"),
@@ -115,17 +114,17 @@ def test_bulk_delete(page, room, vault, admin, organizations):
     page.get_by_label("Select conn-2").check()
     page.once("dialog", lambda dialog: dialog.dismiss())  # a change of mind keeps them
     page.get_by_role("button", name="Remove selected (2)").click()
-    assert len(Connections(vault).list()) == 3
+    assert len(state.connections.list()) == 3
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Remove selected (2)").click()
     page.locator("tr[data-name=conn-0]").wait_for(state="detached")
-    assert [c.name for c in Connections(vault).list()] == ["conn-1"]
+    assert [c.name for c in state.connections.list()] == ["conn-1"]
 
 
-def test_a_standard_user_sees_the_list_and_no_controls(page, room, vault, admin, organizations):
+def test_a_standard_user_sees_the_list_and_no_controls(page, room, state, admin, organizations):
     admin.post("/api/v1/connections", json={"name": "contoso-main", "pat": DEMO_PAT,
                                             "organization": organizations.org_url()})
-    sign_in(page, room, issue(vault, "standard", "bob"))
+    sign_in(page, room, issue(state, "standard", "bob"))
     page.locator("tr[data-name=contoso-main]").get_by_text("Connected").wait_for()
     shot(page, "4-standard-user")
     for name in ("Add a connection", "Remove selected", "Edit contoso-main",
@@ -134,8 +133,8 @@ def test_a_standard_user_sees_the_list_and_no_controls(page, room, vault, admin,
     assert page.get_by_role("checkbox").count() == 0
 
 
-def test_an_actions_form_makes_a_step_that_validates(page, room, vault, tmp_path):
-    sign_in(page, room, issue(vault, "standard", "bob"))
+def test_an_actions_form_makes_a_step_that_validates(page, room, state, tmp_path):
+    sign_in(page, room, issue(state, "standard", "bob"))
     page.get_by_role("link", name="Actions").click()
     for group in ("Session", "Repos", "Pipelines", "Boards", "Wiki", "Bots"):
         page.get_by_role("heading", name=group, exact=True).wait_for()
@@ -178,8 +177,8 @@ def test_an_actions_form_makes_a_step_that_validates(page, room, vault, tmp_path
     assert "personal_access_token" in connect and "global" in connect
 
 
-def test_checking_a_broken_bot_and_running_a_good_one(page, room, vault):
-    sign_in(page, room, issue(vault, "standard", "bob"))
+def test_checking_a_broken_bot_and_running_a_good_one(page, room, state):
+    sign_in(page, room, issue(state, "standard", "bob"))
     page.get_by_role("link", name="Check a bot").click()
     page.get_by_label("Bot file (YAML)").fill(
         "name: broken\nsteps:\n  - action: ListRepoz\n  - action: CreateRepo\n"
@@ -202,13 +201,13 @@ def test_checking_a_broken_bot_and_running_a_good_one(page, room, vault):
     shot(page, "7-run")
 
 
-def test_keyboard_alone_labels_and_phone_width(browser, room, vault):
+def test_keyboard_alone_labels_and_phone_width(browser, room, state):
     context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
     page = context.new_page()
     page.set_default_timeout(15000)
     try:
         page.goto(room.url + "/")
-        page.keyboard.type(issue(vault, "administrator", "alice"))  # the field has the focus
+        page.keyboard.type(issue(state, "administrator", "alice"))  # the field has the focus
         page.keyboard.press("Enter")
         page.get_by_role("heading", name="Connections").wait_for()
         reached = []

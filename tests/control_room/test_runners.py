@@ -10,15 +10,15 @@ import subprocess
 
 import pytest
 
-from adobot.control_room.audit import AuditLog
-from adobot.credentials.connections import Connections
 from adobot.control_room.check import connection_check
+from adobot.control_room.state import open_state
 from adobot.credentials.secret import Secret
 from adobot.credentials.vault import Vault
 from adobot.runtime.loader import parse_bot
 from adobot.runtime.runner import Runner
+from adobot.runtime.environment import Settings, build_environment
 from tests.conftest import ADOBOT, DEMO_PAT, Listener
-from tests.control_room.conftest import CANARY, issue
+from tests.control_room.conftest import CANARY, issue, stored_bytes
 
 BOT = """
 name: release-notes
@@ -58,7 +58,7 @@ def connection(admin, organizations):
 
 
 def test_a_remote_runner_fetches_the_credential_for_one_run(tmp_path, room, runner, connection,
-                                                            vault):
+                                                            state):
     done, result = run_remote(tmp_path, room, runner.token, bot_file(tmp_path))
     assert done.returncode == 0, done.stderr
     assert result["variables"]["project"] == "Payments"
@@ -67,7 +67,7 @@ def test_a_remote_runner_fetches_the_credential_for_one_run(tmp_path, room, runn
     assert CANARY not in done.stdout + done.stderr
     # the runner wrote nothing: no vault, no key, no file at all in its home
     assert [p for p in (tmp_path / "runner-home").rglob("*")] == []
-    fetches = AuditLog(vault).read(event="credential.fetch")
+    fetches = state.audit.read(event="credential.fetch")
     assert len(fetches) == 1
     assert fetches[0]["actor"] == "build-01" and fetches[0]["role"] == "runner"
     assert fetches[0]["connection"] == "contoso-main" and fetches[0]["outcome"] == "ok"
@@ -92,7 +92,7 @@ def test_a_connection_that_does_not_exist_is_named(tmp_path, room, runner, conne
 
 
 def test_a_bot_cannot_point_a_connection_at_another_host(tmp_path, room, runner, connection,
-                                                         vault):
+                                                         state):
     elsewhere = Listener()
     url = f"http://127.0.0.1:{elsewhere.port}/contoso"
     done, result = run_remote(tmp_path, room, runner.token,
@@ -100,16 +100,16 @@ def test_a_bot_cannot_point_a_connection_at_another_host(tmp_path, room, runner,
     assert done.returncode == 1 and result["error"]["code"] == "PERMISSION_DENIED"
     assert "may be used only with its own organization" in result["error"]["message"]
     assert elsewhere.connections == 0 and not elsewhere.received
-    assert AuditLog(vault).read(event="credential.fetch")[0]["outcome"].startswith("refused")
+    assert state.audit.read(event="credential.fetch")[0]["outcome"].startswith("refused")
 
 
-def test_runners_and_roles_a_connection_is_limited_to(tmp_path, room, vault, admin, connection):
+def test_runners_and_roles_a_connection_is_limited_to(tmp_path, room, state, admin, connection):
     admin.patch("/api/v1/connections/contoso-main", json={"runners": ["build-02"]})
-    other = issue(vault, "runner", "build-01")
+    other = issue(state, "runner", "build-01")
     done, result = run_remote(tmp_path, room, other, bot_file(tmp_path))
     assert done.returncode == 1 and result["error"]["code"] == "PERMISSION_DENIED"
     assert "limited to build-02" in result["error"]["message"]
-    allowed = issue(vault, "runner", "build-02")
+    allowed = issue(state, "runner", "build-02")
     assert run_remote(tmp_path, room, allowed, bot_file(tmp_path))[0].returncode == 0
     # administrators fetch only where a connection allows their role
     credential = "/api/v1/connections/contoso-main/credential"
@@ -134,9 +134,10 @@ def test_control_room_and_sandbox_do_not_go_together(tmp_path, room, runner, con
 def test_the_local_vaults_connections(tmp_path, sandbox):
     """An admin's own machine: the connection is in the local vault."""
     vault = Vault(tmp_path / "v.json")
-    Connections(vault, connection_check()).add("contoso-main", sandbox.org_url(),
-                                               Secret(DEMO_PAT), project="Payments")
-    runner = Runner(vault_path=str(vault.path))
+    with open_state(vault, check=connection_check()) as state:
+        state.connections.add("contoso-main", sandbox.org_url(), Secret(DEMO_PAT),
+                              project="Payments")
+    runner = Runner(build_environment(Settings(vault=str(vault.path))))
     result = runner.run(parse_bot(BOT.format(connection="contoso-main", more="")))
     assert result.status == "succeeded", result.error
     missing = runner.run(parse_bot(BOT.format(connection="other-conn", more="")))
@@ -154,7 +155,7 @@ def test_connection_excludes_a_sign_in_of_the_bot(tmp_path, more, said):
 
 
 def test_the_canary_appears_in_no_answer_log_or_file(tmp_path, room, admin, standard, runner,
-                                                     organizations, vault, caplog):
+                                                     organizations, vault, state, caplog):
     caplog.set_level(logging.DEBUG)
     answers = [admin.post("/api/v1/azuredevops/auth/pat",
                           data={"organization": organizations.org_url(), "pat": CANARY})]
@@ -174,10 +175,11 @@ def test_the_canary_appears_in_no_answer_log_or_file(tmp_path, room, admin, stan
     for answer in answers:
         assert CANARY not in answer.text and CANARY not in str(answer.headers)
     assert CANARY not in done.stdout + done.stderr + caplog.text
-    assert oct(AuditLog(vault).path.stat().st_mode & 0o777) == "0o600"
     for path in vault.path.parent.rglob("*"):
         if path.is_file():
             assert CANARY.encode() not in path.read_bytes(), path
+            assert oct(path.stat().st_mode & 0o777) == "0o600", path
+    assert b"contoso" in stored_bytes(state) and CANARY.encode() not in stored_bytes(state)
     # only the runner's own answer carries it, and only for its run
     fetched = runner.post("/api/v1/connections/contoso/credential", json={"bot": "b"})
     assert fetched.json()["secret"] == CANARY
@@ -204,31 +206,34 @@ def test_the_audit_log_says_who_did_what(admin, standard, runner, organizations,
 def test_a_service_principal_connection(tmp_path):
     """A connection may hold an app's client secret: proved by signing in as the app, used by
     Connect as the app (the sandbox plays Entra)."""
-    from adobot.rest.errors import AuthFailed
+    from adobot.errors import AuthFailed
     from adobot.sandbox import Sandbox
     from tests.sandbox.test_entra import SECRET, TENANT, seed
 
     with Sandbox(seed=seed()) as entra:
         vault = Vault(tmp_path / "v.json")
-        connections = Connections(vault, connection_check(entra.route, entra.entra_route()))
+        state = open_state(vault, check=connection_check(entra.route, entra.entra_route()))
+        connections = state.connections
         app = {"authentication_method": "service_principal", "tenant_id": TENANT,
                "client_id": "sp-secret", "project": "Payments"}
         with pytest.raises(AuthFailed):
             connections.add("release-app", "contoso", Secret("wrong-secret"), **app)
         assert connections.list() == []
         connections.add("release-app", "contoso", Secret(SECRET), **app)
-        runner = Runner(route=entra.route, entra=entra.entra_route(), vault_path=str(vault.path))
+        runner = Runner(build_environment(Settings(vault=str(vault.path), sandbox=entra)))
         result = runner.run(parse_bot(BOT.format(connection="release-app", more="")))
         assert result.status == "succeeded", result.error
         assert SECRET not in json.dumps(result.to_dict())
+        state.close()
 
 
 def test_the_python_api_connects_by_connection(tmp_path, sandbox):
     from adobot import api
 
     vault = Vault(tmp_path / "v.json")
-    Connections(vault, connection_check()).add("contoso-main", sandbox.org_url(),
-                                               Secret(DEMO_PAT), project="Payments")
+    with open_state(vault, check=connection_check()) as state:
+        state.connections.add("contoso-main", sandbox.org_url(), Secret(DEMO_PAT),
+                              project="Payments")
     with api.Context(vault=str(vault.path)) as ctx:
         connected = ctx.run("Connect", connection="contoso-main")
         assert connected["project_name"] == "Payments"

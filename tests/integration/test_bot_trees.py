@@ -13,6 +13,7 @@ from adobot import api
 from adobot.runtime.loader import load_bot
 from adobot.runtime.progress import TerminalProgress
 from adobot.runtime.runner import MAX_DEPTH, Runner
+from adobot.actions.environment import Environment
 from adobot.sessions.store import SessionStore
 from tests.conftest import DEMO_PAT, EXAMPLES, run_file, sandbox_route
 
@@ -202,7 +203,7 @@ def test_loop_progress_on_a_terminal(tmp_path, sandbox):
         {"for_each": "${types}", "as": "t", "on_error": "continue", "steps": [
             {"action": "CreateWorkItem", "inputs": {"type": "${t}", "title": "x"}}]}],
         variables={"types": ["Task"] * 5 + ["Nope", "Bug"]})
-    runner = Runner(route=sandbox_route(sandbox), progress=TerminalProgress(stream))
+    runner = Runner(Environment(route=sandbox_route(sandbox), progress=TerminalProgress(stream)))
     assert runner.run(load_bot(path), {"pat": DEMO_PAT}).status == "succeeded"
     text = stream.getvalue()
     assert "step 2: 1/7 items, 0 failed" in text and "step 2: 7/7 items, 1 failed" in text
@@ -248,14 +249,14 @@ def test_python_api_runs_bots_and_actions(sandbox):
         assert [r["name"] for r in listed["repositories"]] == ["infra"]
         assert ctx.requests == 3
         assert "Secret" in repr(ctx.variables["pat"])  # the token is held as a secret
-    from adobot.rest.errors import AdobotError
+    from adobot.errors import AdobotError
     with pytest.raises(AdobotError) as caught, api.Context(sandbox=sandbox) as ctx:
         ctx.run("ListRepos")
     assert caught.value.code == "SESSION_NOT_FOUND"
 
 
 def test_parallel_bots_with_a_shared_runner_keep_their_own_variables(tmp_path, sandbox):
-    runner = Runner(route=sandbox_route(sandbox))
+    runner = Runner(Environment(route=sandbox_route(sandbox)))
     store = SessionStore("global")
     bots = [write(tmp_path, f"b{i}.yaml", [connect(f"s{i}", "global"),
                                           {"action": "ListRepos",

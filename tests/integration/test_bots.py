@@ -5,6 +5,7 @@ import pytest
 
 from adobot.runtime.loader import parse_bot
 from adobot.runtime.runner import Runner
+from adobot.actions.environment import Environment
 from adobot.sessions.store import SessionStore
 from tests.conftest import DEMO_PAT, EXAMPLES, run_file, run_text, sandbox_route
 
@@ -158,7 +159,7 @@ def test_pasted_newline_around_a_token_is_cleaned(sandbox):
 
 def test_all_sessions_are_closed_when_the_bot_ends(sandbox):
     shared = SessionStore("global")
-    runner = Runner(route=sandbox_route(sandbox))
+    runner = Runner(Environment(route=sandbox_route(sandbox)))
     result = runner.run(parse_bot(bot(connect("g", scope="global"), connect("l"))),
                         {"pat": DEMO_PAT}, global_sessions=shared)
     assert result.status == "succeeded"

@@ -12,6 +12,7 @@ import pytest
 
 from adobot.runtime.loader import parse_bot
 from adobot.runtime.runner import Runner
+from adobot.actions.environment import Environment
 from adobot.runtime.validate import validate_file
 from adobot.sandbox import Sandbox
 from tests.sandbox.test_entra import BUNDLE, SECRET, TENANT, seed
@@ -43,7 +44,7 @@ def connect_bot(inputs: dict, steps: list | None = None) -> str:
 
 
 def run(sandbox: Sandbox, text: str, **variables):
-    runner = Runner(route=sandbox.route, entra=sandbox.entra_route())
+    runner = Runner(Environment(route=sandbox.route, entra=sandbox.entra_route()))
     return runner.run(parse_bot(text), variables)
 
 
@@ -108,7 +109,7 @@ def test_a_managed_identity_connects_and_children_share_its_global_session(
          "steps": [{"action": "RunBot", "inputs": {"bot": "child.yaml"}}]}]}))
     from adobot.runtime.loader import load_bot
 
-    result = Runner(route=entra.route, entra=entra.entra_route()).run(load_bot(parent))
+    result = Runner(Environment(route=entra.route, entra=entra.entra_route())).run(load_bot(parent))
     assert result.status == "succeeded", result.error
     assert entra.state.entra.issued == 1
 

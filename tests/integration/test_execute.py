@@ -12,6 +12,7 @@ from adobot.credentials.secret import Secret
 from adobot.rest.retry import RetryPolicy
 from adobot import api
 from adobot.runtime.execute import execute
+from adobot.actions.environment import Environment
 from adobot.sessions.store import SessionScopes
 from tests.conftest import DEMO_PAT
 
@@ -20,8 +21,8 @@ CONNECT = {"organization_url": "https://dev.azure.com/contoso", "project": "Paym
 
 
 def context(sandbox, **changes) -> ActionContext:
-    return ActionContext(sessions=SessionScopes(), variables={"pat": DEMO_PAT},
-                         route=sandbox.route, **changes)
+    return ActionContext(sessions=SessionScopes(), env=Environment(route=sandbox.route),
+                         variables={"pat": DEMO_PAT}, **changes)
 
 
 def test_outputs_requests_and_the_secret_variable(sandbox):

@@ -10,6 +10,7 @@ import requests
 
 from adobot.runtime.loader import parse_bot
 from adobot.runtime.runner import Runner
+from adobot.actions.environment import Environment
 from tests.conftest import DEMO_PAT, sandbox_route
 
 SETTINGS = {"retry_attempts": 4, "retry_budget_seconds": 30}
@@ -21,7 +22,7 @@ def run(sandbox, *steps: dict, settings: dict | None = None):
         "personal_access_token": {"variable": "pat"}}}
     text = json.dumps({"name": "faults", "settings": {**SETTINGS, **(settings or {})},
                        "steps": [connect, *steps]})
-    return Runner(route=sandbox_route(sandbox)).run(parse_bot(text), {"pat": DEMO_PAT})
+    return Runner(Environment(route=sandbox_route(sandbox))).run(parse_bot(text), {"pat": DEMO_PAT})
 
 
 def step(action: str, output: str | None = None, **inputs) -> dict:

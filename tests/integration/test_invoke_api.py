@@ -10,7 +10,7 @@ import time
 import pytest
 
 from adobot import api
-from adobot.rest.errors import AdobotError
+from adobot.errors import AdobotError
 from adobot.sandbox.state import Pipeline
 from tests.conftest import DEMO_PAT
 

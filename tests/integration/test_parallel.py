@@ -11,6 +11,7 @@ import pytest
 
 from adobot.runtime.loader import parse_bot
 from adobot.runtime.runner import Runner
+from adobot.actions.environment import Environment
 from adobot.runtime.validate import validate_file
 from adobot.sandbox import Sandbox
 from tests.conftest import ADOBOT, CONNECT_BOT, DEMO_PAT, run_text
@@ -147,7 +148,7 @@ steps:
 """)
     from adobot.runtime.loader import load_bot
 
-    result = Runner(route=far_sandbox.route).run(load_bot(parent), {"pat": DEMO_PAT})
+    result = Runner(Environment(route=far_sandbox.route)).run(load_bot(parent), {"pat": DEMO_PAT})
 
     assert result.status == "succeeded", result.error
     assert titled(far_sandbox, "kid ") == (5, 5)
@@ -267,7 +268,8 @@ steps:
 def test_adobot_run_parses_each_file_of_the_tree_once(tmp_path, monkeypatch, capsys):
     # The check before the run and the run share what they parsed; a child bot in a loop of
     # ten items is parsed once, not ten times.
-    from adobot.runtime import cli, loader
+    from adobot import cli
+    from adobot.runtime import loader
 
     (tmp_path / "child.yaml").write_text("name: child\nsteps:\n  - action: ReadCsv\n"
                                          "    inputs: {path: rows.csv}\n")

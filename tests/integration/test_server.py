@@ -11,6 +11,7 @@ import pytest
 
 from adobot.rest.urls import parse_organization_url
 from adobot.runtime.loader import parse_bot
+from adobot.actions.environment import Environment
 from adobot.runtime.runner import Runner
 from adobot.sandbox import Sandbox
 from adobot.sandbox.state import default_seed
@@ -39,7 +40,7 @@ QUEUE = "  - action: QueueRun\n    inputs: {pipeline: payments-api-ci}\n    outp
 
 
 def run(text: str, **options):
-    return Runner(**options).run(parse_bot(text), {"pat": DEMO_PAT})
+    return Runner(Environment(**options)).run(parse_bot(text), {"pat": DEMO_PAT})
 
 
 def versions_sent(sandbox, since: int) -> list[tuple[str, str]]:

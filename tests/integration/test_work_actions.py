@@ -11,6 +11,7 @@ import pytest
 from adobot.runtime.loader import parse_bot
 from adobot.runtime.progress import TerminalProgress
 from adobot.runtime.runner import Runner
+from adobot.actions.environment import Environment
 from adobot.sandbox import Sandbox
 from tests.conftest import DEMO_PAT, EXAMPLES, run_file, run_text, sandbox_route
 
@@ -158,7 +159,7 @@ def test_queue_run_wait_times_out_with_the_link():
 def test_queue_run_progress_on_a_terminal(sandbox):
     stream = io.StringIO()
     progress = TerminalProgress(stream)
-    runner = Runner(route=sandbox_route(sandbox), progress=progress)
+    runner = Runner(Environment(route=sandbox_route(sandbox), progress=progress))
     result = runner.run(parse_bot(bot(step("QueueRun", pipeline="payments-api-ci", wait=True))),
                         {"pat": DEMO_PAT})
     assert result.status == "succeeded"
@@ -297,7 +298,7 @@ def test_a_token_revoked_after_connect_is_auth_failed(sandbox, action, inputs):
     from adobot.sessions.store import SessionStore
 
     sandbox.state.add_token("short-lived", scopes=["app_token"])
-    runner = Runner(route=sandbox_route(sandbox))
+    runner = Runner(Environment(route=sandbox_route(sandbox)))
     shared = SessionStore("global")  # two bots share one global session, as parent and child
     connect = json.loads(bot(token="t"))
     connect["steps"][0]["inputs"]["session"] = {"name": "ado", "scope": "global"}

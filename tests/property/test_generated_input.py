@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adobot.actions import registry
-from adobot.rest.errors import ERROR_CODES, AdobotError
+from adobot.errors import ERROR_CODES, AdobotError
 from adobot.runtime.interpolate import interpolate
 from adobot.runtime.loader import parse_bot
 from adobot.runtime.runner import Runner
+from adobot.actions.environment import Environment
 from adobot.sandbox import Sandbox
 
 ACTIONS = registry.all_actions()
@@ -103,7 +104,7 @@ def shared_sandbox():
 @pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.name)
 def test_whole_runs_never_crash_and_refusals_send_nothing(action, shared_sandbox, tmp_path_factory):
     folder = tmp_path_factory.mktemp("bots")
-    runner = Runner(route=shared_sandbox.route)
+    runner = Runner(Environment(route=shared_sandbox.route))
 
     @FAST
     @given(inputs_for(action), variables)

@@ -100,7 +100,7 @@ def test_read_csv_reads_regular_files_only(layout):
 def test_read_csv_stops_at_its_size_limit_while_reading(layout, monkeypatch, tmp_path):
     from adobot.actions import read_csv
     from adobot.actions.base import ActionContext
-    from adobot.rest.errors import AdobotError
+    from adobot.errors import AdobotError
     from adobot.sessions.store import SessionScopes
 
     bots, _ = layout
@@ -216,7 +216,7 @@ def test_a_secret_placed_in_a_map_is_invalid_input_and_nothing_is_sent(tmp_path,
 
 def test_every_run_prints_its_json_document_even_on_an_internal_error(tmp_path, monkeypatch,
                                                                       capsys):
-    from adobot.runtime import cli
+    from adobot import cli
     from adobot.runtime.runner import Runner
 
     def broken(self, *args, **kwargs):
@@ -258,7 +258,7 @@ def test_a_folder_is_not_a_file(layout):
 def test_a_path_no_system_can_open_is_invalid_input_not_a_crash(tmp_path, name):
     # YAML's "\ud800" escape gives a lone surrogate; found by the generated-input tests.
     from adobot.actions.files import confine
-    from adobot.rest.errors import InvalidInput
+    from adobot.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="is not a file name this system can open"):
         confine(name, tmp_path, [tmp_path], field="bot")

@@ -14,7 +14,7 @@ import pytest
 
 from adobot.credentials.secret import Secret
 from adobot.credentials.vault import KEY_ENV, NEW_KEY_ENV, Vault, generate_key
-from adobot.rest.errors import AdobotError
+from adobot.errors import AdobotError
 from tests.conftest import ADOBOT, DEMO_PAT, ROOT
 
 ORGS = ["https://dev.azure.com/contoso"]  # where the tests' secrets may be sent

@@ -11,7 +11,7 @@ import pytest
 
 from adobot.credentials.secret import Secret
 from adobot.credentials.vault import KEY_ENV, Vault, _Keys
-from adobot.rest.errors import AdobotError
+from adobot.errors import AdobotError
 from tests.conftest import ADOBOT
 
 ORGS = ["https://dev.azure.com/contoso"]

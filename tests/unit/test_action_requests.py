@@ -11,7 +11,7 @@ from adobot.actions.base import ActionContext
 from adobot.credentials.secret import Secret
 from adobot.rest.auth import PatAuthorizer
 from adobot.rest.client import RestClient, count_requests
-from adobot.rest.errors import AdobotError
+from adobot.errors import AdobotError
 from adobot.rest.retry import RetryPolicy
 from adobot.sessions.session import Session
 from adobot.sessions.store import SessionScopes
@@ -341,7 +341,7 @@ def test_every_action_needs_a_connected_session(requests_mock, action):
 
 
 def test_declared_error_codes_are_the_contracts():
-    from adobot.rest.errors import ERROR_CODES
+    from adobot.errors import ERROR_CODES
 
     for action in registry.all_actions():
         assert set(action.errors) <= set(ERROR_CODES), action.name

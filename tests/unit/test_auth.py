@@ -10,7 +10,7 @@ import pytest
 from adobot.credentials.secret import Secret
 from adobot.rest.auth import BearerAuthorizer, PatAuthorizer
 from adobot.rest.client import RestClient
-from adobot.rest.errors import AdobotError
+from adobot.errors import AdobotError
 from adobot.rest.retry import RetryPolicy
 
 BASE = "https://dev.azure.com/contoso"

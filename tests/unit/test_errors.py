@@ -9,7 +9,7 @@ from adobot.actions.base import say_where_to_look
 from adobot.credentials.secret import Secret
 from adobot.rest.auth import PatAuthorizer
 from adobot.rest.client import RestClient
-from adobot.rest.errors import (
+from adobot.errors import (
     ERROR_CODES,
     AdobotError,
     AlreadyExists,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from adobot.credentials.secret import Secret
-from adobot.rest.errors import AdobotError
+from adobot.errors import AdobotError
 from adobot.runtime.interpolate import interpolate
 
 VARS = {"org": "contoso", "n": 3, "repos": [{"name": "api", "tags": ["a", "b"]}, {"name": "web"}],

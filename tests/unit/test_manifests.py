@@ -9,7 +9,7 @@ from jsonschema import Draft202012Validator
 
 from adobot.actions import manifest, registry
 from adobot.actions.base import ActionInputs
-from adobot.rest.errors import ERROR_CODES, AdobotError
+from adobot.errors import ERROR_CODES, AdobotError
 from adobot.runtime.loader import load_bot
 from tests.conftest import ADOBOT, EXAMPLES, ROOT
 

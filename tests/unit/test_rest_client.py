@@ -10,7 +10,7 @@ import requests
 from adobot.credentials.secret import Secret
 from adobot.rest.auth import PatAuthorizer
 from adobot.rest.client import RestClient, count_requests
-from adobot.rest.errors import AdobotError
+from adobot.errors import AdobotError
 from adobot.rest.retry import RetryPolicy
 from adobot.rest.versions import PREVIEW
 

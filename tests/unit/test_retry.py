@@ -11,7 +11,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 from adobot.credentials.secret import Secret
 from adobot.rest.auth import PatAuthorizer
 from adobot.rest.client import RestClient
-from adobot.rest.errors import AdobotError
+from adobot.errors import AdobotError
 from adobot.rest.retry import RateLimitPacer, RetryPolicy, action_budget, retry_after
 
 BASE = "https://dev.azure.com/contoso"

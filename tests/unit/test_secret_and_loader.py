@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from adobot.credentials.secret import Secret
-from adobot.rest.errors import AdobotError
+from adobot.errors import AdobotError
 from adobot.runtime.loader import load_bot, parse_bot
-from adobot.runtime.redact import RedactingFilter, Redactor
+from adobot.credentials.redact import RedactingFilter, Redactor
 
 
 def test_secret_never_shows_itself():

@@ -5,7 +5,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from adobot.actions.names import ProjectName, RepositoryName
-from adobot.rest.errors import AdobotError
+from adobot.errors import AdobotError
 from adobot.rest.urls import parse_organization_url
 
 

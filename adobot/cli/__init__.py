@@ -12,11 +12,11 @@ import os
 import sys
 from typing import Sequence
 
-from adobot.rest import __version__
-from adobot.rest.errors import AdobotError, InternalError
-from adobot.runtime.cli import assistants, bots, catalog, control, serve, vault
-from adobot.runtime.cli.output import print_error
-from adobot.runtime.redact import RedactingFilter, Redactor
+from adobot import __version__
+from adobot.errors import AdobotError, InternalError
+from adobot.cli import assistants, bots, catalog, control, serve, vault
+from adobot.cli.output import print_error
+from adobot.credentials.redact import RedactingFilter, Redactor
 
 EXIT_CODES = ("Exit codes: 0 success, 1 an action failed after a request was sent, "
               "2 the bot, an input or the environment is invalid (nothing was sent).")

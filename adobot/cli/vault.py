@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 
-from adobot.rest.errors import InvalidInput
+from adobot.errors import InvalidInput
 
 log = logging.getLogger("adobot")
 
@@ -64,7 +65,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "rotate-key", parents=[vault_file], help="re-encrypt every value under a new key",
         description="Re-encrypt every value under a new key. With a key file the new key "
                     "replaces it; with ADOBOT_VAULT_KEY, give the new key in "
-                    "ADOBOT_VAULT_NEW_KEY and set it as ADOBOT_VAULT_KEY afterwards.")
+                    "ADOBOT_VAULT_NEW_KEY and set it as ADOBOT_VAULT_KEY afterwards. The "
+                    "control room's connections, sealed with the same key, are re-sealed too.")
+    rotate.add_argument("--database", metavar="URL",
+                        help="the control room's database (default: $ADOBOT_DATABASE_URL, else "
+                             "the SQLite file beside the vault, if there is one)")
     rotate.set_defaults(handler=_rotate)
     generate = vault_commands.add_parser(
         "generate-key", help="print a new random vault key (for ADOBOT_VAULT_KEY)")
@@ -164,7 +169,18 @@ def _remove(args: argparse.Namespace) -> int:
 def _rotate(args: argparse.Namespace) -> int:
     from adobot.credentials.vault import KEY_ENV, NEW_KEY_ENV, Vault
 
-    count = Vault(args.vault).rotate_key()
+    from adobot.store.database import database_url, exists
+
+    vault = Vault(args.vault)
+    with contextlib.ExitStack() as stack:
+        elsewhere = None
+        if exists(database_url(args.database, vault.path)):
+            # The control room's connections are sealed with this key too: re-sealed with it.
+            from adobot.control_room.state import open_state
+
+            state = stack.enter_context(open_state(vault, args.database))
+            elsewhere = state.connections.reseal
+        count = vault.rotate_key(elsewhere)
     print(f"re-encrypted {count} values under a new key")
     if os.environ.get(KEY_ENV):
         print(f"now set {KEY_ENV} to the value of {NEW_KEY_ENV}", file=sys.stderr)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from adobot.rest.errors import InvalidInput, NetworkError
+from adobot.errors import InvalidInput, NetworkError
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from adobot.runtime.redact import Redactor
+from adobot.credentials.redact import Redactor
 
 
 def print_error(error: dict[str, Any], redactor: Redactor) -> None:

@@ -10,9 +10,9 @@ from contextlib import ExitStack
 from typing import Any
 
 from adobot.credentials.secret import Secret
-from adobot.rest.errors import AdobotError, InvalidInput
-from adobot.runtime.cli.output import print_error
-from adobot.runtime.redact import Redactor
+from adobot.errors import AdobotError, InvalidInput
+from adobot.cli.output import print_error
+from adobot.credentials.redact import Redactor
 
 log = logging.getLogger("adobot")
 
@@ -112,6 +112,7 @@ def _parse_vars(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from adobot.runtime.environment import Settings, build_environment
     from adobot.runtime.loader import load_bot
     from adobot.runtime.runner import Runner
 
@@ -123,30 +124,34 @@ def _run(args: argparse.Namespace) -> int:
         refused = _check_before_running(args, overrides, bot.name, parsed)
         if refused is not None:
             return _print_result(args, refused)
-        route = entra = None
+        sandbox = None
         if args.sandbox:
-            route, entra = _start_sandbox(stack, args.sandbox_seed, args.sandbox_latency)
+            sandbox = start_sandbox(stack, args.sandbox_seed, args.sandbox_latency)
         elif args.sandbox_seed or args.sandbox_latency is not None:
             raise InvalidInput("--sandbox-seed and --sandbox-latency go with --sandbox",
                                field="--sandbox-seed")
-        connections = _control_room(args, bot.name) if args.control_room else None
         progress = None
         if sys.stderr.isatty():
             from adobot.runtime.progress import TerminalProgress
             progress = TerminalProgress(sys.stderr, redactor.scrub)
-        runner = Runner(route=route, redactor=redactor, debug=args.debug, progress=progress,
-                        vault_path=args.vault, allow_plain_http=args.allow_plain_http,
-                        allow_dirs=args.allow_dir, entra=entra, connections=connections)
+        runner = Runner(build_environment(Settings(
+            vault=args.vault, sandbox=sandbox, redactor=redactor, debug=args.debug,
+            progress=progress, allow_plain_http=args.allow_plain_http, allow_dirs=args.allow_dir,
+            **_connections_of(args, bot.name))))
         result = runner.run(bot, overrides, parsed=parsed)
     return _print_result(args, result)
 
 
-def _control_room(args: argparse.Namespace, bot: str):
-    """The control room's connections, fetched with the runner's token for this run."""
+def _connections_of(args: argparse.Namespace, bot: str) -> dict[str, Any]:
+    """Where the run's named connections come from: the control room (fetched with the
+    runner's token, for this run), else the store beside the local vault."""
     import uuid
 
-    from adobot.rest.control_room import TOKEN_ENV, RemoteConnections
+    from adobot.rest.control_room import TOKEN_ENV
+    from adobot.runtime.environment import ControlRoomSettings
 
+    if not args.control_room:
+        return {"connections": "local"}
     if args.sandbox:
         raise InvalidInput("--control-room and --sandbox do not go together: a connection's "
                            "secret goes only to its own organization, never to the emulator",
@@ -159,8 +164,8 @@ def _control_room(args: argparse.Namespace, bot: str):
                            field=TOKEN_ENV)
     secret = Secret(token)
     args.redactor.add(secret)
-    return RemoteConnections(args.control_room, secret, bot=bot, run=uuid.uuid4().hex[:12],
-                             allow_plain_http=getattr(args, "allow_plain_http", False))
+    return {"connections": "control-room", "control_room": ControlRoomSettings(
+        args.control_room, secret, bot=bot, run=uuid.uuid4().hex[:12])}
 
 
 def _print_result(args: argparse.Namespace, result: Any) -> int:
@@ -198,7 +203,7 @@ def _check_before_running(args: argparse.Namespace, overrides: dict[str, Any], n
     return RunResult.refused(name, error, exit_code=2)
 
 
-def _start_sandbox(stack: ExitStack, seed_path: str | None, latency_ms: float | None = None):
+def start_sandbox(stack: ExitStack, seed_path: str | None, latency_ms: float | None = None):
     from adobot.sandbox import Sandbox
     from adobot.sandbox.state import load_seed
 
@@ -213,7 +218,7 @@ def _start_sandbox(stack: ExitStack, seed_path: str | None, latency_ms: float | 
                            "Give a JSON file shaped like sandbox/seed.json.",
                            field="--sandbox-seed") from None
     log.info("sandbox: serving Azure DevOps on %s (every organization URL goes there)", sandbox.url)
-    return sandbox.route, sandbox.entra_route()
+    return sandbox
 
 
 def _failure_document(args: argparse.Namespace, error: AdobotError) -> None:

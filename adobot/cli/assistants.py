@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from adobot.credentials.secret import Secret
-from adobot.rest.errors import InvalidInput
+from adobot.errors import InvalidInput
 
 log = logging.getLogger("adobot")
 SANDBOX_ORG = "https://dev.azure.com/contoso"
@@ -94,6 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError:
         raise InvalidInput("the MCP server needs the mcp SDK (not installed)",
                            "pip install 'adobot[mcp]'.") from None
+    from adobot.cli.bots import _connections_of, start_sandbox
     from adobot.mcp_server.server import McpServer, open_session
 
     inputs, variables = _connect_inputs(args)
@@ -102,20 +103,16 @@ def _serve(args: argparse.Namespace) -> int:
     if args.http:
         http_token = _http_token(args)
     with ExitStack() as stack:
-        route = entra = connections = None
-        if args.sandbox:
-            from adobot.runtime.cli.bots import _start_sandbox
+        from adobot.runtime.environment import Settings, build_environment
 
-            route, entra = _start_sandbox(stack, None)
-        if args.control_room:
-            if not args.connection:
-                raise InvalidInput("--control-room goes with --connection", field="--control-room")
-            from adobot.runtime.cli.bots import _control_room
-
-            connections = _control_room(args, "mcp")
-        ctx, connected = open_session(inputs, variables=variables, route=route, entra=entra,
-                                      vault_path=args.vault, connections=connections,
-                                      redactor=args.redactor)
+        sandbox = start_sandbox(stack, None) if args.sandbox else None
+        if args.control_room and not args.connection:
+            raise InvalidInput("--control-room goes with --connection", field="--control-room")
+        env = build_environment(Settings(
+            vault=args.vault, sandbox=sandbox, redactor=args.redactor,
+            allow_plain_http=getattr(args, "allow_plain_http", False),
+            **_connections_of(args, "mcp")))
+        ctx, connected = open_session(inputs, env, variables=variables)
         log.info("mcp: %s (mode %s)", connected.summary(), args.mode)
         server = McpServer(ctx, mode=args.mode, redactor=args.redactor,
                            organization=connected.organization, project=connected.project_name)

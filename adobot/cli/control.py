@@ -9,8 +9,8 @@ import sys
 from contextlib import ExitStack
 from typing import Any, Iterable
 
-from adobot.rest.errors import InvalidInput
-from adobot.runtime.cli.vault import read_secret
+from adobot.errors import InvalidInput
+from adobot.cli.vault import read_secret
 
 log = logging.getLogger("adobot")
 
@@ -19,6 +19,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--vault", metavar="PATH",
                         help="vault file (default: $ADOBOT_VAULT, else ~/.config/adobot/vault.json)")
+    common.add_argument("--database", metavar="URL",
+                        help="the control room's database: postgresql://user@host/db, or "
+                             "sqlite:///file.db (default: $ADOBOT_DATABASE_URL, else a SQLite "
+                             "file beside the vault)")
     proving = argparse.ArgumentParser(add_help=False, parents=[common])
     proving.add_argument("--sandbox", action="store_true",
                          help="prove against the embedded Azure DevOps emulator instead of the "
@@ -98,16 +102,31 @@ def register(commands: argparse._SubParsersAction) -> None:
     revoke.add_argument("token", metavar="NAME_OR_ID")
     revoke.set_defaults(handler=_revoke)
 
-    audit = commands.add_parser("audit", parents=[common],
-                                help="read the control room's audit log (never a secret)")
+    audit = commands.add_parser(
+        "audit", parents=[common], help="read or verify the control room's audit log (never a "
+                                        "secret)",
+        description="The audit log: who did what to which connection, and who fetched which "
+                    "credential. --verify checks its hash chain: exit 0 when it is whole, 1 "
+                    "naming the first row that was changed or removed.")
     audit.add_argument("--limit", type=int, default=50, help="newest entries (default 50)")
     audit.add_argument("--connection", metavar="NAME", help="only this connection's entries")
     audit.add_argument("--json", action="store_true", help="print JSON")
+    audit.add_argument("--verify", action="store_true",
+                       help="check that no row was changed or removed since it was written")
     audit.set_defaults(handler=_audit)
+
+    db = commands.add_parser("db", help="the control room's database (admins)",
+                             description="The control room's database: its schema is managed "
+                                         "by migrations, which the control room also applies "
+                                         "when it starts.")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    upgrade = db_commands.add_parser("upgrade", parents=[common],
+                                     help="apply the migrations the database lacks")
+    upgrade.set_defaults(handler=_upgrade)
 
     room = commands.add_parser(
         "control-room", parents=[proving],
-        help="serve the control room's HTTP API over the vault",
+        help="serve the control room's HTTP API over its database and the vault",
         description="Serve the control room: connections, the CI/CD registration route "
                     "(POST /api/v1/azuredevops/auth/pat), credentials for bot runners, the "
                     "audit log; the OpenAPI document at /api/v1/openapi.json.")
@@ -121,17 +140,25 @@ def register(commands: argparse._SubParsersAction) -> None:
     room.set_defaults(handler=_serve)
 
 
-def _connections(args: argparse.Namespace, stack: ExitStack):
+def _state(args: argparse.Namespace, stack: ExitStack, proving: bool = False):
+    """The control room's state for a command: the vault, its store, and (for commands that
+    save secrets) the check that proves them — against the sandbox with --sandbox."""
     from adobot.control_room.check import connection_check
-    from adobot.credentials.connections import Connections
+    from adobot.control_room.state import open_state
     from adobot.credentials.vault import Vault
 
-    route = entra = None
-    if getattr(args, "sandbox", False):
-        from adobot.runtime.cli.bots import _start_sandbox
+    check = None
+    if proving:
+        sandbox = None
+        if getattr(args, "sandbox", False):
+            from adobot.cli.bots import start_sandbox
 
-        route, entra = _start_sandbox(stack, None)
-    return Connections(Vault(args.vault), connection_check(route, entra))
+            sandbox = start_sandbox(stack, None)
+        check = connection_check(sandbox.route if sandbox else None,
+                                 sandbox.entra_route() if sandbox else None)
+    state = open_state(Vault(args.vault), args.database, check=check)
+    stack.callback(state.close)
+    return state
 
 
 def _print_connection(connection) -> None:
@@ -151,7 +178,7 @@ def _add(args: argparse.Namespace) -> int:
     organization_of(args.org)
     secret = read_secret(args, f"connection {args.name}", f"adobot connection add {args.name} ...")
     with ExitStack() as stack:
-        connection = _connections(args, stack).add(
+        connection = _state(args, stack, proving=True).connections.add(
             args.name, args.org, secret, project=args.project,
             authentication_method=args.method, tenant_id=args.tenant_id,
             client_id=args.client_id, runners=args.runners or (), roles=args.roles or ("runner",))
@@ -160,10 +187,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from adobot.credentials.connections import Connections
-    from adobot.credentials.vault import Vault
-
-    found = Connections(Vault(args.vault)).list()
+    with ExitStack() as stack:
+        found = _state(args, stack).connections.list()
     if args.json:
         print(json.dumps([c.to_dict() for c in found], indent=2))
     elif not found:
@@ -178,7 +203,7 @@ def _edit(args: argparse.Namespace) -> int:
                                                             " --secret") if args.secret else None)
     project: Any = None if args.no_project else (args.project if args.project else ...)
     with ExitStack() as stack:
-        connection = _connections(args, stack).edit(
+        connection = _state(args, stack, proving=True).connections.edit(
             args.name, organization=args.org, project=project, secret=secret,
             tenant_id=args.tenant_id, client_id=args.client_id, runners=args.runners,
             roles=args.roles)
@@ -189,7 +214,7 @@ def _edit(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     failed = 0
     with ExitStack() as stack:
-        connections = _connections(args, stack)
+        connections = _state(args, stack, proving=True).connections
         for name in dict.fromkeys(args.names):
             connection = connections.test(name)
             failed += connection.status.state != "connected"
@@ -198,19 +223,15 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from adobot.credentials.connections import Connections
-    from adobot.credentials.vault import Vault
-
-    removed = Connections(Vault(args.vault)).remove(args.names)
+    with ExitStack() as stack:
+        removed = _state(args, stack).connections.remove(args.names)
     print(f"removed {', '.join(removed)}")
     return 0
 
 
 def _issue(args: argparse.Namespace) -> int:
-    from adobot.control_room.tokens import Tokens
-    from adobot.credentials.vault import Vault
-
-    record, token = Tokens(Vault(args.vault)).issue(args.name, args.role, args.days)
+    with ExitStack() as stack:
+        record, token = _state(args, stack).tokens.issue(args.name, args.role, args.days)
     print(f"issued {record.role} token {record.name!r} (id {record.id}), expires "
           f"{record.expires_at}. It is shown once; keep it in your secret store:",
           file=sys.stderr)
@@ -219,10 +240,8 @@ def _issue(args: argparse.Namespace) -> int:
 
 
 def _tokens(args: argparse.Namespace) -> int:
-    from adobot.control_room.tokens import Tokens
-    from adobot.credentials.vault import Vault
-
-    records = [record.to_dict() for record in Tokens(Vault(args.vault)).list()]
+    with ExitStack() as stack:
+        records = [record.to_dict() for record in _state(args, stack).tokens.list()]
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
@@ -231,30 +250,57 @@ def _tokens(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    from adobot.control_room.tokens import Tokens
-    from adobot.credentials.vault import Vault
-
-    for record in Tokens(Vault(args.vault)).revoke(args.token):
+    with ExitStack() as stack:
+        revoked = _state(args, stack).tokens.revoke(args.token)
+    for record in revoked:
         print(f"revoked {record.role} token {record.name!r} (id {record.id})")
     return 0
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from adobot.control_room.audit import AuditLog
-    from adobot.credentials.vault import Vault
-
     if args.limit < 1:
         raise InvalidInput(f"--limit {args.limit} must be 1 or more", field="--limit")
-    entries = AuditLog(Vault(args.vault)).read(args.limit, connection=args.connection)
+    with ExitStack() as stack:
+        audit = _state(args, stack).audit
+        if args.verify:
+            verdict = audit.verify()
+            if args.json:
+                print(json.dumps(verdict.__dict__, indent=2))
+            elif verdict.whole:
+                print(f"the audit log is whole: {verdict.rows} rows, each as it was written")
+            else:
+                print(f"the audit log was tampered with: {verdict.problem} (the first "
+                      f"{verdict.rows} rows are as they were written)")
+            return 0 if verdict.whole else 1
+        entries = audit.read(args.limit, connection=args.connection)
     if args.json:
         print(json.dumps(entries, indent=2))
         return 0
-    _table(entries, ("at", "actor", "role", "event", "connection", "outcome"))
+    _table(entries, ("seq", "at", "actor", "role", "event", "connection", "outcome"))
+    return 0
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from adobot.credentials.vault import Vault
+    from adobot.store.database import Database, database_url, shown
+
+    url = database_url(args.database, Vault(args.vault).path)
+    database = Database(url)
+    try:
+        before = database.revision()
+        applied = database.upgrade()
+        after = database.revision()
+    finally:
+        database.dispose()
+    print(f"{shown(url)}: " + (f"upgraded from {before or 'empty'} to {after}" if applied
+                              else f"already at {after}"))
     return 0
 
 
 def _table(rows: Iterable[dict[str, Any]], columns: tuple[str, ...]) -> None:
-    rows = [[str(row.get(column) or "") for column in columns] for row in rows]
+    """Rows as aligned text. Values are shown with control characters escaped, so no stored
+    value can move the cursor or forge a line on a terminal."""
+    rows = [[printable(str(row.get(column) or "")) for column in columns] for row in rows]
     if not rows:
         print("(none)")
         return
@@ -264,9 +310,14 @@ def _table(rows: Iterable[dict[str, Any]], columns: tuple[str, ...]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from adobot.credentials.vault import Vault
+def printable(text: str) -> str:
+    r"""``text`` with every control character (C0, DEL, C1, and line and paragraph separators)
+    written as an escape: ``\x1b``, ``\n``, ``\u2028``."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
 
+
+def _serve(args: argparse.Namespace) -> int:
     from adobot.control_room.server import check_listener, serve
 
     try:
@@ -279,14 +330,17 @@ def _serve(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--port {args.port} is not a TCP port", field="--port")
     check_listener(args.host, args.certificate, args.key, args.allow_plain_http)
     with ExitStack() as stack:
-        route = entra = None
-        if args.sandbox:
-            from adobot.runtime.cli.bots import _start_sandbox
-
-            route, entra = _start_sandbox(stack, None)
+        state = _state(args, stack, proving=True)
         scheme = "https" if args.certificate else "http"
         print(f"control room on {scheme}://{args.host}:{args.port} (OpenAPI: "
-              f"/api/v1/openapi.json); Ctrl-C stops it", file=sys.stderr, flush=True)
-        serve(Vault(args.vault), host=args.host, port=args.port, certificate=args.certificate,
-              key=args.key, route=route, entra=entra)
+              f"/api/v1/openapi.json; database {_shown(state)}); Ctrl-C stops it",
+              file=sys.stderr, flush=True)
+        serve(state, host=args.host, port=args.port, certificate=args.certificate,
+              key=args.key)
     return 0
+
+
+def _shown(state) -> str:
+    from adobot.store.database import shown
+
+    return shown(state.store.database.url)

@@ -1,0 +1,43 @@
+"""The control room's store: connections, API tokens and the audit log (and, next, bots, runs
+and schedules) as repositories over one SQLAlchemy 2 database — a SQLite file beside the vault
+by default, PostgreSQL by URL for several instances. Secrets arrive sealed by the vault and
+leave sealed; the vault's key never comes here.
+
+Importing this package imports no SQLAlchemy: ``open_store`` does, when a store is opened.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adobot.store.audit import SqlAudit
+    from adobot.store.connections import SqlConnections
+    from adobot.store.database import Database
+    from adobot.store.tokens import SqlTokens
+
+__all__ = ["Store", "open_store"]
+
+
+@dataclass(frozen=True)
+class Store:
+    database: "Database"
+    connections: "SqlConnections"
+    tokens: "SqlTokens"
+    audit: "SqlAudit"
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+def open_store(url: str, *, upgrade: bool = True) -> Store:
+    """The store at ``url``, its schema brought up to date first (unless ``upgrade`` is off)."""
+    from adobot.store.audit import SqlAudit
+    from adobot.store.connections import SqlConnections
+    from adobot.store.database import Database
+    from adobot.store.tokens import SqlTokens
+
+    database = Database(url)
+    if upgrade:
+        database.upgrade()
+    return Store(database, SqlConnections(database), SqlTokens(database), SqlAudit(database))

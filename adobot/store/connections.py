@@ -1,0 +1,97 @@
+"""Connections' rows. Records are plain dictionaries (the fields of
+``credentials.connections.Connection``, the sealed ``secret``, its ``key_id`` and the row's
+``version``); the rules — names, proofs, sealing — live in ``credentials.connections``."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from adobot.store.database import Database
+from adobot.store.models import ConnectionRow
+from adobot.store.records import Taken
+
+FIELDS = [column.name for column in ConnectionRow.__table__.columns]
+
+
+class SqlConnections:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.database.reading() as db:
+            rows = db.execute(select(ConnectionRow.__table__).order_by(ConnectionRow.name))
+            return [dict(row._mapping) for row in rows]
+
+    def count(self) -> int:
+        with self.database.reading() as db:
+            return db.execute(select(func.count()).select_from(ConnectionRow)).scalar_one()
+
+    def find(self, name: str) -> dict[str, Any] | None:
+        return self._one(ConnectionRow.name == name)
+
+    def find_organization(self, key: str) -> dict[str, Any] | None:
+        return self._one(ConnectionRow.organization_key == key)
+
+    def _one(self, where: Any) -> dict[str, Any] | None:
+        with self.database.reading() as db:
+            row = db.execute(select(ConnectionRow.__table__).where(where)).first()
+            return dict(row._mapping) if row is not None else None
+
+    def insert(self, record: dict[str, Any]) -> None:
+        """Insert a new connection, or raise ``Taken`` (the database decides, so two admins
+        saving at once cannot both win)."""
+        values = {name: record[name] for name in FIELDS if name in record}
+        try:
+            with self.database.writing() as db:
+                db.execute(insert(ConnectionRow).values(**{**values, "version": 1}))
+        except IntegrityError:
+            self._taken(record)
+            raise
+
+    def update(self, name: str, version: int, record: dict[str, Any]) -> bool:
+        """Write ``record`` over the row if it is still at ``version``; False if someone else
+        wrote it meanwhile (nothing is written then)."""
+        values = {key: record[key] for key in FIELDS if key in record
+                  and key not in ("name", "version")}
+        try:
+            with self.database.writing() as db:
+                done = db.execute(update(ConnectionRow)
+                                  .where(ConnectionRow.name == name,
+                                         ConnectionRow.version == version)
+                                  .values(**values, version=version + 1))
+                return done.rowcount == 1
+        except IntegrityError:
+            self._taken(record, editing=name)
+            raise
+
+    def set_status(self, name: str, organization_key: str, status: dict[str, Any]) -> None:
+        """Record a test's outcome, unless the connection moved to another organization
+        meanwhile (the status would not be its)."""
+        with self.database.writing() as db:
+            db.execute(update(ConnectionRow)
+                       .where(ConnectionRow.name == name,
+                              ConnectionRow.organization_key == organization_key)
+                       .values(status=status, version=ConnectionRow.version + 1))
+
+    def delete(self, names: Iterable[str]) -> list[str]:
+        """Delete all of ``names`` or none: returns the names that were missing (then nothing
+        was deleted)."""
+        names = list(names)
+        with self.database.writing() as db:
+            found = set(db.execute(select(ConnectionRow.name)
+                                   .where(ConnectionRow.name.in_(names))).scalars())
+            missing = [name for name in names if name not in found]
+            if not missing:
+                db.execute(delete(ConnectionRow).where(ConnectionRow.name.in_(names)))
+            return missing
+
+    def _taken(self, record: dict[str, Any], editing: str | None = None) -> None:
+        if editing is None:
+            same_name = self.find(record["name"])
+            if same_name is not None:
+                raise Taken("name", same_name["name"], same_name["organization_url"]) from None
+        same_org = self.find_organization(record["organization_key"])
+        if same_org is not None and same_org["name"] != editing:
+            raise Taken("organization", same_org["name"], same_org["organization_url"]) from None

@@ -1,0 +1,81 @@
+"""The control room's tables (SQLAlchemy 2). Alembic's migrations create them; these classes
+are what the repositories query. Times are UTC text (``2026-12-05T11:18:54Z``), as the API
+shows them; secrets are only ever the vault's sealed text."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ConnectionRow(Base):
+    __tablename__ = "connections"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    organization: Mapped[str] = mapped_column(String(1000))
+    organization_url: Mapped[str] = mapped_column(String(1000))
+    # The lower-cased base URL: one connection an organization (a unique index says so).
+    organization_key: Mapped[str] = mapped_column(String(1000), unique=True)
+    project: Mapped[Optional[str]] = mapped_column(String(256))
+    authentication_method: Mapped[str] = mapped_column(String(32))
+    tenant_id: Mapped[Optional[str]] = mapped_column(String(64))
+    client_id: Mapped[Optional[str]] = mapped_column(String(64))
+    runners: Mapped[list[str]] = mapped_column(JSON)
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # AES-GCM under the vault's key, bound to the connection and its organization; the key
+    # never comes here. key_id says which key sealed it.
+    secret: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[str] = mapped_column(String(20))
+    secret_set_at: Mapped[str] = mapped_column(String(20))
+    # Optimistic concurrency: every write adds one and names the version it read.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ApiTokenRow(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the token
+    name: Mapped[str] = mapped_column(String(32), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[str] = mapped_column(String(20))
+    expires_at: Mapped[str] = mapped_column(String(20))
+    revoked_at: Mapped[Optional[str]] = mapped_column(String(20))
+
+
+class AuditRow(Base):
+    """Append-only (triggers refuse UPDATE and DELETE) and chained: ``hash`` covers the row's
+    fields and ``prev_hash``, the hash of the row before it."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(200))
+    connection: Mapped[Optional[str]] = mapped_column(String(1000), index=True)
+    organization: Mapped[Optional[str]] = mapped_column(String(1000))
+    detail: Mapped[Optional[str]] = mapped_column(Text)
+    client: Mapped[Optional[str]] = mapped_column(String(64))
+    run: Mapped[Optional[str]] = mapped_column(Text)  # canonical JSON of {bot, run}
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class MetaRow(Base):
+    """Facts about the store itself: the audit chain's head (so a removed last row shows)."""
+
+    __tablename__ = "store_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
