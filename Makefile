@@ -25,6 +25,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@command -v chromium >/dev/null 2>&1 || echo "NOTE: Chromium is not installed: the browser tests of the control room's page will be SKIPPED (apt-get install chromium; .ci/run installs it)."
+	@$(BIN)/python -m tests.postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 manifests: $(STAMP)

@@ -156,3 +156,15 @@ class ServiceError(TransportError):
 
 class InternalError(AdobotError):
     code = "INTERNAL_ERROR"
+
+
+def error_class(code: str) -> type[AdobotError]:
+    """The error type of a stable code (an answer that carries the code is rebuilt as the same
+    kind of error on the other side): SERVICE_ERROR for a code this version does not know."""
+    return _BY_CODE.get(code, ServiceError)
+
+
+_BY_CODE: dict[str, type[AdobotError]] = {kind.code: kind for kind in (
+    InvalidBot, InvalidInput, SessionNotFound, SessionExists, CredentialNotFound, VaultError,
+    AuthFailed, PermissionDenied, NotFound, AlreadyExists, Conflict, Throttled, Timeout,
+    NetworkError, ServiceError, InternalError)}

@@ -676,7 +676,7 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "adobot")], check=True)
     rows: list[dict] = []
     seed = bench_seed()
-    steps = 8
+    steps = 9
     with sandbox_process(seed) as url:
         print(f"1/{steps} client CPU per action", flush=True)
         rows += cpu_per_action(url, runs, large, small)
@@ -695,6 +695,10 @@ def main() -> None:
     rows += entra_tokens(50 if quick else 200)
     print(f"8/{steps} MCP tool list, beside Microsoft's @azure-devops/mcp", flush=True)
     rows += mcp_tools.rows()
+    print(f"9/{steps} the control room's store, beside round two's vault file", flush=True)
+    from bench import control_room  # it imports this module's helpers
+
+    rows += control_room.rows(quick)
     (OUT / "results.json").write_text(json.dumps(rows, indent=1, default=str))
     text = table(rows, quick)
     (OUT / "benchmarks.md").write_text(text, encoding="utf-8")

@@ -147,7 +147,7 @@ def _connections_of(args: argparse.Namespace, bot: str) -> dict[str, Any]:
     runner's token, for this run), else the store beside the local vault."""
     import uuid
 
-    from adobot.rest.control_room import TOKEN_ENV
+    from adobot.credentials.remote import TOKEN_ENV
     from adobot.runtime.environment import ControlRoomSettings
 
     if not args.control_room:

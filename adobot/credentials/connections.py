@@ -328,7 +328,7 @@ class Connections:
     def reseal(self, old: Any, new: Any) -> int:
         """Seal every connection's secret again under a new vault key (``vault rotate-key``)."""
         count = 0
-        for item in self.repository.list():
+        for item in self.repository.list(secrets=True):
             place = connection_place(item["name"], item["organization_url"])
             row = {**item, "secret": new.seal(old.open(item["secret"], place), place),
                    "key_id": new.key_id}

@@ -14,9 +14,11 @@
   0700): anything else is refused, so a planted key or a link cannot be slipped in.
 - The key: ``ADOBOT_VAULT_KEY`` (base64 of 32 bytes), else a key file beside the vault, created
   with mode 0600 on first write.
-- Beside the lockers, the document holds the control room's sections (``connections``: each
-  with its secret sealed like a value, bound to the connection's one organization;
-  ``api_tokens``: hashes only), so they share the lock, the atomic write and the MAC.
+- The control room's connections live in its database, their secrets sealed with this vault's
+  key (``keys``), bound to the connection and its one organization (``connection_place``).
+  Vaults written before that held them beside the lockers (``connections``, ``api_tokens``):
+  such a document is still read, and its sections are moved into the database on first start
+  (``store.from_vault``).
 - Writes: under an exclusive lock (a ``.lock`` file beside the vault), to a temporary file that
   is fsync'ed and renamed over the vault, so a crash leaves the old vault whole (and its stale
   temporary file is swept by the next writer). Reads take the lock shared, so a key rotation
@@ -50,7 +52,8 @@ _MAC_LINE = b"\nmac "
 KEY_ENV = "ADOBOT_VAULT_KEY"
 NEW_KEY_ENV = "ADOBOT_VAULT_NEW_KEY"
 PATH_ENV = "ADOBOT_VAULT"
-# The control room's sections of the document (adobot.credentials.connections, control_room).
+# The control room's sections of a document written before the database (moved out on first
+# start; kept in a rewrite until then, so nothing is lost in between).
 SECTIONS = ("connections", "api_tokens")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # File locks do not exclude threads of one process: each vault file also has a thread lock.

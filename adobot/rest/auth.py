@@ -41,6 +41,23 @@ class PatAuthorizer:
         return "PatAuthorizer(***)"
 
 
+class TokenAuthorizer:
+    """A bearer token that does not change (an adobot control room's API token): a 401 is
+    final."""
+
+    def __init__(self, token: Secret) -> None:
+        self._header = Secret("Bearer " + token.reveal())
+
+    def header(self) -> Secret:
+        return self._header
+
+    def refresh(self, rejected: Secret) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "TokenAuthorizer(***)"
+
+
 # Fetches a token and says when it expires (epoch seconds).
 TokenFetcher = Callable[[], "tuple[Secret, float]"]
 

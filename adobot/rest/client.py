@@ -12,7 +12,7 @@ import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import requests
@@ -81,9 +81,13 @@ class RestClient:
 
     def __init__(self, base_url: str, auth: Authorizer, *,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                 policy: RetryPolicy | None = None) -> None:
+                 policy: RetryPolicy | None = None,
+                 read_error: Callable[..., AdobotError | None] = error_for_response) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
+        # What a failed answer means: Azure DevOps's error bodies, unless the service is
+        # another (an adobot control room's envelope).
+        self.read_error = read_error
         self.timeout = timeout
         self.policy = policy or RetryPolicy()
         self.pacer = RateLimitPacer()
@@ -156,18 +160,18 @@ class RestClient:
 
     def send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
              body: Any = None, content_type: str = "application/json",
-             api: Api | str = GENERAL, scope: str | None = None,
+             api: Api | str | None = GENERAL, scope: str | None = None,
              subject: str | None = None) -> requests.Response:
         """Send one request, retrying what the policy allows (see ``rest.retry``); return the
         response if it is a usable answer, else raise.
 
         ``api`` says which api-version the route needs on this server (``rest.versions``), or
-        is the api-version itself; ``scope`` names the PAT scope the route needs (said in
+        is the api-version itself (None: a route of a service that takes none); ``scope`` names the PAT scope the route needs (said in
         PERMISSION_DENIED); ``subject`` names what the route addresses (said in NOT_FOUND and
         ALREADY_EXISTS).
         """
-        query = {"api-version": api if isinstance(api, str)
-                 else api.version_for(self.server_version)}
+        query = {} if api is None else {"api-version": api if isinstance(api, str)
+                                        else api.version_for(self.server_version)}
         if params:
             query.update({k: v for k, v in params.items() if v is not None})
         headers = {"Content-Type": content_type} if body is not None else None
@@ -177,7 +181,7 @@ class RestClient:
         until = deadline(policy, started)
         attempt = 0
         renewed = False  # a refused token is renewed at most once per request
-        negotiated = isinstance(api, str)  # the version is learnt at most once per request
+        negotiated = not isinstance(api, Api)  # the version is learnt at most once per request
         held: float | None = None  # the hold (a 429's Retry-After) this request waited out
         while True:
             attempt += 1
@@ -226,7 +230,7 @@ class RestClient:
                     negotiated = True
                     speaks = self._server_speaks(response)
                     if speaks is not None:
-                        assert not isinstance(api, str)
+                        assert isinstance(api, Api)
                         query["api-version"] = api.version_for(speaks)
                         continue
                 retry = status == 429 or (status in RETRY_ON_IDEMPOTENT and method in IDEMPOTENT)
@@ -286,8 +290,8 @@ class RestClient:
                details: dict[str, Any] | None = None) -> AdobotError | None:
         # A write that failed with a 5xx may have acted before failing.
         unknown = method not in IDEMPOTENT and response.status_code >= 500
-        return error_for_response(response, scope=scope, subject=subject,
-                                  outcome_unknown=unknown, suffix=suffix, details=details)
+        return self.read_error(response, scope=scope, subject=subject,
+                               outcome_unknown=unknown, suffix=suffix, details=details)
 
     def _gave_up(self, lost: tuple[requests.RequestException, bool] | None,
                  response: requests.Response | None, method: str, url: str, scope: str | None,

@@ -59,7 +59,7 @@ def build_environment(settings: Settings = Settings()) -> Environment:
         if settings.control_room is None:
             raise InvalidInput("connections from a control room need its URL and a token",
                                field="--control-room")
-        from adobot.rest.control_room import RemoteConnections
+        from adobot.credentials.remote import RemoteConnections
 
         room = settings.control_room
         redactor.add(room.token)

@@ -12,17 +12,45 @@ from adobot.store.database import Database
 from adobot.store.models import ConnectionRow
 from adobot.store.records import Taken
 
-FIELDS = [column.name for column in ConnectionRow.__table__.columns]
+COLUMNS = ConnectionRow.__table__.columns
+# What a list shows: every column but the sealed secret.
+SHOWN = [column for column in COLUMNS if column.name not in ("secret", "key_id")]
+STATUS = ("state", "reason", "code", "user", "checked_at")
+
+
+def record_of(row: Any) -> dict[str, Any]:
+    """A row as the record the rules code reads (lists for runners and roles, a status)."""
+    data = dict(row._mapping)
+    data["runners"] = data["runners"].split(",") if data["runners"] else []
+    data["roles"] = data["roles"].split(",") if data["roles"] else []
+    data["status"] = {key: data.pop(f"status_{key}") for key in STATUS}
+    return data
+
+
+def values_of(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as column values."""
+    values = {column.name: record[column.name] for column in COLUMNS
+              if column.name in record and column.name not in ("runners", "roles")}
+    if "runners" in record:
+        values["runners"] = ",".join(record["runners"])
+    if "roles" in record:
+        values["roles"] = ",".join(record["roles"])
+    if record.get("status") is not None:
+        values.update({f"status_{key}": record["status"].get(key) for key in STATUS})
+        values["status_state"] = values["status_state"] or "unchecked"
+    return values
 
 
 class SqlConnections:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self, secrets: bool = False) -> list[dict[str, Any]]:
+        """Every connection, by name; without their sealed secrets unless ``secrets``."""
         with self.database.reading() as db:
-            rows = db.execute(select(ConnectionRow.__table__).order_by(ConnectionRow.name))
-            return [dict(row._mapping) for row in rows]
+            rows = db.execute(select(*(COLUMNS if secrets else SHOWN))
+                              .order_by(ConnectionRow.name))
+            return [record_of(row) for row in rows]
 
     def count(self) -> int:
         with self.database.reading() as db:
@@ -37,12 +65,12 @@ class SqlConnections:
     def _one(self, where: Any) -> dict[str, Any] | None:
         with self.database.reading() as db:
             row = db.execute(select(ConnectionRow.__table__).where(where)).first()
-            return dict(row._mapping) if row is not None else None
+            return record_of(row) if row is not None else None
 
     def insert(self, record: dict[str, Any]) -> None:
         """Insert a new connection, or raise ``Taken`` (the database decides, so two admins
         saving at once cannot both win)."""
-        values = {name: record[name] for name in FIELDS if name in record}
+        values = values_of(record)
         try:
             with self.database.writing() as db:
                 db.execute(insert(ConnectionRow).values(**{**values, "version": 1}))
@@ -53,8 +81,8 @@ class SqlConnections:
     def update(self, name: str, version: int, record: dict[str, Any]) -> bool:
         """Write ``record`` over the row if it is still at ``version``; False if someone else
         wrote it meanwhile (nothing is written then)."""
-        values = {key: record[key] for key in FIELDS if key in record
-                  and key not in ("name", "version")}
+        values = {key: value for key, value in values_of(record).items()
+                  if key not in ("name", "version")}
         try:
             with self.database.writing() as db:
                 done = db.execute(update(ConnectionRow)
@@ -73,7 +101,8 @@ class SqlConnections:
             db.execute(update(ConnectionRow)
                        .where(ConnectionRow.name == name,
                               ConnectionRow.organization_key == organization_key)
-                       .values(status=status, version=ConnectionRow.version + 1))
+                       .values(**values_of({"status": status}),
+                               version=ConnectionRow.version + 1))
 
     def delete(self, names: Iterable[str]) -> list[str]:
         """Delete all of ``names`` or none: returns the names that were missing (then nothing

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from sqlalchemy import insert, select
 
 from adobot.store import Store
+from adobot.store.connections import values_of
 from adobot.store.models import ApiTokenRow, ConnectionRow, MetaRow
 
 log = logging.getLogger("adobot")
@@ -58,19 +59,19 @@ def _move_rows(store: Store, doc: dict[str, Any], key_id: str,
         for name, item in (doc.get("connections") or {}).items():
             if name in names:
                 continue
-            db.execute(insert(ConnectionRow).values(
-                name=name, organization=item["organization"],
-                organization_url=item["organization_url"],
-                organization_key=organization_key(item["organization_url"]),
-                project=item.get("project"),
-                authentication_method=item.get("authentication_method", "pat"),
-                tenant_id=item.get("tenant_id"), client_id=item.get("client_id"),
-                runners=list(item.get("runners") or []),
-                roles=list(item.get("roles") or ["runner"]),
-                status=item.get("status") or {"state": "unchecked"},
-                secret=item["secret"], key_id=key_id,
-                created_at=item.get("created_at", ""), updated_at=item.get("updated_at", ""),
-                secret_set_at=item.get("secret_set_at", ""), version=1))
+            db.execute(insert(ConnectionRow).values(**values_of({
+                "name": name, "organization": item["organization"],
+                "organization_url": item["organization_url"],
+                "organization_key": organization_key(item["organization_url"]),
+                "project": item.get("project"),
+                "authentication_method": item.get("authentication_method", "pat"),
+                "tenant_id": item.get("tenant_id"), "client_id": item.get("client_id"),
+                "runners": list(item.get("runners") or []),
+                "roles": list(item.get("roles") or ["runner"]),
+                "status": item.get("status") or {"state": "unchecked"},
+                "secret": item["secret"], "key_id": key_id,
+                "created_at": item.get("created_at", ""), "updated_at": item.get("updated_at", ""),
+                "secret_set_at": item.get("secret_set_at", ""), "version": 1})))
             moved += 1
         digests = set(db.execute(select(ApiTokenRow.digest)).scalars())
         for digest, item in (doc.get("api_tokens") or {}).items():

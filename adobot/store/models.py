@@ -3,9 +3,9 @@ are what the repositories query. Times are UTC text (``2026-12-05T11:18:54Z``), 
 shows them; secrets are only ever the vault's sealed text."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
-from sqlalchemy import JSON, Integer, String, Text
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -25,9 +25,15 @@ class ConnectionRow(Base):
     authentication_method: Mapped[str] = mapped_column(String(32))
     tenant_id: Mapped[Optional[str]] = mapped_column(String(64))
     client_id: Mapped[Optional[str]] = mapped_column(String(64))
-    runners: Mapped[list[str]] = mapped_column(JSON)
-    roles: Mapped[list[str]] = mapped_column(JSON)
-    status: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Names and roles never hold a comma (their rules say so): kept as "a,b" text.
+    runners: Mapped[str] = mapped_column(Text, default="")
+    roles: Mapped[str] = mapped_column(String(64), default="runner")
+    # The last test's outcome, in columns of their own so they can be queried.
+    status_state: Mapped[str] = mapped_column(String(16), default="unchecked")
+    status_reason: Mapped[Optional[str]] = mapped_column(Text)
+    status_code: Mapped[Optional[str]] = mapped_column(String(32))
+    status_user: Mapped[Optional[str]] = mapped_column(String(256))
+    status_checked_at: Mapped[Optional[str]] = mapped_column(String(20))
     # AES-GCM under the vault's key, bound to the connection and its organization; the key
     # never comes here. key_id says which key sealed it.
     secret: Mapped[str] = mapped_column(Text)

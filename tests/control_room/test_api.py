@@ -306,6 +306,24 @@ def test_the_openapi_document_describes_every_route(room):
     assert "HTTPBearer" in document["components"]["securitySchemes"]
     pat = document["components"]["schemas"]["NewConnection"]["properties"]["pat"]
     assert pat["anyOf"][0]["writeOnly"] is True
+    # every answer is described: each success by its model, each error by the envelope
+    envelope = "#/components/schemas/ErrorBody"
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            answers = operation["responses"]
+            assert "401" in answers, (method, path)
+            for status, answer in answers.items():
+                if status.startswith(("4", "5")):
+                    assert answer["content"]["application/json"]["schema"]["$ref"] == \
+                        envelope, (method, path, status)
+                elif status != "204":
+                    assert answer["content"]["application/json"]["schema"], (method, path)
+    assert set(paths["/api/v1/connections"]["post"]["responses"]) == \
+        {"201", "400", "401", "403", "409", "422", "500", "502"}
+    assert set(paths["/api/v1/me"]["get"]["responses"]) == {"200", "401"}
+    fetch = paths["/api/v1/connections/{name}/credential"]["post"]["responses"]["200"]
+    assert fetch["content"]["application/json"]["schema"]["$ref"].endswith("/CredentialAnswer")
+    assert "HTTPValidationError" not in document["components"]["schemas"]
 
 
 # --- concurrency -----------------------------------------------------------------------------

@@ -189,8 +189,9 @@ def test_a_crash_in_the_middle_of_a_write_leaves_the_old_state_whole(tmp_path, s
         with self.database.writing() as db:  # the row is written, then the power goes
             from sqlalchemy import insert
 
+            from adobot.store.connections import values_of
             from adobot.store.models import ConnectionRow
-            db.execute(insert(ConnectionRow).values(**{**record, "version": 1}))
+            db.execute(insert(ConnectionRow).values(**{**values_of(record), "version": 1}))
             raise OSError("the machine lost power")
 
     monkeypatch.setattr(SqlConnections, "insert", crash_after_writing)

@@ -37,12 +37,12 @@ def bot_file(tmp_path, connection="contoso-main", more="") -> str:
     return str(path)
 
 
-def run_remote(tmp_path, room, token, *args):
+def run_remote(tmp_path, room, token, *args, env=None):
     """`adobot run --control-room` on a "runner machine": its own empty home, no vault."""
     home = tmp_path / "runner-home"
     home.mkdir(exist_ok=True)
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
-           "ADOBOT_CONTROL_ROOM_TOKEN": token}
+           "ADOBOT_CONTROL_ROOM_TOKEN": token, **(env or {})}
     done = subprocess.run([str(ADOBOT), "run", *args, "--control-room", room.url, "--json"],
                           capture_output=True, text=True, env=env, timeout=120)
     return done, json.loads(done.stdout) if done.stdout.strip() else None
@@ -117,6 +117,22 @@ def test_runners_and_roles_a_connection_is_limited_to(tmp_path, room, state, adm
     admin.patch("/api/v1/connections/contoso-main", json={"roles": ["runner", "administrator"]})
     answer = admin.post(credential, json={"bot": "by-hand"})
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+
+
+def test_a_netrc_entry_for_the_control_rooms_host_changes_nothing(tmp_path, room, runner,
+                                                                  connection, organizations):
+    """The runner's client rides on RestClient, which never reads ~/.netrc: an entry for the
+    control room's host does not replace the runner's bearer token, and a proxy named in the
+    environment is not used for plain http."""
+    home = tmp_path / "runner-home"
+    home.mkdir()
+    netrc = home / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login mallory password netrc-password\n")
+    netrc.chmod(0o600)
+    done, result = run_remote(tmp_path, room, runner.token, bot_file(tmp_path),
+                              env={"HTTP_PROXY": "http://127.0.0.1:9", "NETRC": str(netrc)})
+    assert done.returncode == 0, done.stderr
+    assert result["variables"]["user"] == "Canary Admin"
 
 
 @pytest.mark.parametrize("token, said", [("", "needs the runner's token"),

@@ -1,0 +1,1 @@
+"""The control room's routes, one router per subject."""

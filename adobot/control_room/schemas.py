@@ -1,0 +1,186 @@
+"""What the control room's API takes and answers: request bodies and response models. The
+OpenAPI document is made from these, so it describes every answer; errors are
+``credentials.wire.ErrorBody`` with the statuses each route declares (``errors``)."""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from adobot.credentials.secret import Secret
+from adobot.credentials.wire import ErrorBody
+from adobot.errors import InvalidInput
+
+# What each error status means in this API (every route lists the ones it can answer).
+ERROR_STATUSES = {
+    400: "The body cannot be read (not JSON, not a form, a field given twice)",
+    401: "No API token, or one that is unknown, revoked or expired",
+    403: "The token's role (or name) may not do this",
+    404: "No such connection",
+    409: "The name or the organization is taken, or it changed meanwhile",
+    415: "The body is of another content type than the route takes",
+    422: "An invalid field, or a secret the organization refused when it was tested",
+    500: "The vault or the database cannot be used",
+    502: "The organization could not be reached to test the secret",
+}
+
+
+def errors(*statuses: int, inputs: bool = True) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a route, for its OpenAPI description: 401 on every route, and 422
+    on every route that takes input (a path, a query or a body)."""
+    always = {401, 422} if inputs else {401}
+    return {status: {"model": ErrorBody, "description": ERROR_STATUSES[status]}
+            for status in sorted(always | set(statuses))}
+
+
+# --- request bodies ----------------------------------------------------------------------------
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewConnection(_Body):
+    name: str = Field(description="3-32 letters, digits and hyphens, starting with a letter",
+                      examples=["contoso-main"])
+    organization: str = Field(description="The organization's name (as after dev.azure.com/), "
+                                          "or its full URL (visualstudio.com, Azure DevOps Server)",
+                              examples=["contoso"])
+    project: Optional[str] = Field(None, description="Default project of bots that connect "
+                                                     "with this connection")
+    authentication_method: Literal["pat", "service_principal"] = "pat"
+    pat: Optional[SecretStr] = Field(None, description="pat: the personal access token")
+    client_secret: Optional[SecretStr] = Field(None, description="service_principal: the app's "
+                                                                 "client secret")
+    tenant_id: Optional[str] = Field(None, description="service_principal: directory (tenant) id")
+    client_id: Optional[str] = Field(None, description="service_principal: application id")
+    runners: list[str] = Field(default_factory=list, description="Runner tokens (by name) that "
+                               "may fetch the secret; empty: every runner")
+    roles: list[Literal["runner", "administrator"]] = Field(
+        default_factory=lambda: ["runner"], description="Token roles that may fetch the secret "
+        "for a run (standard users never may)")
+
+
+class ConnectionChanges(_Body):
+    organization: Optional[str] = None
+    project: Optional[str] = Field(None, description="A new default project; \"\" removes it")
+    pat: Optional[SecretStr] = Field(None, description="Re-authenticate: a new token")
+    client_secret: Optional[SecretStr] = Field(None, description="Re-authenticate: a new secret")
+    tenant_id: Optional[str] = None
+    client_id: Optional[str] = None
+    runners: Optional[list[str]] = None
+    roles: Optional[list[Literal["runner", "administrator"]]] = None
+
+
+def secret_of(body: NewConnection | ConnectionChanges) -> Secret | None:
+    """The secret a body carries (a PAT or a client secret, not both), cleaned."""
+    if body.pat is not None and body.client_secret is not None:
+        raise InvalidInput("give pat or client_secret, not both", field="client_secret")
+    given = body.pat if body.pat is not None else body.client_secret
+    if given is None:
+        return None
+    from adobot.credentials.sources import clean_token
+
+    return clean_token(given.get_secret_value(), "the secret",
+                       field="pat" if body.pat is not None else "client_secret")
+
+
+# --- answers -----------------------------------------------------------------------------------
+
+class Me(BaseModel):
+    name: str
+    role: Literal["administrator", "standard", "runner"]
+    expires_at: str
+
+
+class ConnectionStatus(BaseModel):
+    state: Literal["connected", "failed", "unchecked"]
+    reason: Optional[str] = Field(None, description="Why it failed: the error's message")
+    code: Optional[str] = Field(None, description="... and its code")
+    user: Optional[str] = Field(None, description="Who the secret signs in as")
+    checked_at: Optional[str] = None
+
+
+class ConnectionOut(BaseModel):
+    """A connection as anyone may see it: never its secret."""
+
+    name: str
+    organization: str
+    organization_url: str = Field(description="The only place its secret is ever sent")
+    project: Optional[str] = None
+    authentication_method: str
+    tenant_id: Optional[str] = None
+    client_id: Optional[str] = None
+    runners: list[str]
+    roles: list[str]
+    status: ConnectionStatus
+    created_at: str
+    updated_at: str
+    secret_set_at: str
+
+
+class ConnectionList(BaseModel):
+    count: int
+    connections: list[ConnectionOut]
+
+
+class Registered(BaseModel):
+    connection: ConnectionOut
+    created: bool = Field(description="True: a new connection (201); False: a rotated PAT (200)")
+
+
+class Removed(BaseModel):
+    removed: list[str]
+
+
+class AuditEntry(BaseModel):
+    seq: int = Field(description="The row's number in the chain")
+    at: str
+    event: str
+    actor: str
+    role: str
+    outcome: str
+    connection: Optional[str] = None
+    organization: Optional[str] = None
+    detail: Optional[str] = None
+    client: Optional[str] = None
+    run: Optional[dict[str, str]] = None
+
+
+class AuditEntries(BaseModel):
+    count: int
+    entries: list[AuditEntry]
+
+
+class Finding(BaseModel):
+    severity: Literal["error", "warning"]
+    where: str
+    line: Optional[int] = None
+    step: Optional[str] = None
+    action: Optional[str] = None
+    code: str
+    message: str
+    hint: Optional[str] = None
+
+
+class CheckResult(BaseModel):
+    valid: bool
+    errors: int
+    warnings: int
+    findings: list[Finding]
+
+
+class RunDocument(BaseModel):
+    """The document of `adobot run --json`, and its exit code."""
+
+    model_config = ConfigDict(extra="allow")
+    bot: str
+    status: Literal["succeeded", "failed"]
+    variables: dict[str, Any]
+    steps: list[dict[str, Any]]
+    error: Optional[dict[str, Any]] = None
+    exit_code: int
+
+
+class Catalogue(BaseModel):
+    package: dict[str, Any]
+    groups: list[dict[str, Any]] = Field(description="{name, actions: [manifest, ...]}")
