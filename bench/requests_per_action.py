@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from adobot.actions.environment import Environment  # noqa: E402
 from adobot.runtime.loader import load_bot, parse_bot  # noqa: E402
 from adobot.runtime.runner import Runner  # noqa: E402
 from adobot.sandbox import Sandbox  # noqa: E402
@@ -40,7 +41,7 @@ BY_NAME_MINIMUM = {"CreatePipeline": 2, "QueueRun": 2}  # one lookup of a name, 
 
 def measure(bot, minimum: dict[str, int], label: str) -> list[tuple]:
     with Sandbox() as sandbox:
-        runner = Runner(route=sandbox.route)
+        runner = Runner(Environment(route=sandbox.route))
         result = runner.run(bot, {"pat": "sandbox-demo-pat"})
         if result.error:
             raise SystemExit(f"{label}: {result.error}")

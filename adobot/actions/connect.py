@@ -208,8 +208,6 @@ def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
 def _by_connection(ctx: ActionContext, inputs: Inputs) -> tuple[OrganizationUrl, str, Authorizer]:
     """A named connection's organization, project and sign-in. Its secret goes only to its own
     organization: the bot cannot name another."""
-    if ctx.connection is None:
-        raise InvalidInput("this run cannot use connections", field="connection")
     assert inputs.connection is not None
     given = (parse_organization_url(inputs.organization_url,
                                     allow_plain_http=ctx.allow_plain_http).base_url

@@ -145,13 +145,13 @@ def _run(args: argparse.Namespace) -> int:
 def _connections_of(args: argparse.Namespace, bot: str) -> dict[str, Any]:
     """Where the run's named connections come from: the control room (fetched with the
     runner's token, for this run), else the store beside the local vault."""
+    if not args.control_room:
+        return {"connections": "local"}
     import uuid
 
     from adobot.credentials.remote import TOKEN_ENV
     from adobot.runtime.environment import ControlRoomSettings
 
-    if not args.control_room:
-        return {"connections": "local"}
     if args.sandbox:
         raise InvalidInput("--control-room and --sandbox do not go together: a connection's "
                            "secret goes only to its own organization, never to the emulator",

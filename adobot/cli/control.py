@@ -165,10 +165,10 @@ def _print_connection(connection) -> None:
     status = connection.status
     said = {"connected": f"connected as {status.user}", "failed": f"failed: {status.reason}",
             "unchecked": "not checked yet"}[status.state]
-    print(f"{connection.name}: {connection.organization_url}"
-          f"{' / ' + connection.project if connection.project else ''} "
-          f"({connection.authentication_method}) — {said}"
-          f"{' (checked ' + status.checked_at + ')' if status.checked_at else ''}")
+    print(printable(f"{connection.name}: {connection.organization_url}"
+                    f"{' / ' + connection.project if connection.project else ''} "
+                    f"({connection.authentication_method}) — {said}"
+                    f"{' (checked ' + status.checked_at + ')' if status.checked_at else ''}"))
 
 
 def _add(args: argparse.Namespace) -> int:

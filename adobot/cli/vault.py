@@ -181,6 +181,8 @@ def _rotate(args: argparse.Namespace) -> int:
             state = stack.enter_context(open_state(vault, args.database))
             elsewhere = state.connections.reseal
         count = vault.rotate_key(elsewhere)
+        if elsewhere is not None:
+            state.connections.promote()
     print(f"re-encrypted {count} values under a new key")
     if os.environ.get(KEY_ENV):
         print(f"now set {KEY_ENV} to the value of {NEW_KEY_ENV}", file=sys.stderr)

@@ -4,7 +4,7 @@ of what a request did."""
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import Annotated, Any, Callable, Literal, Optional, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -27,8 +27,8 @@ Result = TypeVar("Result")
 THREADS = {"quick": 2, "slow": 32}
 
 
-async def in_thread(request: Request, kind: str, work: Callable[..., Result],
-                    *args: Any, **kwargs: Any) -> Result:
+async def run_as(request: Request, kind: Literal["read", "quick", "slow"],
+                 work: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
     """Run blocking ``work(*args, **kwargs)`` as its kind says: ``read`` (on the loop where
     the store is SQLite, else as quick work), ``quick`` or ``slow`` (threads of their own)."""
     if kind == "read":
@@ -48,7 +48,7 @@ class Forbidden(PermissionDenied):
 
 
 # Dependencies are `async`: FastAPI would run a plain `def` on a thread of its shared pool, and
-# a hop there for each of them costs more than their work; what blocks goes to ``in_thread``.
+# a hop there for each of them costs more than their work; what blocks goes through ``run_as``.
 async def state(request: Request) -> ControlRoomState:
     return request.app.state.control_room
 
@@ -60,7 +60,7 @@ async def caller(request: Request, room: State,
                  credentials: Annotated[Optional[HTTPAuthorizationCredentials],
                                         Depends(bearer)]) -> ApiToken:
     """The token's record; 401 if it is missing, unknown, revoked or expired."""
-    return await in_thread(request, "read", room.tokens.verify,
+    return await run_as(request, "read", room.tokens.verify,
                            credentials.credentials if credentials else None)
 
 

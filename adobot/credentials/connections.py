@@ -3,8 +3,8 @@
 Admins keep them (``adobot connection``, the control room); bots name them (Connect's
 ``connection``). They live in the control room's store (``adobot.store``); each secret is
 sealed there with the vault's key, bound to its connection and its one organization, and is
-handed out only for that organization. Saving proves the secret first (``check``, given by the caller:
-this module sends nothing) and saves nothing if the proof fails.
+handed out only for that organization. Saving proves the secret first (``check``, given by the
+caller: this module sends nothing) and saves nothing if the proof fails.
 """
 from __future__ import annotations
 
@@ -23,11 +23,10 @@ from adobot.errors import (
     PermissionDenied,
     VaultError,
 )
-from adobot.store.records import Taken
-
-if TYPE_CHECKING:
-    from adobot.store.records import ConnectionRepository
 from adobot.rest.urls import ORGANIZATION_NAME, OrganizationUrl, parse_organization_url
+
+if TYPE_CHECKING:  # the store is imported where it is used: a bot's run never needs it
+    from adobot.store.records import ConnectionRepository, Taken
 
 CONNECTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{2,31}$")
 METHODS = ("pat", "service_principal")
@@ -216,6 +215,8 @@ class Connections:
                                 authentication_method=authentication_method,
                                 tenant_id=tenant_id, client_id=client_id, runners=runners,
                                 roles=roles, created_at=now, updated_at=now, secret_set_at=now)
+        from adobot.store.records import Taken
+
         self._refuse_taken(connection)  # before anything is sent
         connection = self._proved(connection, secret)
         try:  # the database refuses a name or organization another admin took meanwhile
@@ -266,6 +267,8 @@ class Connections:
         if needs_proof:
             changes["status"] = self._proved(
                 target, secret or Secret(self._open(item))).status
+        from adobot.store.records import Taken
+
         for _ in range(_WRITE_TRIES):
             fresh = Connection.from_record(name, item)
             if needs_proof and (_basis(fresh) != _basis(current) or (
@@ -326,17 +329,30 @@ class Connections:
         return self.add(_name_for(org.name, taken), organization, secret), True
 
     def reseal(self, old: Any, new: Any) -> int:
-        """Seal every connection's secret again under a new vault key (``vault rotate-key``)."""
+        """A key rotation's first half (``vault rotate-key``, before the vault changes key):
+        each secret sealed under the new key too, beside the one sealed under the old."""
         count = 0
         for item in self.repository.list(secrets=True):
             place = connection_place(item["name"], item["organization_url"])
-            row = {**item, "secret": new.seal(old.open(item["secret"], place), place),
-                   "key_id": new.key_id}
+            row = {**item, "secret_next": new.seal(self._open(item, old), place),
+                   "key_id_next": new.key_id}
             if not self.repository.update(item["name"], item["version"], row):
                 raise VaultError(f"connection {item['name']!r} changed during the key rotation",
                                  "Run `adobot vault rotate-key` again.")
             count += 1
-        self._keys = None
+        return count
+
+    def promote(self) -> int:
+        """A key rotation's second half, once the vault has the new key: the secrets sealed
+        under it become the secrets (done again harmlessly; reads manage without it)."""
+        keys = self.vault.keys()
+        self._keys = keys
+        count = 0
+        for item in self.repository.list(secrets=True):
+            if item["key_id_next"] == keys.key_id and item["key_id"] != keys.key_id:
+                row = {**item, "secret": item["secret_next"], "key_id": keys.key_id,
+                       "secret_next": None, "key_id_next": None}
+                count += self.repository.update(item["name"], item["version"], row)
         return count
 
     # --- helpers ---------------------------------------------------------------------------
@@ -347,29 +363,44 @@ class Connections:
             raise _not_found([name])
         return item
 
-    def _sealing_keys(self, item: Mapping[str, Any] | None = None) -> Any:
-        """The vault's keys, read once; read again when a row was sealed with another key
-        (the vault's key was rotated meanwhile)."""
-        if self._keys is None or (item is not None and item["key_id"] != self._keys.key_id):
-            self._keys = self.vault.keys(create=item is None)
+    def _sealing_keys(self, item: Mapping[str, Any]) -> Any:
+        """The vault's keys for reading ``item``: read once, and again when the row was sealed
+        with a key the cached one is not (the vault's key was rotated meanwhile)."""
+        if self._keys is None or self._keys.key_id not in (item["key_id"], item["key_id_next"]):
+            self._keys = self.vault.keys()
         return self._keys
 
-    def _open(self, item: Mapping[str, Any]) -> str:
-        keys = self._sealing_keys(item)
-        if item["key_id"] != keys.key_id:
+    def _open(self, item: Mapping[str, Any], keys: Any = None) -> str:
+        """A row's secret, opened with ``keys`` (default: the vault's), from whichever of its
+        two seals they open (mid-rotation, the new one may be the vault's already)."""
+        keys = keys or self._sealing_keys(item)
+        sealed = item["secret"] if item["key_id"] == keys.key_id else \
+            item["secret_next"] if item["key_id_next"] == keys.key_id else None
+        if sealed is None:
             raise VaultError(f"the secret of connection {item['name']!r} was sealed with another "
                              f"vault key (id {item['key_id']}, the vault's is {keys.key_id})",
                              "Give the control room the vault key it was saved with "
                              "(ADOBOT_VAULT_KEY), or re-authenticate the connection.")
-        return keys.open(item["secret"], connection_place(item["name"],
-                                                          item["organization_url"]))
+        return keys.open(sealed, connection_place(item["name"], item["organization_url"]))
 
     def _row(self, connection: Connection, clear: str) -> dict[str, Any]:
-        keys = self._sealing_keys()
+        """The row of a connection whose secret is ``clear``, sealed with the vault's key as it
+        is now (read afresh: a long-running control room may have seen the key rotate)."""
+        if not self.vault.has_key():
+            # A second instance started without the shared key would make a key of its own
+            # and seal what no other instance can open: refuse, naming the key to give it.
+            sealed_with = sorted(self.repository.key_ids())
+            if sealed_with:
+                raise VaultError(
+                    f"this control room has no vault key, and the database's connections are "
+                    f"sealed with key id {', '.join(sealed_with)}; nothing was saved",
+                    "Give every instance the same key: ADOBOT_VAULT_KEY (or the key file "
+                    f"{self.vault.key_path.name} beside the vault).")
+        keys = self._keys = self.vault.keys(create=True)
         place = connection_place(connection.name, connection.organization_url)
         return {**connection.record(keys.seal(clear, place)), "name": connection.name,
                 "organization_key": organization_key(connection.organization_url),
-                "key_id": keys.key_id}
+                "key_id": keys.key_id, "secret_next": None, "key_id_next": None}
 
     def _proved(self, connection: Connection, secret: Secret) -> Connection:
         if self.check is None:
@@ -384,6 +415,8 @@ class Connections:
                                 field="name")
         other = self.repository.find_organization(organization_key(connection.organization_url))
         if other is not None and other["name"] != editing:
+            from adobot.store.records import Taken
+
             raise _taken_error(Taken("organization", other["name"], other["organization_url"]),
                                connection.name)
 
@@ -393,7 +426,7 @@ class Connections:
 _WRITE_TRIES = 50
 
 
-def _taken_error(taken: Taken, name: str) -> AlreadyExists:
+def _taken_error(taken: "Taken", name: str) -> AlreadyExists:
     if taken.what == "name":
         return AlreadyExists(f"{NAME_TAKEN}: {name!r}", "Choose another name.", field="name")
     return AlreadyExists(

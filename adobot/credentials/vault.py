@@ -191,6 +191,10 @@ class Vault:
     def _has_key(self) -> bool:
         return self._env_key is not None or self.key_path.exists()
 
+    def has_key(self) -> bool:
+        """Whether a key is at hand ($ADOBOT_VAULT_KEY, or the key file): none is made here."""
+        return self._has_key()
+
     # --- the files -------------------------------------------------------------------------
 
     def _check_private(self, path: Path, what: str, folder: bool = False) -> None:

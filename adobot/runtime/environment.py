@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Optional
 
 from adobot.actions.environment import ConnectionSource, Environment, own_organization
 from adobot.credentials.redact import Redactor
@@ -38,7 +39,7 @@ class Settings:
     control_room: ControlRoomSettings | None = None
     # Where named connections come from: "local" (the store beside the vault), "control-room"
     # (needs control_room), or "none" (a run that must never see an admin's secret).
-    connections: str = "local"
+    connections: Literal["local", "control-room", "none"] = "local"
     redactor: Redactor | None = None
     allow_plain_http: bool = False
     allow_dirs: Iterable[str | Path] = ()
@@ -92,18 +93,20 @@ class LocalConnections:
     def __init__(self, vault: str | None, database: str | None) -> None:
         self.vault, self.database = vault, database
         self._connections: "Connections | None" = None
+        self._opening = threading.Lock()  # the items of a parallel loop may ask at once
 
     def __repr__(self) -> str:
         return "LocalConnections()"
 
     def __call__(self, name: str, organization_url: Optional[str]) -> "ConnectionCredential":
-        if self._connections is None:
-            from adobot.credentials.connections import Connections
-            from adobot.credentials.vault import Vault
+        with self._opening:
+            if self._connections is None:
+                from adobot.credentials.connections import Connections
+                from adobot.credentials.vault import Vault
 
-            vault = Vault(self.vault)
-            self._connections = Connections(open_control_store(vault, self.database).connections,
-                                            vault)
+                vault = Vault(self.vault)
+                self._connections = Connections(
+                    open_control_store(vault, self.database).connections, vault)
         return self._connections.credential(name, organization_url)
 
 

@@ -7,7 +7,6 @@ Importing this package imports no SQLAlchemy: ``open_store`` does, when a store 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,12 +18,17 @@ if TYPE_CHECKING:
 __all__ = ["Store", "open_store"]
 
 
-@dataclass(frozen=True)
 class Store:
-    database: "Database"
-    connections: "SqlConnections"
-    tokens: "SqlTokens"
-    audit: "SqlAudit"
+    """One database and its repositories. (A plain class: a bot run imports this package for
+    its protocols, and a dataclass would cost its cold start more than the rest of it.)"""
+
+    def __init__(self, database: "Database", connections: "SqlConnections", tokens: "SqlTokens",
+                 audit: "SqlAudit") -> None:
+        self.database, self.connections, self.tokens, self.audit = (database, connections,
+                                                                    tokens, audit)
+
+    def __repr__(self) -> str:
+        return f"Store({self.database!r})"
 
     def close(self) -> None:
         self.database.dispose()

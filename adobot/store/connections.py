@@ -13,8 +13,9 @@ from adobot.store.models import ConnectionRow
 from adobot.store.records import Taken
 
 COLUMNS = ConnectionRow.__table__.columns
-# What a list shows: every column but the sealed secret.
-SHOWN = [column for column in COLUMNS if column.name not in ("secret", "key_id")]
+# What a list shows: every column but the sealed secrets.
+SHOWN = [column for column in COLUMNS
+         if column.name not in ("secret", "key_id", "secret_next", "key_id_next")]
 STATUS = ("state", "reason", "code", "user", "checked_at")
 
 
@@ -51,6 +52,11 @@ class SqlConnections:
             rows = db.execute(select(*(COLUMNS if secrets else SHOWN))
                               .order_by(ConnectionRow.name))
             return [record_of(row) for row in rows]
+
+    def key_ids(self) -> set[str]:
+        """The ids of the vault keys the connections' secrets are sealed with."""
+        with self.database.reading() as db:
+            return set(db.execute(select(ConnectionRow.key_id).distinct()).scalars())
 
     def count(self) -> int:
         with self.database.reading() as db:

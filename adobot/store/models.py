@@ -38,6 +38,10 @@ class ConnectionRow(Base):
     # never comes here. key_id says which key sealed it.
     secret: Mapped[str] = mapped_column(Text)
     key_id: Mapped[str] = mapped_column(String(16))
+    # A key rotation seals each secret under the new key here first, and promotes it once the
+    # vault has the new key: a crash at any point leaves one of the two opening.
+    secret_next: Mapped[Optional[str]] = mapped_column(Text)
+    key_id_next: Mapped[Optional[str]] = mapped_column(String(16))
     created_at: Mapped[str] = mapped_column(String(20))
     updated_at: Mapped[str] = mapped_column(String(20))
     secret_set_at: Mapped[str] = mapped_column(String(20))

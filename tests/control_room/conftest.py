@@ -72,6 +72,7 @@ def room(state, organizations):
 def stored_bytes(state: ControlRoomState) -> bytes:
     """Everything the store holds, as an attacker with the database would read it: the SQLite
     file, its WAL and its SQL dump; or ``pg_dump`` of the test's schema."""
+    import os
     import sqlite3
     import subprocess
 
@@ -82,8 +83,8 @@ def stored_bytes(state: ControlRoomState) -> bytes:
         file = url.database
         with sqlite3.connect(file) as db:
             dump = "\n".join(db.iterdump()).encode()
-        return dump + b"".join(open(path, "rb").read() for path in (file, file + "-wal")
-                               if __import__("os").path.exists(path))
+        files = [path for path in (file, file + "-wal") if os.path.exists(path)]
+        return dump + b"".join(open(path, "rb").read() for path in files)
     schema = url.query["options"].split("=", 1)[1]
     return subprocess.run(["pg_dump", "-h", url.host, "-p", str(url.port), "-U", url.username,
                            "-n", schema, url.database], check=True, capture_output=True).stdout

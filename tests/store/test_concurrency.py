@@ -79,10 +79,13 @@ def two_rooms(tmp_path, organizations):
         rooms, processes = [], []
         for name in ("a", "b"):
             port = _free_port()
+            # its log goes to a file: a pipe nobody reads would stall it once full
+            log = open(tmp_path / f"room-{name}.log", "w")
             processes.append(subprocess.Popen(
                 [str(ADOBOT), "control-room", "--port", str(port),
                  "--vault", str(tmp_path / name / "vault.json")],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                env=env, stdout=subprocess.DEVNULL, stderr=log))
+            log.close()
             rooms.append(f"http://127.0.0.1:{port}")
         try:
             with open_state(Vault(tmp_path / "admin" / "vault.json"), url) as state:
@@ -94,13 +97,13 @@ def two_rooms(tmp_path, organizations):
         finally:
             for process in processes:
                 process.terminate()
-                process.communicate(timeout=30)
+                process.wait(timeout=30)
 
 
 def _wait_until_up(room: str, token: str, process: subprocess.Popen) -> None:
     for _ in range(300):
         if process.poll() is not None:
-            raise AssertionError(f"the control room exited: {process.communicate()[1]}")
+            raise AssertionError(f"the control room at {room} exited ({process.returncode})")
         try:
             if requests.get(room + "/api/v1/me", timeout=5,
                             headers={"Authorization": f"Bearer {token}"}).status_code == 200:

@@ -35,3 +35,54 @@ def test_rotation_reseals_the_databases_connections(tmp_path, database_url):
         with pytest.raises(VaultError) as refused:
             state.connections.credential("contoso-main")
     assert "sealed with another vault key" in refused.value.message
+
+
+@pytest.mark.parametrize("crash_at", ["the vault's rewrite", "the key file's replacement"])
+def test_a_rotation_cut_short_loses_no_connection(tmp_path, database_url, monkeypatch, crash_at):
+    """The database's secrets are sealed under the new key beside the old ones first, and
+    promoted only after the vault has the new key: wherever the rotation stops, the next start
+    opens every connection."""
+    from adobot.credentials import vault as vault_module
+
+    vault = Vault(tmp_path / "v" / "vault.json")
+    with open_state(vault, database_url, check=lambda c, s: "Someone") as state:
+        state.connections.add("contoso-main", "contoso", Secret("crash-canary-7a1c"))
+        vault.put("ado", "ci", "pat", Secret("locker-value"),
+                  organizations=["https://dev.azure.com/contoso"])
+
+        def crash(*args, **kwargs):
+            raise OSError("the machine lost power")
+
+        if crash_at == "the vault's rewrite":
+            monkeypatch.setattr(vault_module.Vault, "_write", crash)
+        else:
+            real = vault_module.os.replace
+            monkeypatch.setattr(vault_module.os, "replace", lambda src, dst: crash()
+                                if str(dst) == str(vault.key_path) else real(src, dst))
+        with pytest.raises(OSError):
+            vault.rotate_key(state.connections.reseal)
+        monkeypatch.undo()
+    with open_state(Vault(vault.path), database_url) as state:  # the next start
+        assert state.connections.credential("contoso-main").secret.reveal() == "crash-canary-7a1c"
+        assert Vault(vault.path).get("ado", "ci", "pat").reveal() == "locker-value"
+        # and a rotation run again afterwards finishes the job
+        Vault(vault.path).rotate_key(state.connections.reseal)
+        state.connections.promote()
+        assert state.connections.credential("contoso-main").secret.reveal() == "crash-canary-7a1c"
+
+
+def test_an_instance_without_the_shared_key_refuses_to_seal_with_a_new_one(tmp_path,
+                                                                           database_url):
+    """Two instances on one database need one key: the second, started without it, would seal
+    with a key of its own that the first cannot open. It refuses and names the key."""
+    first = Vault(tmp_path / "a" / "vault.json")
+    with open_state(first, database_url, check=lambda c, s: "Someone") as state:
+        state.connections.add("contoso-main", "contoso", Secret("shared-canary"))
+        key_id = first.keys().key_id
+    second = Vault(tmp_path / "b" / "vault.json")
+    with open_state(second, database_url, check=lambda c, s: "Someone") as state:
+        with pytest.raises(VaultError) as refused:
+            state.connections.add("fabrikam-main", "fabrikam", Secret("other-canary"))
+        assert key_id in refused.value.message and "ADOBOT_VAULT_KEY" in refused.value.hint
+        assert not second.key_path.exists() and [c.name for c in state.connections.list()] == \
+            ["contoso-main"]

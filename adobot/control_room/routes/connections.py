@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from adobot.control_room.deps import Administrator, Audited, Caller, Forbidden, State, in_thread
+from adobot.control_room.deps import Administrator, Audited, Caller, Forbidden, State, run_as
 from adobot.control_room.schemas import (
     ConnectionChanges,
     ConnectionList,
@@ -45,7 +45,7 @@ def shown(connection: Connection) -> ConnectionOut:
 async def list_connections(request: Request, room: State, token: Caller) -> JSONResponse:
     # The rows are already what ConnectionList says (Connection.to_dict): serialized as they
     # are, not validated into 1,000 models and back again.
-    found = await in_thread(request, "read",
+    found = await run_as(request, "read",
                             lambda: [c.to_dict() for c in room.connections.list()])
     return JSONResponse({"count": len(found), "connections": found})
 
@@ -53,7 +53,7 @@ async def list_connections(request: Request, room: State, token: Caller) -> JSON
 @router.get("/{name}", summary="One connection (never its secret)", responses=errors(404, 500))
 async def get_connection(name: str, request: Request, room: State,
                          token: Caller) -> ConnectionOut:
-    return shown(await in_thread(request, "read", room.connections.get, name))
+    return shown(await run_as(request, "read", room.connections.get, name))
 
 
 @router.post("", status_code=201, summary="Create a connection: tested first, saved only if "
@@ -64,7 +64,7 @@ async def create_connection(body: NewConnection, request: Request, room: State,
     if secret is None:
         wanted = "pat" if body.authentication_method == "pat" else "client_secret"
         raise InvalidInput(f"{wanted} is required", field=wanted)
-    created = await in_thread(
+    created = await run_as(
         request, "slow", audit, "connection.create", lambda: room.connections.add(
             body.name, body.organization, secret, project=body.project or None,
             authentication_method=body.authentication_method, tenant_id=body.tenant_id,
@@ -79,7 +79,7 @@ async def edit_connection(name: str, body: ConnectionChanges, request: Request, 
                           token: Administrator, audit: Audited) -> ConnectionOut:
     secret = secret_of(body)
     project = ... if body.project is None else (body.project or None)
-    edited = await in_thread(
+    edited = await run_as(
         request, "slow", audit, "connection.edit", lambda: room.connections.edit(
             name, organization=body.organization, project=project, secret=secret,
             tenant_id=body.tenant_id, client_id=body.client_id, runners=body.runners,
@@ -92,7 +92,7 @@ async def edit_connection(name: str, body: ConnectionChanges, request: Request, 
              responses=errors(403, 404, 500))
 async def test_connection(name: str, request: Request, room: State, token: Administrator,
                           audit: Audited) -> ConnectionOut:
-    return shown(await in_thread(request, "slow", audit, "connection.test",
+    return shown(await run_as(request, "slow", audit, "connection.test",
                                  lambda: room.connections.test(name), connection=name))
 
 
@@ -100,7 +100,7 @@ async def test_connection(name: str, request: Request, room: State, token: Admin
                responses=errors(403, 404, 500))
 async def delete_connection(name: str, request: Request, room: State, token: Administrator,
                             audit: Audited) -> Response:
-    await in_thread(request, "quick", audit, "connection.delete",
+    await run_as(request, "quick", audit, "connection.delete",
                     lambda: room.connections.remove([name]), connection=name)
     return Response(status_code=204)
 
@@ -111,7 +111,7 @@ async def delete_connections(request: Request, room: State, token: Administrator
                              audit: Audited, name: list[str] = Query(
                                  ..., description="A connection to delete (repeat for several)")
                              ) -> Removed:
-    return Removed(removed=await in_thread(request, "quick", audit, "connection.delete",
+    return Removed(removed=await run_as(request, "quick", audit, "connection.delete",
                                            lambda: room.connections.remove(name),
                                            connection=",".join(name)))
 
@@ -141,7 +141,7 @@ async def fetch_credential(name: str, request: Request, room: State, token: Call
         check_destination(connection, body.organization_url)
         return credential
     try:
-        credential = await in_thread(request, "quick", audit, "credential.fetch", fetch,
+        credential = await run_as(request, "quick", audit, "credential.fetch", fetch,
                                      connection=name, run=run or None)
     except PermissionDenied as refused:
         raise Forbidden(refused.message, refused.hint, field=refused.field) from None
@@ -168,7 +168,7 @@ async def register_pat(request: Request, room: State, token: Administrator,
 
     secret = clean_token(fields["pat"], "the form field pat", field="pat")
 
-    connection, created = await in_thread(
+    connection, created = await run_as(
         request, "slow", audit, "pat.register",
         lambda: room.connections.register(fields["organization"], secret),
         organization=fields["organization"])

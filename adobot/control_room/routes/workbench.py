@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from adobot.control_room import workbench
-from adobot.control_room.deps import Person, in_thread
+from adobot.control_room.deps import Person, run_as
 from adobot.control_room.schemas import Catalogue, CheckResult, RunDocument, errors
 
 router = APIRouter(tags=["bots"])
@@ -20,11 +20,11 @@ async def actions(token: Person) -> Catalogue:
 @router.post("/bots/check", summary="Check a bot as `adobot validate` does",
              responses=errors(400, 403, 422))
 async def check_bot(body: workbench.BotText, request: Request, token: Person) -> CheckResult:
-    return CheckResult.model_validate(await in_thread(request, "slow", workbench.check, body))
+    return CheckResult.model_validate(await run_as(request, "slow", workbench.check, body))
 
 
 @router.post("/bots/run", summary="Run a bot against a sandbox of its own (no vault, no "
              "connections)", responses=errors(400, 403, 422))
 async def run_bot(body: workbench.BotText, request: Request, token: Person) -> RunDocument:
-    return RunDocument.model_validate(await in_thread(request, "slow",
+    return RunDocument.model_validate(await run_as(request, "slow",
                                                       workbench.run_in_sandbox, body))

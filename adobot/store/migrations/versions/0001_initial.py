@@ -34,6 +34,8 @@ def upgrade() -> None:
         sa.Column("status_checked_at", sa.String(20)),
         sa.Column("secret", sa.Text, nullable=False),
         sa.Column("key_id", sa.String(16), nullable=False),
+        sa.Column("secret_next", sa.Text),
+        sa.Column("key_id_next", sa.String(16)),
         sa.Column("created_at", sa.String(20), nullable=False),
         sa.Column("updated_at", sa.String(20), nullable=False),
         sa.Column("secret_set_at", sa.String(20), nullable=False),
