@@ -23,39 +23,35 @@ class Authorizer(Protocol):
         more attempt (the token was renewed, or another thread renewed it meanwhile)."""
 
 
-class PatAuthorizer:
-    """HTTP Basic with an empty user name and the PAT as password, built once. A PAT cannot
-    be renewed, so a 401 is final."""
+class _FixedAuthorizer:
+    """A header that never changes: nothing to renew, so a 401 is final."""
+
+    def __init__(self, header: Secret) -> None:
+        self._header = header
+
+    def header(self) -> Secret:
+        return self._header
+
+    def refresh(self, rejected: Secret) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(***)"
+
+
+class PatAuthorizer(_FixedAuthorizer):
+    """HTTP Basic with an empty user name and the PAT as password, built once."""
 
     def __init__(self, token: Secret) -> None:
         encoded = base64.b64encode(b":" + token.reveal().encode("utf-8")).decode("ascii")
-        self._header = Secret("Basic " + encoded)
-
-    def header(self) -> Secret:
-        return self._header
-
-    def refresh(self, rejected: Secret) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return "PatAuthorizer(***)"
+        super().__init__(Secret("Basic " + encoded))
 
 
-class TokenAuthorizer:
-    """A bearer token that does not change (an adobot control room's API token): a 401 is
-    final."""
+class TokenAuthorizer(_FixedAuthorizer):
+    """A bearer token that does not change (an adobot control room's API token)."""
 
     def __init__(self, token: Secret) -> None:
-        self._header = Secret("Bearer " + token.reveal())
-
-    def header(self) -> Secret:
-        return self._header
-
-    def refresh(self, rejected: Secret) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return "TokenAuthorizer(***)"
+        super().__init__(Secret("Bearer " + token.reveal()))
 
 
 # Fetches a token and says when it expires (epoch seconds).
