@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any, Literal
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -90,16 +90,19 @@ class Inputs(ActionInputs):
     @classmethod
     def _route(cls, value: str) -> str:
         value = value.strip()
-        if value.lower().startswith(("https://", "http://")):
+        absolute = value.lower().startswith(("https://", "http://"))
+        if absolute:
             if any(c in value for c in "\x00\r\n\t #\\"):
                 raise ValueError("the URL has a space, a '#', a backslash or a control character")
-            return value
-        if "://" in value or value.startswith("/") or _UNSAFE.search(value):
+        elif "://" in value or value.startswith("/") or _UNSAFE.search(value):
             raise ValueError("a route is a relative path such as _apis/git/repositories: no "
                              "leading '/', no scheme, no '?' (use query), '#', backslash, space "
                              "or control character")
-        if any(segment in (".", "..") for segment in value.split("/")):
-            raise ValueError("a route may not climb out with '.' or '..' segments")
+        # A server or a proxy resolves dot segments (%2e%2e too): one that climbs would leave
+        # the organization the URL seems to be in.
+        path = urlsplit(value).path if absolute else value
+        if any(unquote(segment) in (".", "..") for segment in path.split("/")):
+            raise ValueError("a route or URL may not climb out with '.' or '..' segments")
         return value
 
     @field_validator("api_version")

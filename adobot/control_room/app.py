@@ -15,13 +15,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from adobot import __version__
-from adobot.control_room.deps import Forbidden
+from adobot.control_room.deps import Forbidden, run_on
+from adobot.control_room.guard import Guard, TooLarge
 from adobot.control_room.routes import connections, people, workbench
 from adobot.control_room.routes.connections import Malformed, UnsupportedType
 from adobot.control_room.state import ControlRoomState
@@ -31,7 +35,9 @@ from adobot.errors import (
     AdobotError,
     AlreadyExists,
     CredentialNotFound,
+    InternalError,
     InvalidInput,
+    NotFound,
     TransportError,
     VaultError,
 )
@@ -46,8 +52,8 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 
                 "Cache-Control": "no-store"}
 # The one table of statuses: the runner's client reads the code in the body, not the status.
 STATUSES = ((Unauthorized, 401), (Forbidden, 403), (Malformed, 400), (UnsupportedType, 415),
-            (CredentialNotFound, 404), (AlreadyExists, 409), (InvalidInput, 422),
-            (TransportError, 502), (VaultError, 500))
+            (TooLarge, 413), (CredentialNotFound, 404), (AlreadyExists, 409),
+            (InvalidInput, 422), (TransportError, 502), (VaultError, 500), (InternalError, 500))
 
 
 def status_of(error: AdobotError) -> int:
@@ -61,6 +67,21 @@ def error_body(error: AdobotError) -> dict:
     return ErrorBody(error=ErrorDetail(**error.to_dict(), field=error.field)).model_dump()
 
 
+def refusal(error: AdobotError) -> JSONResponse:
+    status = status_of(error)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(error), status_code=status, headers=headers)
+
+
+class PageFiles(StaticFiles):
+    """The page's files, with the page's headers whichever address they are asked by."""
+
+    async def get_response(self, path: str, scope: Any) -> Any:
+        response = await super().get_response(path, scope)
+        response.headers.update(PAGE_HEADERS)
+        return response
+
+
 def create_app(state: ControlRoomState) -> FastAPI:
     """The control room over ``state`` (its connections prove secrets with their check)."""
     app = FastAPI(title="adobot control room", version=__version__,
@@ -70,19 +91,46 @@ def create_app(state: ControlRoomState) -> FastAPI:
                   openapi_url=f"{API}/openapi.json", docs_url=None, redoc_url=None)
     app.state.control_room = state
 
+    async def verify(token: str | None) -> Any:
+        return await run_on(app, "read", state.tokens.verify, token)
+
+    async def refuse(error: AdobotError, scope: Any, receive: Any, send: Any) -> None:
+        await refusal(error)(scope, receive, send)
+
+    app.add_middleware(Guard, verify=verify, refuse=refuse)
+
     @app.exception_handler(AdobotError)
     async def _adobot_error(request: Request, error: AdobotError) -> JSONResponse:
-        status = status_of(error)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(error_body(error), status_code=status, headers=headers)
+        return refusal(error)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+        # Starlette's own refusals (no such route, a method the route has not) in the envelope.
+        where = f"{request.method} {request.url.path}"
+        failure: AdobotError = (
+            NotFound(f"there is no {where} in this API", f"See {API}/openapi.json.")
+            if error.status_code == 404 else
+            InvalidInput(f"{where}: {error.detail}", f"See {API}/openapi.json.", field="method"))
+        answer = refusal(failure)
+        answer.status_code = error.status_code
+        return answer
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, error: Exception) -> JSONResponse:
+        log.error("%s %s failed: %s", request.method, request.url.path, type(error).__name__,
+                  exc_info=error)
+        return refusal(InternalError("the control room failed on this request; it is logged",
+                                     field=None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         # Say which field and why, never the value (it may be a token).
         problem = error.errors()[0]
-        field = ".".join(str(part) for part in problem["loc"] if part != "body") or "body"
-        malformed = problem["type"] in ("json_invalid", "model_attributes_type", "dict_type") \
-            and field in ("body", "0")
+        where = [str(part) for part in problem["loc"]]
+        field = ".".join(where[1:]) or "body"  # body.roles.0 -> roles.0; path.name -> name
+        # The body as a whole is no JSON object (not JSON, an array, a number): unreadable.
+        malformed = where[:1] == ["body"] and (problem["type"] == "json_invalid" or len(where) == 1
+                                               or (len(where) == 2 and where[1].isdigit()))
         message = (f"the body is not a JSON object: {problem['msg']}" if malformed
                    else f"{field}: {problem['msg']}")
         failure = (Malformed if malformed else InvalidInput)(
@@ -99,5 +147,5 @@ def create_app(state: ControlRoomState) -> FastAPI:
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", PageFiles(directory=STATIC), name="static")
     return app

@@ -27,17 +27,26 @@ Result = TypeVar("Result")
 THREADS = {"quick": 2, "slow": 32}
 
 
-async def run_as(request: Request, kind: Literal["read", "quick", "slow"],
-                 work: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
+Kind = Literal["read", "quick", "slow"]
+
+
+async def run_as(request: Request, kind: Kind, work: Callable[..., Result], *args: Any,
+                 **kwargs: Any) -> Result:
     """Run blocking ``work(*args, **kwargs)`` as its kind says: ``read`` (on the loop where
     the store is SQLite, else as quick work), ``quick`` or ``slow`` (threads of their own)."""
+    return await run_on(request.app, kind, work, *args, **kwargs)
+
+
+async def run_on(app: Any, kind: Kind, work: Callable[..., Result], *args: Any,
+                 **kwargs: Any) -> Result:
+    """``run_as`` for code that has the app rather than a request (the guard)."""
     if kind == "read":
-        if request.app.state.control_room.store.database.sqlite:
+        if app.state.control_room.store.database.sqlite:
             return work(*args, **kwargs)
         kind = "quick"
-    limiters = getattr(request.app.state, "limiters", None)
+    limiters = getattr(app.state, "limiters", None)
     if limiters is None:  # made in the app's own event loop, on its first request
-        limiters = request.app.state.limiters = {
+        limiters = app.state.limiters = {
             name: anyio.CapacityLimiter(count) for name, count in THREADS.items()}
     return await anyio.to_thread.run_sync(functools.partial(work, *args, **kwargs),
                                           limiter=limiters[kind])
@@ -59,7 +68,11 @@ State = Annotated[ControlRoomState, Depends(state)]
 async def caller(request: Request, room: State,
                  credentials: Annotated[Optional[HTTPAuthorizationCredentials],
                                         Depends(bearer)]) -> ApiToken:
-    """The token's record; 401 if it is missing, unknown, revoked or expired."""
+    """The token's record; 401 if it is missing, unknown, revoked or expired. The guard checked
+    it already, before the body was read (``guard.py``): its record is used."""
+    checked = getattr(request.state, "api_token", None)
+    if checked is not None:
+        return checked
     return await run_as(request, "read", room.tokens.verify,
                            credentials.credentials if credentials else None)
 

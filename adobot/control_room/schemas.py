@@ -18,6 +18,7 @@ ERROR_STATUSES = {
     403: "The token's role (or name) may not do this",
     404: "No such connection",
     409: "The name or the organization is taken, or it changed meanwhile",
+    413: "The body is larger than the route takes (a route that takes none takes none)",
     415: "The body is of another content type than the route takes",
     422: "An invalid field, or a secret the organization refused when it was tested",
     500: "The vault or the database cannot be used",
@@ -26,9 +27,10 @@ ERROR_STATUSES = {
 
 
 def errors(*statuses: int, inputs: bool = True) -> dict[int | str, dict[str, Any]]:
-    """The error answers of a route, for its OpenAPI description: 401 on every route, and 422
-    on every route that takes input (a path, a query or a body)."""
-    always = {401, 422} if inputs else {401}
+    """The error answers of a route, for its OpenAPI description: 401 and 413 on every route
+    (the guard checks the token and the body's size first), and 422 on every route that takes
+    input (a path, a query or a body)."""
+    always = {401, 413, 422} if inputs else {401, 413}
     return {status: {"model": ErrorBody, "description": ERROR_STATUSES[status]}
             for status in sorted(always | set(statuses))}
 

@@ -230,7 +230,8 @@ class Connections:
              client_id: str | None = None, runners: Iterable[str] | None = None,
              roles: Iterable[str] | None = None) -> Connection:
         """Change a connection. A new organization, project or secret is proved first (with
-        the new secret, or the saved one); ``project=None`` removes the default project. Only
+        the new secret, or the saved one; a new organization needs a new secret, since the
+        saved one goes only to its own); ``project=None`` removes the default project. Only
         the fields given change: edits of other fields made meanwhile by other admins stay,
         but an edit proved against a connection that changed meanwhile is refused."""
         item = self._find(name)
@@ -263,6 +264,14 @@ class Connections:
         moved = target.organization_url.lower() != current.organization_url.lower()
         if moved:
             self._refuse_taken(target, editing=name)
+            if secret is None:
+                # The saved secret was sealed for the old organization and goes nowhere else:
+                # not even to prove the new one.
+                raise InvalidInput(
+                    f"moving connection {name!r} to {target.organization_url} needs a new "
+                    "secret in the same edit: its saved secret is never sent to another "
+                    "organization", "Give the new organization's PAT (pat, or --secret) with "
+                    "the organization.", field="pat")
         needs_proof = secret is not None or _basis(target) != _basis(current)
         if needs_proof:
             changes["status"] = self._proved(

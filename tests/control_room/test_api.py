@@ -91,7 +91,7 @@ def test_an_organization_that_does_not_exist_is_named(admin, organizations):
     ("organization=contoso", FORM, 422, "pat"),
     ("organization=contoso&pat=", FORM, 422, "pat"),
     ("organization=a&organization=b&pat=x", FORM, 400, "organization"),
-    ("organization=contoso&pat=x&owner=me", FORM, 422, "owner"),
+    ("organization=contoso&pat=x&owner=me", FORM, 422, "form"),  # the name is not repeated
     (b"organization=\xff&pat=x", FORM, 400, None),
     ('{"organization": "contoso", "pat": "x"}', {"Content-Type": "application/json"}, 415,
      "Content-Type"),
@@ -200,7 +200,8 @@ def test_an_edit_that_fails_its_test_changes_nothing(admin, organizations, state
     before = state.connections.get("contoso-main")
     for change, code in (({"project": "NoSuchProject"}, "NOT_FOUND"),
                          ({"pat": "sandbox-expired-pat"}, "AUTH_FAILED"),
-                         ({"organization": organizations.org_url("nosuch")}, "NOT_FOUND")):
+                         ({"organization": organizations.org_url("nosuch"), "pat": DEMO_PAT},
+                          "NOT_FOUND")):
         answer = admin.patch("/api/v1/connections/contoso-main", json=change)
         assert answer.status_code == 422 and error_of(answer)["code"] == code, answer.text
     assert state.connections.get("contoso-main") == before
@@ -211,7 +212,7 @@ def test_moving_a_connection_to_another_organization_reseals_its_secret(admin, o
                                                                         state):
     admin.post("/api/v1/connections", json=new(organizations))
     moved = admin.patch("/api/v1/connections/contoso-main",
-                        json={"organization": organizations.org_url("org1")})
+                        json={"organization": organizations.org_url("org1"), "pat": DEMO_PAT})
     assert moved.status_code == 200 and moved.json()["organization_url"].endswith("/org1")
     credential = state.connections.credential("contoso-main")
     assert credential.organization_url == organizations.org_url("org1")
@@ -319,8 +320,11 @@ def test_the_openapi_document_describes_every_route(room):
                 elif status != "204":
                     assert answer["content"]["application/json"]["schema"], (method, path)
     assert set(paths["/api/v1/connections"]["post"]["responses"]) == \
-        {"201", "400", "401", "403", "409", "422", "500", "502"}
-    assert set(paths["/api/v1/me"]["get"]["responses"]) == {"200", "401"}
+        {"201", "400", "401", "403", "409", "413", "422", "500", "502"}
+    assert set(paths["/api/v1/me"]["get"]["responses"]) == {"200", "401", "413"}
+    name = next(p for p in paths["/api/v1/connections/{name}"]["get"]["parameters"]
+                if p["name"] == "name")
+    assert name["schema"]["pattern"] and name["schema"]["maxLength"] == 32
     fetch = paths["/api/v1/connections/{name}/credential"]["post"]["responses"]["200"]
     assert fetch["content"]["application/json"]["schema"]["$ref"].endswith("/CredentialAnswer")
     assert "HTTPValidationError" not in document["components"]["schemas"]

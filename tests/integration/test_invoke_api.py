@@ -152,6 +152,24 @@ def test_a_host_outside_the_organization_is_refused_with_nothing_sent(sandbox, c
     assert requests_sent(sandbox) == before
 
 
+@pytest.mark.parametrize("route", [
+    "https://dev.azure.com/contoso/../fabrikam/_apis/projects",
+    "https://dev.azure.com/contoso/Payments/../../fabrikam/_apis/projects",
+    "https://dev.azure.com/contoso/%2e%2e/fabrikam/_apis/projects",
+    "https://dev.azure.com/contoso/%2E%2e/fabrikam/_apis/projects",
+    "https://dev.azure.com/contoso/./_apis/projects",
+    "_apis/%2e%2e/%2e%2e/fabrikam/_apis/projects",
+])
+def test_dot_segments_cannot_leave_the_organization(sandbox, ctx, route):
+    """A URL that starts in the organization and climbs out of it (as a server or a proxy
+    would resolve it) is refused before anything is sent, as a relative route is."""
+    before = requests_sent(sandbox)
+    error = failure(ctx, route=route)
+    assert error.code == "INVALID_INPUT" and error.field == "route", error
+    assert "'.' or '..'" in error.message
+    assert requests_sent(sandbox) == before
+
+
 def test_the_organizations_service_hosts_are_accepted(sandbox, ctx):
     found = ctx.run("InvokeApi", method="POST",
                     route="https://almsearch.dev.azure.com/contoso/Payments/_apis/search/"

@@ -3,9 +3,10 @@
 one bot run (runner tokens the connection allows)."""
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from adobot.control_room.deps import Administrator, Audited, Caller, Forbidden, State, run_as
@@ -19,12 +20,20 @@ from adobot.control_room.schemas import (
     errors,
     secret_of,
 )
-from adobot.credentials.connections import Connection, check_destination
+from adobot.credentials.connections import (
+    CONNECTION_NAME,
+    Connection,
+    check_connection_name,
+    check_destination,
+)
 from adobot.credentials.wire import CredentialAnswer, CredentialRequest
 from adobot.errors import InvalidInput, PermissionDenied
 
 FORM = "application/x-www-form-urlencoded"
 router = APIRouter(prefix="/connections", tags=["connections"])
+# A connection's name in a route: checked before anything is done or audited with it.
+Name = Annotated[str, Path(pattern=CONNECTION_NAME.pattern, max_length=32,
+                           description="3-32 letters, digits and hyphens, starting with a letter")]
 registration = APIRouter(tags=["connections"])
 
 
@@ -51,7 +60,7 @@ async def list_connections(request: Request, room: State, token: Caller) -> JSON
 
 
 @router.get("/{name}", summary="One connection (never its secret)", responses=errors(404, 500))
-async def get_connection(name: str, request: Request, room: State,
+async def get_connection(name: Name, request: Request, room: State,
                          token: Caller) -> ConnectionOut:
     return shown(await run_as(request, "read", room.connections.get, name))
 
@@ -75,7 +84,7 @@ async def create_connection(body: NewConnection, request: Request, room: State,
 
 @router.patch("/{name}", summary="Edit a connection: re-authenticate, change its "
               "organization or project", responses=errors(400, 403, 404, 409, 422, 500, 502))
-async def edit_connection(name: str, body: ConnectionChanges, request: Request, room: State,
+async def edit_connection(name: Name, body: ConnectionChanges, request: Request, room: State,
                           token: Administrator, audit: Audited) -> ConnectionOut:
     secret = secret_of(body)
     project = ... if body.project is None else (body.project or None)
@@ -90,7 +99,7 @@ async def edit_connection(name: str, body: ConnectionChanges, request: Request, 
 
 @router.post("/{name}/test", summary="Test a connection again and record its status",
              responses=errors(403, 404, 500))
-async def test_connection(name: str, request: Request, room: State, token: Administrator,
+async def test_connection(name: Name, request: Request, room: State, token: Administrator,
                           audit: Audited) -> ConnectionOut:
     return shown(await run_as(request, "slow", audit, "connection.test",
                                  lambda: room.connections.test(name), connection=name))
@@ -98,7 +107,7 @@ async def test_connection(name: str, request: Request, room: State, token: Admin
 
 @router.delete("/{name}", status_code=204, summary="Delete a connection",
                responses=errors(403, 404, 500))
-async def delete_connection(name: str, request: Request, room: State, token: Administrator,
+async def delete_connection(name: Name, request: Request, room: State, token: Administrator,
                             audit: Audited) -> Response:
     await run_as(request, "quick", audit, "connection.delete",
                     lambda: room.connections.remove([name]), connection=name)
@@ -111,6 +120,8 @@ async def delete_connections(request: Request, room: State, token: Administrator
                              audit: Audited, name: list[str] = Query(
                                  ..., description="A connection to delete (repeat for several)")
                              ) -> Removed:
+    for each in name:  # checked before any of them is audited
+        check_connection_name(each)
     return Removed(removed=await run_as(request, "quick", audit, "connection.delete",
                                            lambda: room.connections.remove(name),
                                            connection=",".join(name)))
@@ -119,7 +130,7 @@ async def delete_connections(request: Request, room: State, token: Administrator
 @router.post("/{name}/credential", summary="A connection's secret for one bot run (runner "
              "tokens; audited)", responses=errors(403, 404, 500),
              response_model=CredentialAnswer)
-async def fetch_credential(name: str, request: Request, room: State, token: Caller,
+async def fetch_credential(name: Name, request: Request, room: State, token: Caller,
                            audit: Audited,
                            body: CredentialRequest = CredentialRequest()) -> JSONResponse:
     run = {k: v for k, v in (("bot", body.bot), ("run", body.run)) if v}
@@ -179,9 +190,9 @@ async def register_pat(request: Request, room: State, token: Administrator,
 
 def _form(content_type: str, body: bytes) -> dict[str, str]:
     """The registration form's two fields, each exactly once, or a refusal naming the field."""
+    # No refusal here repeats what was sent (a swapped form puts a PAT where a name should be).
     if content_type.split(";")[0].strip().lower() != FORM:
-        raise UnsupportedType(f"the registration takes {FORM}, not "
-                              f"{content_type.split(';')[0].strip() or 'a body without a type'}",
+        raise UnsupportedType(f"the registration takes {FORM} and nothing else",
                               "Send the fields as a form: curl --data-urlencode "
                               "organization=... --data-urlencode pat@token.txt.",
                               field="Content-Type")
@@ -200,8 +211,8 @@ def _form(content_type: str, body: bytes) -> dict[str, str]:
             raise InvalidInput(f"form field {name} is required", f"Add {name}=... to the form.",
                                field=name)
         fields[name] = values[0]
-    unknown = sorted(set(parsed) - {"organization", "pat"})
-    if unknown:
-        raise InvalidInput(f"form field {unknown[0]} is not known: the form has organization "
-                           "and pat", field=unknown[0])
+    if set(parsed) - {"organization", "pat"}:
+        raise InvalidInput("the form has a field other than organization and pat (not repeated "
+                           "here: it may be a secret)", "Send organization and pat only.",
+                           field="form")
     return fields
