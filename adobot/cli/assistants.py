@@ -47,6 +47,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     mcp.add_argument("--http-token-env", metavar="VAR",
                      help="with --http: clients must send Authorization: Bearer <the value of "
                           "VAR> (required when --host is not loopback)")
+    mcp.add_argument("--certificate", metavar="PEM", help="with --http: TLS certificate (with "
+                                                          "--key; required off loopback)")
+    mcp.add_argument("--key", metavar="PEM", help="with --http: TLS private key")
+    # Its own name: the run's --allow-plain-http elsewhere lets tokens go to plain-http
+    # organizations, which this does not.
+    mcp.add_argument("--allow-plain-http", action="store_true", dest="plain_http_listener",
+                     help="with --http: serve plain http on a non-loopback address (only behind "
+                          "a TLS proxy)")
     mcp.set_defaults(handler=_serve)
 
 
@@ -101,7 +109,14 @@ def _serve(args: argparse.Namespace) -> int:
     for value in variables.values():
         args.redactor.add(Secret(value.strip()))
     if args.http:
+        from adobot.control_room.server import check_listener
+
         http_token = _http_token(args)
+        # Tokens cross this listener too: TLS off loopback, as the control room's.
+        check_listener(args.host, args.certificate, args.key, args.plain_http_listener)
+    elif args.certificate or args.key or args.plain_http_listener:
+        raise InvalidInput("--certificate, --key and --allow-plain-http go with --http",
+                           field="--http")
     with ExitStack() as stack:
         from adobot.runtime.environment import Settings, build_environment
 
@@ -117,7 +132,7 @@ def _serve(args: argparse.Namespace) -> int:
         server = McpServer(ctx, mode=args.mode, redactor=args.redactor,
                            organization=connected.organization, project=connected.project_name)
         if args.http:
-            _serve_http(server, args.host, args.port, http_token)
+            _serve_http(server, args.host, args.port, http_token, args.certificate, args.key)
         else:
             import anyio
 
@@ -152,10 +167,17 @@ def _http_token(args: argparse.Namespace) -> Secret | None:
     return None
 
 
-def _serve_http(server, host: str, port: int, token: Secret | None) -> None:
+def _serve_http(server, host: str, port: int, token: Secret | None,
+                certificate: str | None = None, key: str | None = None) -> None:
     import uvicorn
 
     from adobot.mcp_server.http import app_for
 
-    print(f"MCP over streamable HTTP on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
-    uvicorn.run(app_for(server, host, token), host=host, port=port, log_level="warning")
+    scheme = "https" if certificate else "http"
+    print(f"MCP over streamable HTTP on {scheme}://{host}:{port}/mcp", file=sys.stderr,
+          flush=True)
+    from adobot.control_room.server import SHUTDOWN_SECONDS
+
+    uvicorn.run(app_for(server, host, token), host=host, port=port, log_level="warning",
+                ssl_certfile=certificate, ssl_keyfile=key,
+                timeout_graceful_shutdown=SHUTDOWN_SECONDS)

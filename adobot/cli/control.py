@@ -137,6 +137,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     room.add_argument("--key", metavar="PEM", help="TLS private key")
     room.add_argument("--allow-plain-http", action="store_true",
                       help="serve plain http on a non-loopback address (only behind a TLS proxy)")
+    room.add_argument("--trusted-proxy", action="append", default=[], metavar="IP",
+                      help="a proxy whose X-Forwarded-For names the client (the audit records "
+                           "it); repeatable. Without one, the address that connected is recorded")
     room.set_defaults(handler=_serve)
 
 
@@ -336,7 +339,7 @@ def _serve(args: argparse.Namespace) -> int:
               f"/api/v1/openapi.json; database {_shown(state)}); Ctrl-C stops it",
               file=sys.stderr, flush=True)
         serve(state, host=args.host, port=args.port, certificate=args.certificate,
-              key=args.key)
+              key=args.key, trusted_proxies=args.trusted_proxy)
     return 0
 
 

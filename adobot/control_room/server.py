@@ -5,12 +5,17 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from adobot.errors import InvalidInput
 
 if TYPE_CHECKING:
     from adobot.control_room.state import ControlRoomState
+
+
+# How long SIGTERM waits for requests in flight and for clients' idle connections (a TLS
+# client that keeps one open would otherwise hold the process for asyncio's 30 s TLS close).
+SHUTDOWN_SECONDS = 5
 
 
 def check_listener(host: str, certificate: str | None, key: str | None,
@@ -32,7 +37,8 @@ class ControlRoom:
     """The control room on a thread and a free loopback port (or ``port``), until ``stop``."""
 
     def __init__(self, state: "ControlRoomState", *, host: str = "127.0.0.1", port: int = 0,
-                 certificate: str | None = None, key: str | None = None):
+                 certificate: str | None = None, key: str | None = None,
+                 trusted_proxies: Sequence[str] = ()):
         import uvicorn
 
         from adobot.control_room.app import create_app
@@ -45,7 +51,7 @@ class ControlRoom:
         self.url = f"{scheme}://{host}:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, log_level="warning", ssl_certfile=certificate, ssl_keyfile=key,
-            timeout_graceful_shutdown=5))
+            timeout_graceful_shutdown=SHUTDOWN_SECONDS, **proxy_options(trusted_proxies)))
         self._thread: threading.Thread | None = None
 
     def start(self) -> "ControlRoom":
@@ -72,8 +78,14 @@ class ControlRoom:
         self.stop()
 
 
+def proxy_options(trusted: Sequence[str]) -> dict[str, Any]:
+    """Who may say where a request came from (X-Forwarded-For, which the audit records): the
+    proxies the operator names, and no one else — uvicorn would believe any local process."""
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": list(trusted) or None}
+
+
 def serve(state: "ControlRoomState", *, host: str, port: int, certificate: str | None,
-          key: str | None) -> None:
+          key: str | None, trusted_proxies: Sequence[str] = ()) -> None:
     """Serve until interrupted (uvicorn handles Ctrl-C and SIGTERM: it finishes what is in
     flight, then stops)."""
     import uvicorn
@@ -82,4 +94,5 @@ def serve(state: "ControlRoomState", *, host: str, port: int, certificate: str |
 
     uvicorn.run(create_app(state), host=host, port=port,
                 ssl_certfile=certificate, ssl_keyfile=key, log_level="info",
-                server_header=False)
+                server_header=False, timeout_graceful_shutdown=SHUTDOWN_SECONDS,
+                **proxy_options(trusted_proxies))

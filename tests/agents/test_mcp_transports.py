@@ -135,6 +135,47 @@ def test_over_http_off_loopback_a_bearer_token_is_required():
     assert "Traceback" not in done.stderr
 
 
+def test_over_http_off_loopback_tls_is_required_as_for_the_control_room():
+    env = {**os.environ, "ADOBOT_MCP_HTTP_TOKEN": HTTP_TOKEN}
+    done = subprocess.run(adobot("mcp", "--sandbox", "--http", "--host", "0.0.0.0",
+                                 "--http-token-env", "ADOBOT_MCP_HTTP_TOKEN"),
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2 and "--certificate and --key" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and HTTP_TOKEN not in done.stderr
+    alone = subprocess.run(adobot("mcp", "--sandbox", "--certificate", "c.pem", "--key", "k.pem"),
+                           capture_output=True, text=True, timeout=60)
+    assert alone.returncode == 2 and "go with --http" in alone.stderr
+
+
+def test_over_https_the_server_answers_and_stops_with_a_client_still_connected(tmp_path):
+    """TLS with --certificate/--key; and SIGTERM stops it while a client keeps its connection
+    open (asyncio would wait 30 s for that client's TLS close without a shutdown bound)."""
+    from adobot.sandbox.tls import make_certificate
+
+    certificate, key = make_certificate(tmp_path)
+    port = free_port()
+    process = subprocess.Popen(
+        adobot("mcp", "--sandbox", "--mode", "read-only", "--http", "--port", str(port),
+               "--http-token-env", "ADOBOT_MCP_HTTP_TOKEN", "--certificate", str(certificate),
+               "--key", str(key)), env={**os.environ, "ADOBOT_MCP_HTTP_TOKEN": HTTP_TOKEN},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with requests.Session() as client:  # its connection stays open until the end
+        try:
+            answer = None
+            for _ in range(300):
+                try:
+                    answer = client.post(f"https://127.0.0.1:{port}/mcp", timeout=5,
+                                         verify=str(certificate), json={})
+                    break
+                except requests.ConnectionError:
+                    time.sleep(0.1)
+            assert answer is not None and answer.status_code == 401  # TLS, then the guard
+        finally:
+            process.terminate()
+            _, err = process.communicate(timeout=30)  # a hang fails here
+    assert HTTP_TOKEN not in err and "Traceback" not in err
+
+
 # --- review mode by elicitation -----------------------------------------------------------------
 
 def repositories(sandbox) -> list[str]:

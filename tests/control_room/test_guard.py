@@ -151,3 +151,21 @@ def test_changing_the_organization_needs_a_new_secret(admin, organizations, stat
                         json={"organization": organizations.org_url("org1"), "pat": DEMO_PAT})
     assert moved.status_code == 200, moved.text
     assert state.connections.credential("contoso-main").secret.reveal() == DEMO_PAT
+
+
+def test_the_audit_records_who_connected_unless_a_trusted_proxy_says_otherwise(state,
+                                                                               organizations):
+    """X-Forwarded-For is believed only from a proxy the operator names: by default uvicorn
+    would take it from any local process, and the audit would record a forged client."""
+    from adobot.control_room.server import ControlRoom
+    from tests.control_room.conftest import Caller, issue
+
+    forged = {"X-Forwarded-For": "203.0.113.9"}
+    with ControlRoom(state) as room:
+        admin = Caller(room.url, issue(state, "administrator", "alice"))
+        admin.post("/api/v1/connections/no-such/test", headers=forged)
+    with ControlRoom(state, trusted_proxies=["127.0.0.1"]) as proxied:
+        admin = Caller(proxied.url, admin.token)
+        admin.post("/api/v1/connections/no-such/test", headers=forged)
+    first, second = state.audit.read(2)
+    assert first["client"] == "127.0.0.1" and second["client"] == "203.0.113.9"
