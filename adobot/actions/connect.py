@@ -195,6 +195,14 @@ class Outputs(ActionOutputs):
 
 
 def run(ctx: ActionContext, inputs: Inputs) -> Outputs:
+    allowed = ctx.env.sign_in
+    if allowed is not None and inputs.authentication_method not in allowed:
+        raise InvalidInput(f"authentication_method {inputs.authentication_method} is not "
+                           f"available to this run: it signs in with {', '.join(allowed)} "
+                           "only, and nothing was tried", "A bot tried on the page runs against "
+                           "a sandbox of its own: use personal_access_token: {variable: pat} "
+                           "(the sandbox's token is sandbox-demo-pat).",
+                           field="authentication_method")
     if inputs.connection is not None:
         ctx.sessions.check_free(inputs.session.name)
         return _connect(ctx, inputs, *_by_connection(ctx, inputs))

@@ -76,3 +76,6 @@ class Environment:
     allow_dirs: tuple[Path, ...] = ()
     progress: Callable[[str], None] | None = None
     debug: bool = False
+    # The authentication methods Connect may use (None: all). A run that must reach nothing
+    # but its own sandbox signs in only with what the sandbox answers: a PAT.
+    sign_in: tuple[str, ...] | None = None

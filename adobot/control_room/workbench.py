@@ -107,9 +107,8 @@ def run_in_sandbox(body: BotText) -> dict[str, Any]:
             if value.strip():
                 redactor.add(Secret(value.strip()))
         with Sandbox() as sandbox:
-            runner = Runner(build_environment(Settings(
-                vault=str(path.parent / "none"), sandbox=sandbox, redactor=redactor,
-                connections="none")))
+            runner = Runner(build_environment(Settings(sandbox=sandbox, redactor=redactor,
+                                                       isolated=True)))
             bot = parsed.get(path.resolve()) or load_bot(path)
             result = runner.run(bot, dict(body.variables), parsed=parsed)
     return {**redactor.mask(json.loads(json.dumps(result.to_dict(), default=str))),

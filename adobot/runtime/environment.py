@@ -37,9 +37,12 @@ class Settings:
     database: str | None = None       # the control room's store (None: beside the vault)
     sandbox: Any = None               # a running Sandbox: organizations and Entra go there
     control_room: ControlRoomSettings | None = None
-    # Where named connections come from: "local" (the store beside the vault), "control-room"
-    # (needs control_room), or "none" (a run that must never see an admin's secret).
-    connections: Literal["local", "control-room", "none"] = "local"
+    # Where named connections come from: "local" (the store beside the vault), or
+    # "control-room" (needs control_room).
+    connections: Literal["local", "control-room"] = "local"
+    # A run that must never see an admin's secret nor reach past its own sandbox (a bot tried
+    # on the page): no connections, no vault, and a PAT as the only sign-in.
+    isolated: bool = False
     redactor: Redactor | None = None
     allow_plain_http: bool = False
     allow_dirs: Iterable[str | Path] = ()
@@ -54,7 +57,7 @@ def build_environment(settings: Settings = Settings()) -> Environment:
     redactor = settings.redactor or Redactor()
     sandbox = settings.sandbox
     connections: ConnectionSource
-    if settings.connections == "none":
+    if settings.isolated:
         connections = _sandbox_only
     elif settings.connections == "control-room":
         if settings.control_room is None:
@@ -70,13 +73,14 @@ def build_environment(settings: Settings = Settings()) -> Environment:
         connections = LocalConnections(settings.vault, settings.database)
     return Environment(
         route=sandbox.route if sandbox is not None else own_organization,
-        secrets=lambda: Vault(settings.vault),
+        secrets=_no_vault if settings.isolated else lambda: Vault(settings.vault),
         connections=connections,
         entra=sandbox.entra_route() if sandbox is not None else None,
         redactor=redactor,
         allow_plain_http=settings.allow_plain_http,
         allow_dirs=tuple(Path(folder).resolve() for folder in settings.allow_dirs),
-        progress=settings.progress, debug=settings.debug)
+        progress=settings.progress, debug=settings.debug,
+        sign_in=("pat",) if settings.isolated else None)
 
 
 def _sandbox_only(name: str, organization_url: Optional[str]) -> "ConnectionCredential":
@@ -84,6 +88,12 @@ def _sandbox_only(name: str, organization_url: Optional[str]) -> "ConnectionCred
                        "sandbox, where connections' secrets never go",
                        "Use personal_access_token: {variable: pat} and give pat the "
                        "sandbox's token (sandbox-demo-pat).", field="connection")
+
+
+def _no_vault() -> Any:
+    raise InvalidInput("a bot tried on the page has no vault: its secrets never come here",
+                       "Use personal_access_token: {variable: pat} and give pat the sandbox's "
+                       "token (sandbox-demo-pat).", field="personal_access_token")
 
 
 class LocalConnections:

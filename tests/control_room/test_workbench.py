@@ -81,7 +81,22 @@ def test_a_bot_tried_on_the_page_reaches_no_connection_vault_or_file(standard, a
                 "      organization_url: https://dev.azure.com/contoso\n      project: Payments\n"
                 "      personal_access_token: {credential: {locker: ado, name: ci, attribute: pat}}\n")
     result = standard.post("/api/v1/bots/run", json={"bot": by_vault}).json()
-    assert result["status"] == "failed" and result["error"]["code"] == "CREDENTIAL_NOT_FOUND"
+    assert result["status"] == "failed" and result["error"]["code"] == "INVALID_INPUT"
+    assert "has no vault" in result["error"]["message"]
+    # sign-ins the sandbox does not answer are refused before anything is tried: no server
+    # file is read (a token file), no metadata address or sign-in host is asked
+    for method, more in (("workload_identity", "      tenant_id: 72f988bf-86f1-41af-91ab-"
+                                                "2d7cd011db47\n      client_id: 0b5b2d5c-6a21-"
+                                                "4f3f-8bbb-111122223333\n      token_file: "
+                                                "/etc/hostname\n"),
+                         ("managed_identity", "")):
+        bot = ("name: b\nsteps:\n  - action: Connect\n    inputs:\n"
+               "      organization_url: https://dev.azure.com/contoso\n      project: Payments\n"
+               f"      authentication_method: {method}\n{more}")
+        result = standard.post("/api/v1/bots/run", json={"bot": bot}).json()
+        assert result["error"]["code"] == "INVALID_INPUT", result
+        assert f"{method} is not available to this run" in result["error"]["message"]
+        assert "/etc/" not in json.dumps(result) and "/tmp" not in json.dumps(result)
     reading = ("name: b\nsteps:\n  - action: ReadCsv\n    inputs: {path: /etc/passwd}\n")
     result = standard.post("/api/v1/bots/run", json={"bot": reading}).json()
     assert result["status"] == "failed" and result["error"]["code"] == "INVALID_INPUT"
