@@ -5,6 +5,7 @@ settings, the same way for every front end.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
@@ -63,6 +64,19 @@ def default_vault() -> SecretSource:
 
 
 @dataclass(frozen=True)
+class RunLimits:
+    """What one run may take (None: no limit): wall time, actions run (child bots' included),
+    items of one loop, the size of its variables (as JSON). ``stop``, set by whoever started
+    the run (its client left, the service is stopping), ends it at its next step or wait."""
+
+    seconds: float | None = None
+    steps: int | None = None
+    loop_items: int | None = None
+    variable_bytes: int | None = None
+    stop: threading.Event | None = None
+
+
+@dataclass(frozen=True)
 class Environment:
     route: Route = own_organization
     # Opens the vault when a credential is asked for (not before: most runs need none).
@@ -79,3 +93,4 @@ class Environment:
     # The authentication methods Connect may use (None: all). A run that must reach nothing
     # but its own sandbox signs in only with what the sandbox answers: a PAT.
     sign_in: tuple[str, ...] | None = None
+    limits: RunLimits | None = None  # a run the service executes itself (the page's) has some

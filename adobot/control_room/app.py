@@ -28,6 +28,7 @@ from adobot.control_room.deps import Forbidden, run_on
 from adobot.control_room.guard import Guard, TooLarge
 from adobot.control_room.routes import connections, people, workbench
 from adobot.control_room.routes.connections import Malformed, UnsupportedType
+from adobot.control_room.routes.workbench import RETRY_AFTER, Busy
 from adobot.control_room.state import ControlRoomState
 from adobot.control_room.tokens import Unauthorized
 from adobot.credentials.wire import ErrorBody, ErrorDetail
@@ -52,7 +53,7 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 
                 "Cache-Control": "no-store"}
 # The one table of statuses: the runner's client reads the code in the body, not the status.
 STATUSES = ((Unauthorized, 401), (Forbidden, 403), (Malformed, 400), (UnsupportedType, 415),
-            (TooLarge, 413), (CredentialNotFound, 404), (AlreadyExists, 409),
+            (TooLarge, 413), (Busy, 429), (CredentialNotFound, 404), (AlreadyExists, 409),
             (InvalidInput, 422), (TransportError, 502), (VaultError, 500), (InternalError, 500))
 
 
@@ -69,7 +70,8 @@ def error_body(error: AdobotError) -> dict:
 
 def refusal(error: AdobotError) -> JSONResponse:
     status = status_of(error)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else \
+        {"Retry-After": str(RETRY_AFTER)} if status == 429 else None
     return JSONResponse(error_body(error), status_code=status, headers=headers)
 
 

@@ -20,6 +20,7 @@ ERROR_STATUSES = {
     409: "The name or the organization is taken, or it changed meanwhile",
     413: "The body is larger than the route takes (a route that takes none takes none)",
     415: "The body is of another content type than the route takes",
+    429: "Too many bots running on the page at once (Retry-After says when to try again)",
     422: "An invalid field, or a secret the organization refused when it was tested",
     500: "The vault or the database cannot be used",
     502: "The organization could not be reached to test the secret",

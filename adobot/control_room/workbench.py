@@ -84,8 +84,9 @@ def _checked(path: Path, body: BotText, parsed: dict[Path, Any]) -> dict[str, An
             "findings": listed}
 
 
-def run_in_sandbox(body: BotText) -> dict[str, Any]:
-    """Run the bot against a sandbox of its own: the result document of `adobot run --json`."""
+def run_in_sandbox(body: BotText, limits: Any = None) -> dict[str, Any]:
+    """Run the bot against a sandbox of its own: the result document of `adobot run --json`.
+    ``limits``: the run's ``RunLimits`` (wall time, steps, loop items, variables, a stop)."""
     from adobot.credentials.secret import Secret
     from adobot.runtime.loader import load_bot
     from adobot.credentials.redact import Redactor
@@ -108,7 +109,7 @@ def run_in_sandbox(body: BotText) -> dict[str, Any]:
                 redactor.add(Secret(value.strip()))
         with Sandbox() as sandbox:
             runner = Runner(build_environment(Settings(sandbox=sandbox, redactor=redactor,
-                                                       isolated=True)))
+                                                       isolated=True, limits=limits)))
             bot = parsed.get(path.resolve()) or load_bot(path)
             result = runner.run(bot, dict(body.variables), parsed=parsed)
     return {**redactor.mask(json.loads(json.dumps(result.to_dict(), default=str))),

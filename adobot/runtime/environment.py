@@ -10,7 +10,12 @@ from pathlib import Path
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Optional
 
-from adobot.actions.environment import ConnectionSource, Environment, own_organization
+from adobot.actions.environment import (
+    ConnectionSource,
+    Environment,
+    RunLimits,
+    own_organization,
+)
 from adobot.credentials.redact import Redactor
 from adobot.errors import InvalidInput
 
@@ -43,6 +48,7 @@ class Settings:
     # A run that must never see an admin's secret nor reach past its own sandbox (a bot tried
     # on the page): no connections, no vault, and a PAT as the only sign-in.
     isolated: bool = False
+    limits: RunLimits | None = None
     redactor: Redactor | None = None
     allow_plain_http: bool = False
     allow_dirs: Iterable[str | Path] = ()
@@ -80,7 +86,7 @@ def build_environment(settings: Settings = Settings()) -> Environment:
         allow_plain_http=settings.allow_plain_http,
         allow_dirs=tuple(Path(folder).resolve() for folder in settings.allow_dirs),
         progress=settings.progress, debug=settings.debug,
-        sign_in=("pat",) if settings.isolated else None)
+        sign_in=("pat",) if settings.isolated else None, limits=settings.limits)
 
 
 def _sandbox_only(name: str, organization_url: Optional[str]) -> "ConnectionCredential":

@@ -1,6 +1,7 @@
 """Runs a bot: variables, steps, for_each, outputs; times and counts each step; closes sessions."""
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -9,10 +10,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from adobot.actions.base import ActionContext
-from adobot.actions.environment import Environment
+from adobot.actions.environment import Environment, RunLimits
 from adobot.actions.files import confine
 from adobot.credentials.secret import Secret
-from adobot.errors import AdobotError, InternalError, InvalidBot, InvalidInput
+from adobot.errors import AdobotError, InternalError, InvalidBot, InvalidInput, Timeout
 from adobot.runtime.execute import execute, hold_secrets
 from adobot.runtime.interpolate import interpolate, whole_reference
 from adobot.runtime.loader import Bot, Step, load_bot
@@ -96,6 +97,7 @@ class _Tree:
     warnings: list[str] = field(default_factory=list)
     bots: dict[Path, Bot] = field(default_factory=dict)  # child bots, each parsed once a run
     lock: threading.Lock = field(default_factory=threading.Lock)
+    budget: "_Budget | None" = None  # the run's limits, if it has some
 
     def load(self, parent: Bot, path: str) -> Bot:
         """A child bot of ``parent``: inside the allowed folders, parsed once per run."""
@@ -108,7 +110,7 @@ class _Tree:
     def fork(self) -> "_Tree":
         """For one item of a parallel loop: its own records, failures and warnings (merged back
         in item order), the same child bots and folders."""
-        return _Tree(allowed=self.allowed, bots=self.bots, lock=self.lock)
+        return _Tree(allowed=self.allowed, bots=self.bots, lock=self.lock, budget=self.budget)
 
     def merge(self, item: "_Tree") -> None:
         self.records += item.records
@@ -157,7 +159,8 @@ class Runner:
         owns_global = global_sessions is None
         store = global_sessions if global_sessions is not None else SessionStore("global")
         tree = _Tree(allowed=(bot.file.parent.resolve(), *self.env.allow_dirs),
-                     bots=dict(parsed or {}))
+                     bots=dict(parsed or {}),
+                     budget=_Budget(self.env.limits) if self.env.limits else None)
         error: dict[str, Any] | None = None
         exit_code = 0
         variables = self._seed_variables(bot, overrides or {}, self._tree_secrets(bot, tree))
@@ -189,7 +192,8 @@ class Runner:
         ctx = ActionContext(sessions=scopes, env=self.env, variables=variables, log=log,
                             progress=self.progress, bot_dir=bot.file.parent,
                             allowed_dirs=tree.allowed, timeout=bot.settings.timeout,
-                            retry_policy=bot.settings.policy())
+                            retry_policy=bot.settings.policy(),
+                            sleep=tree.budget.sleep if tree.budget else time.sleep)
         frame = self._bind(_Frame(bot, ctx, store, tree, depth))
         try:
             self._run_steps(bot.steps, frame, prefix)
@@ -267,6 +271,8 @@ class Runner:
             if not isinstance(items, list):
                 raise InvalidInput(f"step {path}: for_each must be a list, not "
                                    f"{type(items).__name__}", field="for_each")
+            if frame.tree.budget is not None:
+                frame.tree.budget.items(len(items))
         except AdobotError as exc:
             raise _StepFailed(exc, path, "for_each") from None
         show = _Progress(self.progress, path, len(items)) \
@@ -357,12 +363,22 @@ class Runner:
         ctx, tree = frame.ctx, frame.tree
         action_name = step.action or ""
         ctx.step_path = path
+        if tree.budget is not None:
+            try:
+                tree.budget.step()
+            except AdobotError as stopped:
+                raise _StepFailed(stopped, path, action_name) from None
         outcome = execute(action_name, step.inputs, ctx)
         failure = outcome.error
         if outcome.outputs is not None and step.outputs:
             values = outcome.outputs.model_dump(mode="json", include=set(step.outputs))
             for output, variable in step.outputs.items():
                 ctx.variables[variable] = values[output]
+            if tree.budget is not None and failure is None:
+                try:
+                    tree.budget.variables(ctx.variables)
+                except AdobotError as grown:
+                    failure = grown
         record = StepRecord(path=path, action=action_name, line=step.line,
                             status="failed" if failure else "succeeded",
                             duration_ms=outcome.duration_ms, requests=outcome.requests)
@@ -383,6 +399,62 @@ class Runner:
         record.summary = outcome.outputs.summary()
         log.info("step %s %s: %s (%s, %.0f ms)", path, action_name, record.summary or "done",
                  plural(record.requests, "request"), record.duration_ms)
+
+
+class _Budget:
+    """A run's limits as it goes (``RunLimits``): shared by every bot and loop item of the run,
+    checked before each step, each loop and each wait."""
+
+    def __init__(self, limits: RunLimits) -> None:
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.seconds if limits.seconds else None
+        self.steps = 0
+        self.lock = threading.Lock()
+
+    def check(self) -> None:
+        if self.limits.stop is not None and self.limits.stop.is_set():
+            raise Timeout("the run was stopped before it ended: whoever started it left, or "
+                          "the service is stopping", "Run it again.", after_request=True)
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise Timeout(f"the run took longer than the {self.limits.seconds:g} s it may",
+                          "Try a smaller bot here; run the whole one with `adobot run`.",
+                          after_request=True)
+
+    def step(self) -> None:
+        self.check()
+        with self.lock:
+            self.steps += 1
+            count = self.steps
+        if self.limits.steps is not None and count > self.limits.steps:
+            raise InvalidBot(f"the run has more than the {self.limits.steps} steps it may run",
+                             "Try a smaller bot here; run the whole one with `adobot run`.",
+                             after_request=True)
+
+    def items(self, count: int) -> None:
+        if self.limits.loop_items is not None and count > self.limits.loop_items:
+            raise InvalidBot(f"for_each has {count} items; a loop here may have "
+                             f"{self.limits.loop_items}", "Try fewer items here; run the "
+                             "whole bot with `adobot run`.", after_request=True)
+
+    def variables(self, variables: Mapping[str, Any]) -> None:
+        limit = self.limits.variable_bytes
+        if limit is None:
+            return
+        size = len(json.dumps(variables, default=str))
+        if size > limit:
+            raise InvalidBot(f"the run's variables hold {size:,} bytes; a run here may hold "
+                             f"{limit:,}", "Keep fewer or smaller outputs here; run the whole "
+                             "bot with `adobot run`.", after_request=True)
+
+    def sleep(self, seconds: float) -> None:
+        """A wait (QueueRun's) that ends early, with the error, when the run must stop."""
+        until = time.monotonic() + seconds
+        while True:
+            self.check()
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.25))
 
 
 class _Progress:

@@ -2,13 +2,27 @@
 catalogue, checking a bot as `adobot validate` does, and running it in a sandbox of its own."""
 from __future__ import annotations
 
+import threading
+
+import anyio
 from fastapi import APIRouter, Request
 
+from adobot.actions.environment import RunLimits
 from adobot.control_room import workbench
 from adobot.control_room.deps import Person, run_as
 from adobot.control_room.schemas import Catalogue, CheckResult, RunDocument, errors
+from adobot.errors import Throttled
 
 router = APIRouter(tags=["bots"])
+# A bot tried on the page runs in the service itself: it is held to a small run, and only a
+# few run at once, so no one can tire the service with them.
+PAGE_LIMITS = {"seconds": 60.0, "steps": 500, "loop_items": 200, "variable_bytes": 1024 * 1024}
+PAGE_RUNS, PAGE_RUNS_PER_TOKEN = 8, 2
+RETRY_AFTER = 5
+
+
+class Busy(Throttled):
+    """Too many page runs at once, the caller's or everyone's: HTTP 429 with Retry-After."""
 
 
 @router.get("/actions", summary="The action catalogue: every manifest, grouped",
@@ -24,7 +38,36 @@ async def check_bot(body: workbench.BotText, request: Request, token: Person) ->
 
 
 @router.post("/bots/run", summary="Run a bot against a sandbox of its own (no vault, no "
-             "connections)", responses=errors(400, 403, 422))
+             "connections; at most 60 s, 500 steps, 200 items a loop, 1 MiB of variables)",
+             responses=errors(400, 403, 422, 429))
 async def run_bot(body: workbench.BotText, request: Request, token: Person) -> RunDocument:
-    return RunDocument.model_validate(await run_as(request, "slow",
-                                                      workbench.run_in_sandbox, body))
+    runs: dict[str, set[threading.Event]] = request.app.state.__dict__.setdefault(
+        "page_runs", {})
+    mine = runs.setdefault(token.name, set())
+    if len(mine) >= PAGE_RUNS_PER_TOKEN or sum(map(len, runs.values())) >= PAGE_RUNS:
+        whose = ("yours" if len(mine) >= PAGE_RUNS_PER_TOKEN else "everyone's")
+        raise Busy(f"too many bots are running on the page at once ({whose}: at most "
+                   f"{PAGE_RUNS_PER_TOKEN} a person, {PAGE_RUNS} in all)",
+                   f"Try again in a few seconds (Retry-After: {RETRY_AFTER}).")
+    stop = threading.Event()
+    mine.add(stop)
+    try:
+        async with anyio.create_task_group() as watching:
+            watching.start_soon(_stop_when_the_client_leaves, request, stop)
+            try:
+                result = await run_as(request, "slow", workbench.run_in_sandbox, body,
+                                      RunLimits(**PAGE_LIMITS, stop=stop))
+            finally:
+                stop.set()  # also when this request is cancelled: the run ends at its next step
+                watching.cancel_scope.cancel()
+    finally:
+        mine.discard(stop)
+    return RunDocument.model_validate(result)
+
+
+async def _stop_when_the_client_leaves(request: Request, stop: threading.Event) -> None:
+    while not stop.is_set():
+        if await request.is_disconnected():
+            stop.set()
+            return
+        await anyio.sleep(0.25)
