@@ -41,6 +41,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     mcp.add_argument("--mode", choices=("read-only", "review", "autonomous"), default="review",
                      help="read-only: only tools that change nothing; review (default): each "
                           "change confirmed by the person; autonomous: changes sent directly")
+    mcp.add_argument("--require-elicitation", action="store_true",
+                     help="review: refuse clients that cannot ask the person (without "
+                          "elicitation, the model itself could call Confirm)")
     mcp.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
     mcp.add_argument("--host", default="127.0.0.1", help="with --http: address (default 127.0.0.1)")
     mcp.add_argument("--port", type=int, default=8765, help="with --http: port (default 8765)")
@@ -129,8 +132,12 @@ def _serve(args: argparse.Namespace) -> int:
             **_connections_of(args, "mcp")))
         ctx, connected = open_session(inputs, env, variables=variables)
         log.info("mcp: %s (mode %s)", connected.summary(), args.mode)
+        if args.require_elicitation and args.mode != "review":
+            raise InvalidInput("--require-elicitation goes with --mode review",
+                               field="--require-elicitation")
         server = McpServer(ctx, mode=args.mode, redactor=args.redactor,
-                           organization=connected.organization, project=connected.project_name)
+                           organization=connected.organization, project=connected.project_name,
+                           require_elicitation=args.require_elicitation)
         if args.http:
             _serve_http(server, args.host, args.port, http_token, args.certificate, args.key)
         else:

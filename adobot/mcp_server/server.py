@@ -14,8 +14,6 @@ QueryWorkItems' batches report progress; a cancelled call stops at its next wait
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 import threading
@@ -53,6 +51,7 @@ class ConfirmationRequired(PermissionDenied):
 
 @dataclass
 class _Pending:
+    kind: str  # "confirm" (for Confirm) or "elicit" (an elicitation's request_state)
     tool: str
     arguments: dict[str, Any]
     expires: float
@@ -67,7 +66,11 @@ class McpServer:
     redactor: Redactor = field(default_factory=Redactor)
     organization: str = ""
     project: str = ""
-    _key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    # review: refuse clients that cannot ask the person (without elicitation, the model
+    # itself could call Confirm).
+    require_elicitation: bool = False
+    # One-time nonces, each bound to the exact call it previews, until it expires: a
+    # confirmation for Confirm, or the request_state of an elicitation (protocol 2026-07-28).
     _pending: dict[str, _Pending] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -83,7 +86,7 @@ class McpServer:
 
     def tools(self) -> list[types.Tool]:
         listed = [_tool(spec) for spec in self.specs.values()]
-        if self.mode == "review":
+        if self.mode == "review" and not self.require_elicitation:
             listed.append(types.Tool(
                 name=CONFIRM_TOOL, description="Sends a previewed change the person approved",
                 input_schema={"type": "object", "required": ["confirmation"],
@@ -186,28 +189,54 @@ class McpServer:
                 f"{self.organization}/{self.project} with:\n"
                 f"{json.dumps(arguments, indent=1, sort_keys=True, ensure_ascii=False)}")
 
-    def _confirmation(self, spec: ToolSpec, arguments: dict[str, Any]) -> str:
-        body = json.dumps([spec.name, arguments], sort_keys=True, separators=(",", ":"))
-        return hmac.new(self._key, body.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
+    def _nonce(self, kind: str, spec: ToolSpec, arguments: dict[str, Any]) -> str:
+        """A new one-time nonce of ``kind`` for this exact call, good for PENDING_SECONDS."""
+        nonce = secrets.token_urlsafe(18)
+        with self._lock:
+            now = time.monotonic()
+            self._pending = {k: v for k, v in self._pending.items() if v.expires > now}
+            self._pending[nonce] = _Pending(kind, spec.name, json.loads(json.dumps(arguments)),
+                                            now + PENDING_SECONDS)
+        return nonce
+
+    def _redeem(self, kind: str, nonce: object) -> _Pending | None:
+        """The call a nonce of ``kind`` was given for, once: it is gone after this, used or not.
+        (An elicitation's request_state is no confirmation: the model must not skip the
+        person's answer by passing it to Confirm.)"""
+        if not isinstance(nonce, str):
+            return None
+        with self._lock:
+            pending = self._pending.pop(nonce, None)
+        if pending is None or pending.kind != kind or pending.expires < time.monotonic():
+            return None
+        return pending
 
     async def _review(self, request: Any, params: types.CallToolRequestParams, spec: ToolSpec,
                       arguments: dict[str, Any]) -> Any:
         preview = self._preview(spec, arguments)
         capabilities = request.session.client_capabilities
         if capabilities is None or capabilities.elicitation is None:
+            if self.require_elicitation:
+                return self._failure(PermissionDenied(
+                    f"{spec.name} needs the person's yes, and this client cannot ask them "
+                    "(no elicitation): nothing was sent", "Use a client that supports MCP "
+                    "elicitation; this server was started with --require-elicitation.",
+                    field="confirm"))
             return self._ask_for_confirmation(spec, arguments, preview)
         question = {"type": "object", "required": ["confirm"], "properties": {"confirm": {
             "type": "boolean", "title": "Send this change?"}}}
         message = f"Send this change to Azure DevOps?\n{preview}"
         if request.protocol_version >= MODERN:
             answer = (params.input_responses or {}).get("confirm")
-            expected = self._confirmation(spec, arguments)
-            if answer is None or params.request_state != expected:
+            # The answer counts once, for the call it was asked about: a replayed or reused
+            # request_state asks again instead of sending again.
+            asked = self._redeem("elicit", params.request_state) if answer is not None else None
+            if asked is None or asked.tool != spec.name or asked.arguments != arguments:
                 return types.InputRequiredResult(
                     input_requests={"confirm": types.ElicitRequest(
                         params=types.ElicitRequestFormParams(message=message,
                                                              requested_schema=question))},
-                    request_state=expected)
+                    request_state=self._nonce("elicit", spec, arguments))
         else:
             answer = await request.session.elicit_form(message, question, request.request_id)
         if not (isinstance(answer, types.ElicitResult) and answer.action == "accept"
@@ -219,11 +248,7 @@ class McpServer:
 
     def _ask_for_confirmation(self, spec: ToolSpec, arguments: dict[str, Any],
                               preview: str) -> types.CallToolResult:
-        confirmation = self._confirmation(spec, arguments)
-        with self._lock:
-            now = time.monotonic()
-            self._pending = {k: v for k, v in self._pending.items() if v.expires > now}
-            self._pending[confirmation] = _Pending(spec.name, arguments, now + PENDING_SECONDS)
+        confirmation = self._nonce("confirm", spec, arguments)
         error = ConfirmationRequired(
             f"{spec.name} changes Azure DevOps and needs the person's yes first; nothing was "
             f"sent. It would send: {preview}",
@@ -236,11 +261,8 @@ class McpServer:
         return result
 
     async def _confirmed(self, request: Any, arguments: dict[str, Any]) -> Any:
-        confirmation = arguments.get("confirmation")
-        with self._lock:
-            pending = self._pending.pop(confirmation, None) if isinstance(confirmation, str) \
-                else None
-        if pending is None or pending.expires < time.monotonic():
+        pending = self._redeem("confirm", arguments.get("confirmation"))
+        if pending is None:
             raise InvalidInput("that confirmation is unknown, used or expired: nothing was sent",
                                "Call the tool again for a new preview.", field="confirmation")
         return await self._run(request, self.specs[pending.tool], pending.arguments)

@@ -285,3 +285,80 @@ def test_the_default_tool_list_averages_at_most_a_third_of_microsofts_bytes_a_to
     size = len(json.dumps({"tools": [tool.model_dump(mode="json", by_alias=True, exclude_none=True)
                                      for tool in tools]}, separators=(",", ":")))
     assert size / len(tools) <= 73_427 / 40 / 3, (size, len(tools))
+
+
+# --- review: one-time confirmations bound to their call (issue #31) ------------------------------
+
+class _Session:
+    def __init__(self, elicitation: bool) -> None:
+        from mcp import types
+
+        self.client_capabilities = types.ClientCapabilities(
+            elicitation=types.ElicitationCapability() if elicitation else None)
+
+    async def report_progress(self, *args, **kwargs) -> None:
+        return None
+
+
+class _Request:
+    """What a call sees of its request: the client's capabilities and protocol era."""
+
+    def __init__(self, elicitation: bool = True, era: str = "2026-07-28") -> None:
+        self.session, self.protocol_version, self.request_id = _Session(elicitation), era, 1
+
+
+def _call(server, name: str, arguments: dict, **more):
+    from mcp import types
+
+    params = types.CallToolRequestParams(name=name, arguments=arguments, **more)
+    return anyio.run(server.call, _Request(**more.pop("_request", {})), params)
+
+
+def made(sandbox, name: str) -> int:
+    return [r.name for r in sandbox.state.organization("contoso").project("Payments")
+            .repositories].count(name)
+
+
+def test_an_elicitation_answer_counts_once_for_the_call_it_was_asked_about(sandbox):
+    """Replaying an approved request_state (it created three work items) asks again."""
+    from mcp import types
+
+    server = serve(sandbox, "review", DEMO_PAT)
+    asked = _call(server, "CreateRepo", {"name": "once-only"})
+    assert isinstance(asked, types.InputRequiredResult) and made(sandbox, "once-only") == 0
+    yes = {"confirm": types.ElicitResult(action="accept", content={"confirm": True})}
+    done = _call(server, "CreateRepo", {"name": "once-only"}, request_state=asked.request_state,
+                 input_responses=yes)
+    assert not done.is_error and made(sandbox, "once-only") == 1
+    again = _call(server, "CreateRepo", {"name": "once-only"}, request_state=asked.request_state,
+                  input_responses=yes)
+    assert isinstance(again, types.InputRequiredResult) and made(sandbox, "once-only") == 1
+    # bound to the exact call: an approval for one name does not create another
+    asked = _call(server, "CreateRepo", {"name": "approved"})
+    other = _call(server, "CreateRepo", {"name": "not-approved"},
+                  request_state=asked.request_state, input_responses=yes)
+    assert isinstance(other, types.InputRequiredResult) and made(sandbox, "not-approved") == 0
+    # and an elicitation's request_state is no confirmation for Confirm
+    asked = _call(server, "CreateRepo", {"name": "skipped"})
+    skipped = _call(server, "Confirm", {"confirmation": asked.request_state})
+    assert skipped.is_error and made(sandbox, "skipped") == 0
+
+
+def test_a_confirmation_is_a_nonce_used_once(sandbox):
+    server = serve(sandbox, "review", DEMO_PAT)
+    first = _call(server, "CreateRepo", {"name": "nonce-a"}, _request={"elicitation": False})
+    second = _call(server, "CreateRepo", {"name": "nonce-a"}, _request={"elicitation": False})
+    one, two = (r.structured_content["confirmation"] for r in (first, second))
+    assert one != two  # not derived from the call: each preview has its own
+    assert not _call(server, "Confirm", {"confirmation": one}).is_error
+    assert _call(server, "Confirm", {"confirmation": one}).is_error  # used
+    assert made(sandbox, "nonce-a") == 1
+
+
+def test_require_elicitation_refuses_a_client_that_cannot_ask(sandbox):
+    server = serve(sandbox, "review", DEMO_PAT)
+    server.require_elicitation = True
+    assert "Confirm" not in [t.name for t in server.tools()]
+    refused = _call(server, "CreateRepo", {"name": "unasked"}, _request={"elicitation": False})
+    assert refused.is_error and "cannot ask them" in refused.structured_content["error"]["message"]
+    assert made(sandbox, "unasked") == 0
