@@ -41,8 +41,10 @@ async def check_bot(body: workbench.BotText, request: Request, token: Person) ->
              "connections; at most 60 s, 500 steps, 200 items a loop, 1 MiB of variables)",
              responses=errors(400, 403, 422, 429))
 async def run_bot(body: workbench.BotText, request: Request, token: Person) -> RunDocument:
-    runs: dict[str, set[threading.Event]] = request.app.state.__dict__.setdefault(
-        "page_runs", {})
+    # The page's runs by token name (the event loop alone touches this: no lock).
+    runs: dict[str, set[threading.Event]] | None = getattr(request.app.state, "page_runs", None)
+    if runs is None:
+        runs = request.app.state.page_runs = {}
     mine = runs.setdefault(token.name, set())
     if len(mine) >= PAGE_RUNS_PER_TOKEN or sum(map(len, runs.values())) >= PAGE_RUNS:
         whose = ("yours" if len(mine) >= PAGE_RUNS_PER_TOKEN else "everyone's")
