@@ -398,8 +398,10 @@ class Connections:
         if not self.vault.has_key():
             # A second instance started without the shared key would make a key of its own
             # and seal what no other instance can open: refuse, naming the key to give it.
+            # (Asked again after the rows: a writer beside this one may have just made the key,
+            # and it always makes the key before a row sealed with it.)
             sealed_with = sorted(self.repository.key_ids())
-            if sealed_with:
+            if sealed_with and not self.vault.has_key():
                 raise VaultError(
                     f"this control room has no vault key, and the database's connections are "
                     f"sealed with key id {', '.join(sealed_with)}; nothing was saved",

@@ -86,3 +86,18 @@ def test_an_instance_without_the_shared_key_refuses_to_seal_with_a_new_one(tmp_p
         assert key_id in refused.value.message and "ADOBOT_VAULT_KEY" in refused.value.hint
         assert not second.key_path.exists() and [c.name for c in state.connections.list()] == \
             ["contoso-main"]
+
+
+def test_a_key_another_writer_made_meanwhile_is_used_not_refused(tmp_path, database_url):
+    """Twenty admins saving on a fresh control room: one makes the key, and another, which
+    looked for it a moment before, then sees that one's row. It must seal with the key, not
+    refuse as if it were an instance without the shared key (it did, under load)."""
+    vault = Vault(tmp_path / "v" / "vault.json")
+    with open_state(vault, database_url, check=lambda c, s: "Someone") as state:
+        state.connections.add("first-conn", "contoso", Secret("first"))  # makes the key
+        looks = [False]  # the first look came before the other writer made it
+        real = vault.has_key
+        vault.has_key = lambda: looks.pop() if looks else real()  # type: ignore[method-assign]
+        state.connections.add("second-conn", "fabrikam", Secret("second"))
+        assert not looks and state.connections.credential("second-conn").secret.reveal() == \
+            "second"
