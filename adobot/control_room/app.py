@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 
 from adobot import __version__
 from adobot.control_room.deps import Forbidden, run_on
-from adobot.control_room.guard import Guard, TooLarge
+from adobot.control_room.guard import Guard, TooLarge, TooManyFailures
 from adobot.control_room.routes import connections, people, workbench
 from adobot.control_room.routes.connections import Malformed, UnsupportedType
 from adobot.control_room.routes.workbench import RETRY_AFTER, Busy
@@ -53,7 +53,7 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 
                 "Cache-Control": "no-store"}
 # The one table of statuses: the runner's client reads the code in the body, not the status.
 STATUSES = ((Unauthorized, 401), (Forbidden, 403), (Malformed, 400), (UnsupportedType, 415),
-            (TooLarge, 413), (Busy, 429), (CredentialNotFound, 404), (AlreadyExists, 409),
+            (TooLarge, 413), (Busy, 429), (TooManyFailures, 429), (CredentialNotFound, 404), (AlreadyExists, 409),
             (InvalidInput, 422), (TransportError, 502), (VaultError, 500), (InternalError, 500))
 
 
@@ -71,7 +71,8 @@ def error_body(error: AdobotError) -> dict:
 def refusal(error: AdobotError) -> JSONResponse:
     status = status_of(error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else \
-        {"Retry-After": str(RETRY_AFTER)} if status == 429 else None
+        {"Retry-After": str(getattr(error, "retry_after", RETRY_AFTER))} if status == 429 \
+        else None
     return JSONResponse(error_body(error), status_code=status, headers=headers)
 
 
@@ -99,7 +100,11 @@ def create_app(state: ControlRoomState) -> FastAPI:
     async def refuse(error: AdobotError, scope: Any, receive: Any, send: Any) -> None:
         await refusal(error)(scope, receive, send)
 
-    app.add_middleware(Guard, verify=verify, refuse=refuse)
+    async def note(event: str, client: str | None, detail: str) -> None:
+        await run_on(app, "quick", state.audit.record, event, actor="(no valid token)",
+                     role="-", outcome="refused: AUTH_FAILED", client=client, detail=detail)
+
+    app.add_middleware(Guard, verify=verify, refuse=refuse, note=note)
 
     @app.exception_handler(AdobotError)
     async def _adobot_error(request: Request, error: AdobotError) -> JSONResponse:

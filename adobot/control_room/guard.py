@@ -8,10 +8,11 @@ it from the request's state), so it is not looked up twice.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, Awaitable, Callable
 
 from adobot.control_room.tokens import Unauthorized
-from adobot.errors import AdobotError, InvalidInput
+from adobot.errors import AdobotError, InvalidInput, Throttled
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -34,8 +35,22 @@ LIMITS: list[tuple[str, re.Pattern[str], int]] = [
 ]
 
 
+# Failed sign-ins a source may make in a window; beyond it, every request from that source is
+# refused until the window ends, before its token is even looked up.
+FAILURES, WINDOW_SECONDS = 20, 60.0
+
+
 class TooLarge(InvalidInput):
     """A body over its route's limit: HTTP 413."""
+
+
+class TooManyFailures(Throttled):
+    """A source that failed to sign in too often: HTTP 429 with Retry-After."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins from this address: try again in "
+                         f"{retry_after} s", "Check the token; ask an admin for a new one.")
+        self.retry_after = retry_after
 
 
 def limit_for(method: str, path: str) -> int:
@@ -46,6 +61,34 @@ def limit_for(method: str, path: str) -> int:
 
 
 Refuse = Callable[[AdobotError, Scope, Receive, Send], Awaitable[None]]
+# Audits an event of a source that did not sign in: (event, client, detail).
+Note = Callable[[str, str | None, str], Awaitable[None]]
+
+
+class FailedSignIns:
+    """Failed sign-ins by source, counted in fixed windows (the event loop alone uses it)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.windows: dict[str | None, tuple[float, int]] = {}
+
+    def blocked_for(self, source: str | None) -> int:
+        """Seconds the source must wait (0: it may try)."""
+        start, count = self.windows.get(source, (0.0, 0))
+        left = start + WINDOW_SECONDS - self.clock()
+        return int(left) + 1 if count >= FAILURES and left > 0 else 0
+
+    def failed(self, source: str | None) -> int:
+        """Count a failure; how many the source has made in its window."""
+        now = self.clock()
+        start, count = self.windows.get(source, (now, 0))
+        if now - start >= WINDOW_SECONDS:
+            start, count = now, 0
+        if len(self.windows) > 10_000:  # forget the windows that ended
+            self.windows = {k: v for k, v in self.windows.items()
+                            if now - v[0] < WINDOW_SECONDS}
+        self.windows[source] = (start, count + 1)
+        return count + 1
 
 
 class Guard:
@@ -53,8 +96,9 @@ class Guard:
     ``refuse(error, scope, receive, send)`` answers with the error envelope."""
 
     def __init__(self, app: Any, verify: Callable[[str | None], Awaitable[Any]],
-                 refuse: Refuse) -> None:
-        self.app, self.verify, self.refuse = app, verify, refuse
+                 refuse: Refuse, note: Note) -> None:
+        self.app, self.verify, self.refuse, self.note = app, verify, refuse, note
+        self.failures = FailedSignIns()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -63,9 +107,22 @@ class Guard:
             return
         headers = {key.decode("latin-1").lower(): value.decode("latin-1")
                    for key, value in scope.get("headers", [])}
+        source = (scope.get("client") or (None,))[0]
+        wait = self.failures.blocked_for(source)
+        if wait:
+            await self.refuse(TooManyFailures(wait), scope, receive, send)
+            return
         try:
             token = await self.verify(_bearer(headers.get("authorization")))
         except Unauthorized as refused:
+            count = self.failures.failed(source)
+            # Audited once when a source starts failing and once when it is held back, not
+            # once a request: a flood of bad tokens adds two rows a minute at most.
+            if count == 1:
+                await self.note("auth.refused", source, refused.message)
+            elif count == FAILURES:
+                await self.note("auth.throttled", source, f"{FAILURES} failed sign-ins within "
+                                f"{WINDOW_SECONDS:g} s: refused until the minute is over")
             await self.refuse(refused, scope, receive, send)
             return
         scope.setdefault("state", {})["api_token"] = token

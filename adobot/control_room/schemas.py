@@ -20,7 +20,8 @@ ERROR_STATUSES = {
     409: "The name or the organization is taken, or it changed meanwhile",
     413: "The body is larger than the route takes (a route that takes none takes none)",
     415: "The body is of another content type than the route takes",
-    429: "Too many bots running on the page at once (Retry-After says when to try again)",
+    429: "Too many failed sign-ins from this address, or bots running on the page at once "
+         "(Retry-After says when to try again)",
     422: "An invalid field, or a secret the organization refused when it was tested",
     500: "The vault or the database cannot be used",
     502: "The organization could not be reached to test the secret",
@@ -28,10 +29,10 @@ ERROR_STATUSES = {
 
 
 def errors(*statuses: int, inputs: bool = True) -> dict[int | str, dict[str, Any]]:
-    """The error answers of a route, for its OpenAPI description: 401 and 413 on every route
-    (the guard checks the token and the body's size first), and 422 on every route that takes
-    input (a path, a query or a body)."""
-    always = {401, 413, 422} if inputs else {401, 413}
+    """The error answers of a route, for its OpenAPI description: 401, 413 and 429 on every
+    route (the guard checks the token, the body's size and failed sign-ins first), and 422 on
+    every route that takes input (a path, a query or a body)."""
+    always = {401, 413, 422, 429} if inputs else {401, 413, 429}
     return {status: {"model": ErrorBody, "description": ERROR_STATUSES[status]}
             for status in sorted(always | set(statuses))}
 

@@ -320,8 +320,8 @@ def test_the_openapi_document_describes_every_route(room):
                 elif status != "204":
                     assert answer["content"]["application/json"]["schema"], (method, path)
     assert set(paths["/api/v1/connections"]["post"]["responses"]) == \
-        {"201", "400", "401", "403", "409", "413", "422", "500", "502"}
-    assert set(paths["/api/v1/me"]["get"]["responses"]) == {"200", "401", "413"}
+        {"201", "400", "401", "403", "409", "413", "422", "429", "500", "502"}
+    assert set(paths["/api/v1/me"]["get"]["responses"]) == {"200", "401", "413", "429"}
     name = next(p for p in paths["/api/v1/connections/{name}"]["get"]["parameters"]
                 if p["name"] == "name")
     assert name["schema"]["pattern"] and name["schema"]["maxLength"] == 32

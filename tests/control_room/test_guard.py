@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.conftest import DEMO_PAT, Listener
-from tests.control_room.conftest import CANARY
+from tests.control_room.conftest import CANARY, Caller
 
 BIG = 20 * 1024 * 1024
 
@@ -169,3 +169,23 @@ def test_the_audit_records_who_connected_unless_a_trusted_proxy_says_otherwise(s
         admin.post("/api/v1/connections/no-such/test", headers=forged)
     first, second = state.audit.read(2)
     assert first["client"] == "127.0.0.1" and second["client"] == "203.0.113.9"
+
+
+def test_failed_sign_ins_are_limited_per_source_and_audited_once_a_window(room, state, admin):
+    """Guessing tokens from one address: after 20 failures in a minute every request from it
+    is 429 with Retry-After, before its token is even looked up, and the audit holds two rows
+    for the whole flood, not one a request."""
+    from adobot.control_room.guard import FAILURES
+
+    guessing = Caller(room.url, "adobot_not-a-token")
+    before = len(state.audit.read(1000))
+    answers = [guessing.get("/api/v1/me") for _ in range(FAILURES + 5)]
+    assert [a.status_code for a in answers] == [401] * FAILURES + [429] * 5
+    retry_after = int(answers[-1].headers["Retry-After"])
+    assert 0 < retry_after <= 60 and answers[-1].json()["error"]["code"] == "THROTTLED"
+    # the address is held back whatever it sends, a good token included
+    assert admin.get("/api/v1/me").status_code == 429
+    rows = state.audit.read(1000)[before:]
+    assert [(r["event"], r["client"]) for r in rows] == [("auth.refused", "127.0.0.1"),
+                                                        ("auth.throttled", "127.0.0.1")]
+    assert "adobot_not-a-token" not in str(rows)
