@@ -53,8 +53,9 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 
                 "Cache-Control": "no-store"}
 # The one table of statuses: the runner's client reads the code in the body, not the status.
 STATUSES = ((Unauthorized, 401), (Forbidden, 403), (Malformed, 400), (UnsupportedType, 415),
-            (TooLarge, 413), (Busy, 429), (TooManyFailures, 429), (CredentialNotFound, 404), (AlreadyExists, 409),
-            (InvalidInput, 422), (TransportError, 502), (VaultError, 500), (InternalError, 500))
+            (TooLarge, 413), (Busy, 429), (TooManyFailures, 429), (CredentialNotFound, 404),
+            (AlreadyExists, 409), (InvalidInput, 422), (TransportError, 502), (VaultError, 500),
+            (InternalError, 500))
 
 
 def status_of(error: AdobotError) -> int:
