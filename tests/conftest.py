@@ -40,6 +40,13 @@ def sandbox_route(sandbox: Sandbox):
     return sandbox.route
 
 
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def run_text(text: str, sandbox: Sandbox | None = None, **variables):
     """Run a bot given as YAML text against the sandbox; returns the RunResult."""
     runner = Runner(Environment(route=sandbox_route(sandbox)) if sandbox else None)

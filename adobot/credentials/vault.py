@@ -391,15 +391,16 @@ class Vault:
         with self._locked():
             return _Keys(self._key(create=True))
 
-    def peek_sections(self, names: tuple[str, ...]) -> dict[str, Any]:
-        """Which of the document's sections ``names`` hold anything, read without the key
-        (their contents are not checked here: read them with ``snapshot``)."""
+    def peek_sections(self) -> list[str]:
+        """The control room's sections (``SECTIONS``) the document still holds anything in,
+        read without the key (their contents are not checked here: read them with
+        ``snapshot``)."""
         self._check_files()
         try:
             doc = json.loads(self.path.read_bytes().rpartition(_MAC_LINE)[0] or b"{}")
         except (FileNotFoundError, ValueError):
-            return {}
-        return {name: bool(doc.get(name)) for name in names} if isinstance(doc, dict) else {}
+            return []
+        return [name for name in SECTIONS if isinstance(doc, dict) and doc.get(name)]
 
     def snapshot(self) -> tuple[dict[str, Any], "_Keys | None"]:
         """The document and its keys, read under the shared lock (integrity checked); no keys

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adobot.store.database import Database
@@ -57,10 +57,6 @@ class SqlConnections:
         """The ids of the vault keys the connections' secrets are sealed with."""
         with self.database.reading() as db:
             return set(db.execute(select(ConnectionRow.key_id).distinct()).scalars())
-
-    def count(self) -> int:
-        with self.database.reading() as db:
-            return db.execute(select(func.count()).select_from(ConnectionRow)).scalar_one()
 
     def find(self, name: str) -> dict[str, Any] | None:
         return self._one(ConnectionRow.name == name)

@@ -22,7 +22,6 @@ from adobot.store.connections import values_of
 from adobot.store.models import ApiTokenRow, ConnectionRow, MetaRow
 
 log = logging.getLogger("adobot")
-SECTIONS = ("connections", "api_tokens")
 
 
 def audit_file(vault_path: Path) -> Path:
@@ -33,15 +32,13 @@ def move_from_vault(store: Store, vault: Any, organization_key: Callable[[str], 
     """Move ``vault``'s connections, tokens and audit file into ``store``; how many items
     moved. ``vault`` is a ``credentials.vault.Vault``."""
     journal = audit_file(Path(vault.path))
-    doc = vault.peek_sections(SECTIONS)  # names only, no key needed, when nothing is there
-    if not any(doc.get(section) for section in SECTIONS) and not journal.exists():
-        return 0
+    held = vault.peek_sections()  # no key needed to see that nothing is there
     moved = 0
-    if any(doc.get(section) for section in SECTIONS):
+    if held:
         doc, keys = vault.snapshot()  # integrity checked: nothing tampered moves
         moved += _move_rows(store, doc, keys.key_id, organization_key)
         with vault.transaction() as (current, _):
-            for section in SECTIONS:
+            for section in held:
                 current.pop(section, None)
     if journal.exists():
         moved += _move_journal(store, journal)

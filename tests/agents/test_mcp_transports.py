@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ import pytest
 import requests
 
 from tests.agents.test_mcp_server import serve
-from tests.conftest import DEMO_PAT
+from tests.conftest import DEMO_PAT, free_port
 
 HTTP_TOKEN = "mcp-http-canary-4f1c9e"
 
@@ -64,11 +63,6 @@ def test_over_stdio_a_subprocess_lists_calls_and_confirms_with_the_token_in_no_m
     assert all(DEMO_PAT not in message for message in said)
     assert DEMO_PAT not in errors.getvalue() and "Traceback" not in errors.getvalue()
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

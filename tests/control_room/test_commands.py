@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 
@@ -19,7 +18,7 @@ from adobot.credentials.secret import Secret
 from adobot.credentials.vault import Vault
 from adobot.errors import InvalidInput
 from adobot.sandbox.tls import make_certificate
-from tests.conftest import ADOBOT, DEMO_PAT
+from tests.conftest import ADOBOT, DEMO_PAT, free_port
 from tests.control_room.conftest import issue
 
 
@@ -127,16 +126,11 @@ def test_validate_accepts_a_connect_by_connection(tmp_path):
         done.stdout + done.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def test_the_control_room_command_serves_until_stopped(tmp_path):
     path = str(tmp_path / "v.json")
     token = adobot("token", "issue", "alice", "--role", "standard", "--vault", path).stdout.strip()
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([str(ADOBOT), "control-room", "--port", str(port), "--vault", path],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

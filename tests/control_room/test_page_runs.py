@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from adobot.control_room.routes import workbench as page
-from tests.conftest import DEMO_PAT
+from tests.conftest import DEMO_PAT, free_port
 from tests.control_room.conftest import Caller, issue
 
 CONNECT = ("  - action: Connect\n    inputs: {organization_url: https://dev.azure.com/contoso, "
@@ -98,13 +98,12 @@ def test_sigterm_stops_the_service_with_a_page_run_in_flight(tmp_path):
     import subprocess
 
     from tests.conftest import ADOBOT
-    from tests.control_room.test_commands import _free_port
 
     vault = str(tmp_path / "room" / "vault.json")
     token = subprocess.run([str(ADOBOT), "token", "issue", "bob", "--role", "standard",
                             "--vault", vault], capture_output=True, text=True,
                            check=True).stdout.strip()
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([str(ADOBOT), "control-room", "--port", str(port), "--vault", vault],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     caller = Caller(f"http://127.0.0.1:{port}", token)

@@ -18,7 +18,7 @@ from adobot.credentials.vault import Vault, generate_key
 from adobot.errors import AlreadyExists
 from adobot.sandbox import Sandbox
 from adobot.sandbox.state import default_seed
-from tests.conftest import ADOBOT, DEMO_PAT
+from tests.conftest import ADOBOT, DEMO_PAT, free_port
 from tests.postgres import postgres_schema
 
 ADMINS = 20
@@ -53,14 +53,6 @@ def test_an_edit_proved_against_a_connection_changed_meanwhile_is_refused(tmp_pa
             assert (edited.runners, edited.project) == (("build-07",), "Billing")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def organizations():
     seed = default_seed()
@@ -78,7 +70,7 @@ def two_rooms(tmp_path, organizations):
         env = {**os.environ, "ADOBOT_VAULT_KEY": generate_key(), "ADOBOT_DATABASE_URL": url}
         rooms, processes = [], []
         for name in ("a", "b"):
-            port = _free_port()
+            port = free_port()
             # its log goes to a file: a pipe nobody reads would stall it once full
             log = open(tmp_path / f"room-{name}.log", "w")
             processes.append(subprocess.Popen(
