@@ -111,7 +111,10 @@ class Audit:
             result = action()
         except AdobotError as failed:
             said = "; ".join(filter(None, (fields.pop("detail", None), failed.message)))
-            self.note(event, outcome=f"refused: {failed.code}", detail=said, **fields)
+            # Repeated, it is counted in one row per window (``audit.py``), not a row each.
+            self.room.audit.refused(event, actor=self.token.name, role=self.token.role,
+                                    client=self.client, outcome=f"refused: {failed.code}",
+                                    detail=said, **fields)
             raise
         self.note(event, **fields)
         return result

@@ -24,7 +24,10 @@ class ControlRoomState:
     audit: AuditLog
 
     def close(self) -> None:
-        self.store.close()
+        try:
+            self.audit.flush()  # the refusals counted since their window's first row
+        finally:
+            self.store.close()
 
     def __enter__(self) -> "ControlRoomState":
         return self

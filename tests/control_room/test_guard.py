@@ -189,3 +189,36 @@ def test_failed_sign_ins_are_limited_per_source_and_audited_once_a_window(room, 
     assert [(r["event"], r["client"]) for r in rows] == [("auth.refused", "127.0.0.1"),
                                                         ("auth.throttled", "127.0.0.1")]
     assert "adobot_not-a-token" not in str(rows)
+
+
+def test_repeated_refused_fetches_are_one_row_a_window(admin, runner, state, organizations):
+    """200 refused credential fetches by one token from one address: the first is a row at
+    once, the other 199 are counted in one row when the window ends (or the room stops)."""
+    from adobot.control_room.audit import WINDOW_SECONDS
+
+    admin.post("/api/v1/connections", json={"name": "contoso-main", "pat": DEMO_PAT,
+                                             "organization": organizations.org_url()})
+    admin.patch("/api/v1/connections/contoso-main", json={"runners": ["build-02"]})
+    now = [0.0]
+    state.audit.clock = lambda: now[0]
+    before = len(state.audit.read(1000))
+    for _ in range(200):
+        assert runner.post("/api/v1/connections/contoso-main/credential",
+                           json={}).status_code == 403
+    assert runner.post("/api/v1/connections/nosuch/credential", json={}).status_code == 404
+    rows = state.audit.read(1000)[before:]
+    assert [(r["event"], r["outcome"]) for r in rows] == [
+        ("credential.fetch", "refused: PERMISSION_DENIED"),
+        ("credential.fetch", "refused: CREDENTIAL_NOT_FOUND")]  # another refusal: its own row
+    now[0] += WINDOW_SECONDS
+    runner.post("/api/v1/connections/contoso-main/credential", json={})
+    counted, first = state.audit.read(1000)[before + 2:]
+    assert counted["detail"].startswith(f"refused 199 more time(s) within {WINDOW_SECONDS:g} s")
+    assert counted["connection"] == "contoso-main" and counted["actor"] == "build-01"
+    assert first["outcome"] == "refused: PERMISSION_DENIED" and "limited to build-02" in \
+        first["detail"]
+    runner.post("/api/v1/connections/contoso-main/credential", json={})
+    state.audit.flush()  # what the control room does when it stops
+    last = state.audit.read(1)[0]
+    assert last["detail"].startswith("refused 1 more time(s)")
+    assert state.audit.verify().whole

@@ -231,3 +231,50 @@ def test_keyboard_alone_labels_and_phone_width(browser, room, state):
         shot(page, "8-phone-width")
     finally:
         context.close()
+
+
+def everything_on_the_page(page) -> str:
+    """Every text and every control's value, hidden or not: what the next person could find."""
+    return page.evaluate("""() => document.body.textContent + '\\n' +
+        [...document.querySelectorAll('input, textarea, select')].map(c => c.value).join('\\n')""")
+
+
+def test_sign_out_forgets_what_the_last_person_typed_and_saw(page, room, state, admin,
+                                                            organizations):
+    """Alice leaves a half-filled edit with a new PAT, her bot, its variables and a run on its
+    way; after sign-out Bob, at the same screen, finds none of it, and her run's answer (had it
+    come) is never shown."""
+    admin.post("/api/v1/connections", json={"name": "contoso-main", "pat": DEMO_PAT,
+                                             "organization": organizations.org_url()})
+    sign_in(page, room, issue(state, "administrator", "alice-private"))
+    page.get_by_role("button", name="Edit contoso-main").click()
+    page.get_by_label("New personal access token", exact=True).fill(CANARY)
+    page.get_by_label("Default project (optional)", exact=True).fill("AliceProject")
+
+    page.get_by_role("link", name="Actions").click()
+    page.get_by_role("button", name="Connect to Azure DevOps").click()
+    page.get_by_role("form", name="Inputs of Connect").get_by_label("project").fill("AliceInputs")
+
+    page.get_by_role("link", name="Check a bot").click()
+    page.get_by_label("Bot file (YAML)").fill(
+        (ROOT / "examples" / "quickstart.yaml").read_text().replace("name: ", "name: alice-", 1))
+    page.get_by_label("Variables for a run (NAME=VALUE, one per line)").fill(
+        f"pat={DEMO_PAT}\nsecret=alice-variable-{CANARY}")
+    with page.expect_event("requestfailed",
+                           lambda request: request.url.endswith("/bots/run")) as failed:
+        page.get_by_role("button", name="Run in the sandbox").click()
+        page.get_by_role("button", name="Sign out").click()
+    assert failed.value.failure  # the run was let go, not left to answer into the page
+    page.get_by_text("Signed out.").wait_for()
+
+    left = everything_on_the_page(page)
+    for trace in (CANARY, "alice", "AliceProject", "AliceInputs", "contoso-main"):
+        assert trace not in left, trace
+    sign_in(page, room, issue(state, "standard", "bob"))
+    for view in ("Actions", "Check a bot"):
+        page.get_by_role("link", name=view).click()
+    assert page.get_by_label("Bot file (YAML)").input_value() == ""
+    assert page.locator("#run-result").inner_text() == ""
+    left = everything_on_the_page(page)
+    for trace in (CANARY, "alice", "AliceProject", "AliceInputs"):
+        assert trace not in left, trace

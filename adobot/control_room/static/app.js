@@ -3,7 +3,8 @@
 "use strict";
 
 const API = "/api/v1";
-const state = { token: null, me: null, connections: [], editing: null, catalogue: null };
+const state = { token: null, me: null, connections: [], editing: null, catalogue: null,
+  session: 0, requests: new AbortController() };
 const $ = (id) => document.getElementById(id);
 
 // The naming rules, as the API checks them (adobot.credentials.connections).
@@ -40,11 +41,25 @@ async function api(method, path, body) {
     headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
-  const answer = await fetch(API + path, options);
+  // An answer that arrives after sign-out is never shown: it belongs to the last person.
+  const session = state.session;
+  const forgotten = () => new Promise(() => {});
+  options.signal = state.requests.signal;
+  let answer, data;
+  try {
+    answer = await fetch(API + path, options);
+    data = answer.status === 204 ? null : await answer.json().catch(() => ({}));
+  } catch (failure) {
+    if (session !== state.session) return forgotten();
+    throw failure;
+  }
+  if (session !== state.session) return forgotten();
   if (answer.status === 204) return null;
-  const data = await answer.json().catch(() => ({}));
   if (!answer.ok) {
-    if (answer.status === 401 && path !== "/me") signOut("Your token is no longer valid: sign in again.");
+    if (answer.status === 401 && path !== "/me") {
+      signOut("Your token is no longer valid: sign in again.");
+      return forgotten();
+    }
     throw new ApiError(answer.status, data.error || { message: `HTTP ${answer.status}` });
   }
   return data;
@@ -84,15 +99,30 @@ async function signIn(event) {
   show(location.hash.slice(1) || "connections");
 }
 
+// Sign-out forgets everything the last person typed or saw: the next person at this screen
+// finds the page as it loaded, and answers still on their way are dropped (see api()).
 function signOut(message) {
-  state.token = state.me = state.catalogue = null;
+  state.token = state.me = state.catalogue = state.editing = null;
+  state.connections = [];
+  state.session += 1;
+  state.requests.abort();
+  state.requests = new AbortController();
   document.body.classList.remove("administrator");
-  for (const id of ["connections", "actions", "check", "nav", "account"]) $(id).hidden = true;
+  for (const id of ["connections", "actions", "check", "nav", "account", "connection-form",
+                    "no-connections"]) $(id).hidden = true;
+  for (const form of document.querySelectorAll("form")) form.reset();
+  for (const error of document.querySelectorAll(".error")) error.textContent = "";
+  for (const id of ["who", "action-list", "check-result", "run-result"]) $(id).replaceChildren();
+  $("connection-table").querySelector("tbody").replaceChildren();
+  $("action-detail").replaceChildren(el("p", { text: ACTION_PROMPT }));
+  fillConnectionForm(null);
+  selectionChanged();
   $("sign-in").hidden = false;
   say(message || "Signed out.");
   $("token").focus();
 }
 
+const ACTION_PROMPT = "Choose an action to see its inputs, outputs and errors, and to make a step for a bot.";
 const VIEWS = { connections: loadConnections, actions: loadCatalogue, check: () => {} };
 
 function show(view) {
@@ -192,6 +222,13 @@ function methodChanged() {
 }
 
 function openConnectionForm(connection) {
+  fillConnectionForm(connection);
+  $("connection-form").hidden = false;
+  (connection ? $("c-organization") : $("c-name")).focus();
+}
+
+// The form as an add (connection: null) or an edit of a connection, its secret always empty.
+function fillConnectionForm(connection) {
   const form = $("connection-form");
   form.reset();
   state.editing = connection || null;
@@ -212,8 +249,6 @@ function openConnectionForm(connection) {
     ? "Leave empty to keep the saved one (it is never shown). A new one is tested before it is saved."
     : "Tested before it is saved; it can never be read back.";
   methodChanged();
-  form.hidden = false;
-  (connection ? $("c-organization") : $("c-name")).focus();
 }
 
 function closeConnectionForm() {
@@ -596,7 +631,12 @@ async function runBot() {
 function uploadBot() {
   const file = $("bot-file").files[0];
   if (!file) return;
-  file.text().then((text) => { $("bot-text").value = text; say(`Loaded ${file.name}.`); });
+  const session = state.session;
+  file.text().then((text) => {
+    if (session !== state.session) return;  // read for someone who signed out meanwhile
+    $("bot-text").value = text;
+    say(`Loaded ${file.name}.`);
+  });
 }
 
 // --- wiring -------------------------------------------------------------------------------
