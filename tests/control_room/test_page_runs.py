@@ -129,3 +129,12 @@ def _attempt(caller: Caller):
         return run(caller, SLOW, timeout=60).status_code
     except requests.RequestException as exc:
         return type(exc).__name__
+
+
+def test_an_empty_bot_is_refused_in_the_envelope(standard):
+    """Found by schemathesis: the run's refusal was wrapped by the task group that watches the
+    client, and came back as 500."""
+    answer = standard.post("/api/v1/bots/run", json={"bot": ""})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == {"code": "INVALID_INPUT", "message": "the bot is empty",
+                                      "hint": "Paste a bot file, or upload one.", "field": "bot"}

@@ -128,7 +128,7 @@ async def delete_connections(request: Request, room: State, token: Administrator
 
 
 @router.post("/{name}/credential", summary="A connection's secret for one bot run (runner "
-             "tokens; audited)", responses=errors(403, 404, 500),
+             "tokens; audited)", responses=errors(400, 403, 404, 500),
              response_model=CredentialAnswer)
 async def fetch_credential(name: Name, request: Request, room: State, token: Caller,
                            audit: Audited,

@@ -11,7 +11,7 @@ from adobot.actions.environment import RunLimits
 from adobot.control_room import workbench
 from adobot.control_room.deps import Person, run_as
 from adobot.control_room.schemas import Catalogue, CheckResult, RunDocument, errors
-from adobot.errors import Throttled
+from adobot.errors import AdobotError, Throttled
 
 router = APIRouter(tags=["bots"])
 # A bot tried on the page runs in the service itself: it is held to a small run, and only a
@@ -53,17 +53,22 @@ async def run_bot(body: workbench.BotText, request: Request, token: Person) -> R
                    f"Try again in a few seconds (Retry-After: {RETRY_AFTER}).")
     stop = threading.Event()
     mine.add(stop)
+    refused: AdobotError | None = None
     try:
         async with anyio.create_task_group() as watching:
             watching.start_soon(_stop_when_the_client_leaves, request, stop)
             try:
                 result = await run_as(request, "slow", workbench.run_in_sandbox, body,
                                       RunLimits(**PAGE_LIMITS, stop=stop))
+            except AdobotError as failed:  # raised here, the task group would wrap it in a group
+                refused = failed
             finally:
                 stop.set()  # also when this request is cancelled: the run ends at its next step
                 watching.cancel_scope.cancel()
     finally:
         mine.discard(stop)
+    if refused is not None:
+        raise refused
     return RunDocument.model_validate(result)
 
 
