@@ -676,7 +676,7 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "adobot")], check=True)
     rows: list[dict] = []
     seed = bench_seed()
-    steps = 9
+    steps = 10
     with sandbox_process(seed) as url:
         print(f"1/{steps} client CPU per action", flush=True)
         rows += cpu_per_action(url, runs, large, small)
@@ -699,6 +699,10 @@ def main() -> None:
     from bench import control_room  # it imports this module's helpers
 
     rows += control_room.rows(quick)
+    print(f"10/{steps} runs through the control room and its runners", flush=True)
+    from bench import runs as queued_runs
+
+    rows += queued_runs.rows(quick)
     (OUT / "results.json").write_text(json.dumps(rows, indent=1, default=str))
     text = table(rows, quick)
     (OUT / "benchmarks.md").write_text(text, encoding="utf-8")

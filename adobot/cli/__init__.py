@@ -14,7 +14,7 @@ from typing import Sequence
 
 from adobot import __version__
 from adobot.errors import AdobotError, InternalError
-from adobot.cli import assistants, bots, catalog, control, serve, vault
+from adobot.cli import assistants, bots, catalog, control, runs, serve, vault
 from adobot.cli.output import print_error
 from adobot.credentials.redact import RedactingFilter, Redactor
 
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="adobot", description="Run bots that automate Azure DevOps.", epilog=EXIT_CODES)
     parser.add_argument("--version", action="version", version=f"adobot {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (bots, catalog, vault, control, assistants, serve):
+    for group in (bots, catalog, vault, control, runs, assistants, serve):
         group.register(commands)
     return parser
 

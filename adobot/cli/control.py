@@ -140,19 +140,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     room.add_argument("--trusted-proxy", action="append", default=[], metavar="IP",
                       help="a proxy whose X-Forwarded-For names the client (the audit records "
                            "it); repeatable. Without one, the address that connected is recorded")
+    room.add_argument("--workers", type=int, default=2, metavar="N",
+                      help="runs of the pool 'default' this control room executes itself at "
+                           "once (default 2; 0: only runner machines run bots)")
     room.set_defaults(handler=_serve)
 
 
-def _state(args: argparse.Namespace, stack: ExitStack, proving: bool = False):
+def _state(args: argparse.Namespace, stack: ExitStack, proving: bool = False,
+           workers: int = 0):
     """The control room's state for a command: the vault, its store, and (for commands that
     save secrets) the check that proves them — against the sandbox with --sandbox."""
     from adobot.control_room.check import connection_check
     from adobot.control_room.state import open_state
     from adobot.credentials.vault import Vault
 
-    check = None
+    check, sandbox = None, None
     if proving:
-        sandbox = None
         if getattr(args, "sandbox", False):
             from adobot.cli.bots import start_sandbox
 
@@ -161,6 +164,8 @@ def _state(args: argparse.Namespace, stack: ExitStack, proving: bool = False):
                                  sandbox.entra_route() if sandbox else None)
     state = open_state(Vault(args.vault), args.database, check=check)
     stack.callback(state.close)
+    if workers:
+        state.run_bots(workers, sandbox=sandbox)
     return state
 
 
@@ -332,8 +337,10 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise InvalidInput(f"--port {args.port} is not a TCP port", field="--port")
     check_listener(args.host, args.certificate, args.key, args.allow_plain_http)
+    if not 0 <= args.workers <= 64:
+        raise InvalidInput(f"--workers {args.workers}: give 0 to 64", field="--workers")
     with ExitStack() as stack:
-        state = _state(args, stack, proving=True)
+        state = _state(args, stack, proving=True, workers=args.workers)
         scheme = "https" if args.certificate else "http"
         print(f"control room on {scheme}://{args.host}:{args.port} (OpenAPI: "
               f"/api/v1/openapi.json; database {_shown(state)}); Ctrl-C stops it",

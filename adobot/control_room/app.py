@@ -12,11 +12,12 @@ credential answer.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
+from typing import Any, AsyncIterator
 
-from typing import Any
-
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -26,7 +27,7 @@ from starlette.exceptions import HTTPException
 from adobot import __version__
 from adobot.control_room.deps import Forbidden, run_on
 from adobot.control_room.guard import Guard, TooLarge, TooManyFailures
-from adobot.control_room.routes import connections, people, workbench
+from adobot.control_room.routes import connections, people, runners, runs, workbench
 from adobot.control_room.routes.connections import Malformed, UnsupportedType
 from adobot.control_room.routes.workbench import RETRY_AFTER, Busy
 from adobot.control_room.state import ControlRoomState
@@ -42,6 +43,7 @@ from adobot.errors import (
     TransportError,
     VaultError,
 )
+from adobot.runs.service import RunNotFound
 
 log = logging.getLogger("adobot.control_room")
 API = "/api/v1"
@@ -54,6 +56,7 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 
 # The one table of statuses: the runner's client reads the code in the body, not the status.
 STATUSES = ((Unauthorized, 401), (Forbidden, 403), (Malformed, 400), (UnsupportedType, 415),
             (TooLarge, 413), (Busy, 429), (TooManyFailures, 429), (CredentialNotFound, 404),
+            (RunNotFound, 404),
             (AlreadyExists, 409), (InvalidInput, 422), (TransportError, 502), (VaultError, 500),
             (InternalError, 500))
 
@@ -86,13 +89,34 @@ class PageFiles(StaticFiles):
         return response
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While the app serves: the housekeeper (runs of lost runners taken back, retention) and,
+    if it runs bots itself, the control room's own pool. SIGTERM: the pool stops taking runs
+    and stops the ones it holds."""
+    from adobot.runs.engine import Housekeeper
+
+    room = app.state.control_room
+    room.stopping.clear()  # a state may be served again after a stop (tests do)
+    housekeeper = Housekeeper(room.runs).start()
+    if room.pool is not None:
+        room.pool.start()
+    try:
+        yield
+    finally:
+        housekeeper.stop()
+        if room.pool is not None:
+            await anyio.to_thread.run_sync(room.pool.stop)
+
+
 def create_app(state: ControlRoomState) -> FastAPI:
     """The control room over ``state`` (its connections prove secrets with their check)."""
     app = FastAPI(title="adobot control room", version=__version__,
                   description="Named Azure DevOps connections for bots, tested before they are "
                               "saved; their secrets are never returned, except to a bot runner "
                               "for a run.",
-                  openapi_url=f"{API}/openapi.json", docs_url=None, redoc_url=None)
+                  openapi_url=f"{API}/openapi.json", docs_url=None, redoc_url=None,
+                  lifespan=_lifespan)
     app.state.control_room = state
 
     async def verify(token: str | None) -> Any:
@@ -150,6 +174,8 @@ def create_app(state: ControlRoomState) -> FastAPI:
     app.include_router(connections.router, prefix=API)
     app.include_router(connections.registration, prefix=API)
     app.include_router(workbench.router, prefix=API)
+    app.include_router(runs.router, prefix=API)
+    app.include_router(runners.router, prefix=API)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

@@ -28,6 +28,11 @@ LIMITS: list[tuple[str, re.Pattern[str], int]] = [
     ("GET", re.compile(rf"^{API}/"), 0),
     ("DELETE", re.compile(rf"^{API}/"), 0),
     ("POST", re.compile(rf"^{API}/bots/(check|run)$"), 640 * KIB),  # a 256 KiB bot, variables
+    ("POST", re.compile(rf"^{API}/bots$"), 3 * 1024 * KIB),  # a 2 MiB bundle, escaped as JSON
+    ("POST", re.compile(rf"^{API}/runs$"), 320 * KIB),  # 256 KiB of variables
+    ("PUT", re.compile(rf"^{API}/pools/[^/]+$"), KIB),
+    ("POST", re.compile(rf"^{API}/runs/[^/]+/end$"), 4 * 1024 * KIB),  # steps, outputs, log
+    ("POST", re.compile(rf"^{API}/runners/(register|claim|heartbeat)$"), 8 * KIB),
     ("POST", re.compile(rf"^{API}/connections$"), 16 * KIB),
     ("PATCH", re.compile(rf"^{API}/connections/[^/]+$"), 16 * KIB),
     ("POST", re.compile(rf"^{API}/azuredevops/auth/pat$"), 8 * KIB),

@@ -16,7 +16,7 @@ ERROR_STATUSES = {
     400: "The body cannot be read (not JSON, not a form, a field given twice)",
     401: "No API token, or one that is unknown, revoked or expired",
     403: "The token's role (or name) may not do this",
-    404: "No such connection",
+    404: "No such connection, bot, version or run",
     409: "The name or the organization is taken, or it changed meanwhile",
     413: "The body is larger than the route takes (a route that takes none takes none)",
     415: "The body is of another content type than the route takes",
@@ -188,3 +188,155 @@ class RunDocument(BaseModel):
 class Catalogue(BaseModel):
     package: dict[str, Any]
     groups: list[dict[str, Any]] = Field(description="{name, actions: [manifest, ...]}")
+
+
+# --- bots and runs ---------------------------------------------------------------------------
+
+class BotVersion(BaseModel):
+    name: str
+    version: int
+    digest: str = Field(description="SHA-256 of the bundle: the same files are one version")
+    main: str
+    files: dict[str, int] = Field(description="The bundle's files and their sizes in bytes")
+    variables: list[str] = Field(description="Variables every run gives")
+    retries: int = Field(description="Repeats after a system failure (settings.retries)")
+    timeout_seconds: int
+    uploaded_by: str
+    uploaded_at: str
+
+
+class BotList(BaseModel):
+    bots: list[BotVersion]
+
+
+class RunError(BaseModel):
+    code: str
+    message: str
+    hint: Optional[str] = None
+    path: Optional[str] = None
+    action: Optional[str] = None
+
+
+class Attempt(BaseModel):
+    number: int
+    runner: str
+    started_at: str
+    ended_at: Optional[str] = None
+    state: str
+    failure: Optional[Literal["business", "system"]] = None
+    error: Optional[RunError] = None
+
+
+class RunOut(BaseModel):
+    id: str
+    bot: str
+    bot_version: int
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
+    failure: Optional[Literal["business", "system"]] = None
+    priority: Literal["high", "normal", "low"]
+    pool: str
+    idempotency_key: Optional[str] = None
+    started_by: str
+    created_at: str
+    started_at: Optional[str] = None
+    ended_at: Optional[str] = None
+    runner: Optional[str] = None
+    attempt: int = Field(description="Attempts so far (the first is 1)")
+    retries: int
+    cancel_requested: bool
+    waiting: Optional[str] = Field(None, description="Why a queued run has not started")
+    error: Optional[RunError] = None
+    requests: int
+    steps: Optional[list[dict[str, Any]]] = Field(None, description="One run: its step table")
+    outputs: Optional[dict[str, Any]] = Field(None, description="One run: its final "
+                                                                "variables, secrets masked")
+    log: Optional[str] = Field(None, description="One run: its log, secrets masked")
+    attempts: Optional[list[Attempt]] = None
+
+
+class RunList(BaseModel):
+    runs: list[RunOut]
+
+
+class PoolOut(BaseModel):
+    name: str
+    paused: bool
+    runners: int = Field(description="Runners online in it")
+    queued: int
+    running: int
+
+
+class PoolList(BaseModel):
+    pools: list[PoolOut]
+
+
+class PoolChange(_Body):
+    paused: bool = Field(description="A paused pool's runs wait; its runners take none")
+
+
+class RunnerOut(BaseModel):
+    name: str
+    pool: str
+    concurrency: int
+    version: str
+    host: str
+    state: Literal["online", "draining", "offline"]
+    heartbeat_at: str
+
+
+class RunnerList(BaseModel):
+    runners: list[RunnerOut]
+
+
+# --- runner machines ---------------------------------------------------------------------------
+
+class RunnerHello(_Body):
+    pool: str = Field("default", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+    concurrency: int = Field(1, ge=1, le=64)
+    version: str = Field(max_length=32)
+    host: str = Field(max_length=255)
+
+
+class RunnerTerms(BaseModel):
+    lease_seconds: int = Field(description="A run not renewed within it is taken back")
+    heartbeat_seconds: int = Field(description="How often the runner says it is alive")
+
+
+class Claim(_Body):
+    pool: str = Field("default", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+    wait_seconds: float = Field(20.0, ge=0, le=30, description="Wait this long for a run")
+
+
+class ClaimedRun(BaseModel):
+    id: str
+    bot: str
+    bot_version: int
+    attempt: int
+    timeout_seconds: int
+    bundle: dict[str, Any] = Field(description="main, and files by path")
+    variables: dict[str, Any] = Field(description="The run's variables (may hold secrets)")
+
+
+class Heartbeat(_Body):
+    holding: list[str] = Field(default_factory=list, max_length=64,
+                               description="The ids of the runs the runner holds")
+    draining: bool = Field(False, description="It takes no more runs (it is stopping)")
+
+
+class HeartbeatAnswer(BaseModel):
+    stop: list[str] = Field(description="Runs to stop: cancelled, or no longer this runner's")
+
+
+class RunReport(_Body):
+    attempt: int = Field(ge=1, le=2**31 - 1)
+    state: Literal["succeeded", "failed", "cancelled", "timed_out"]
+    error: Optional[dict[str, Any]] = None
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+    outputs: Optional[dict[str, Any]] = None
+    log: str = Field("", max_length=1_000_000)
+    requests: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class Ended(BaseModel):
+    state: str = Field(description="The run's state now (queued: it will be repeated; "
+                                   "taken back: it was no longer this runner's)")

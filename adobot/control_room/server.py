@@ -66,6 +66,7 @@ class ControlRoom:
         return self
 
     def stop(self) -> None:
+        self.state.begin_shutdown()
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(10)
@@ -87,12 +88,18 @@ def proxy_options(trusted: Sequence[str]) -> dict[str, Any]:
 def serve(state: "ControlRoomState", *, host: str, port: int, certificate: str | None,
           key: str | None, trusted_proxies: Sequence[str] = ()) -> None:
     """Serve until interrupted (uvicorn handles Ctrl-C and SIGTERM: it finishes what is in
-    flight, then stops)."""
+    flight, then stops). The signal also tells the runs in flight to stop at once — page runs
+    and the control room's own — so they end within the grace, not cut off after it."""
     import uvicorn
 
     from adobot.control_room.app import create_app
 
-    uvicorn.run(create_app(state), host=host, port=port,
-                ssl_certfile=certificate, ssl_keyfile=key, log_level="info",
-                server_header=False, timeout_graceful_shutdown=SHUTDOWN_SECONDS,
-                **proxy_options(trusted_proxies))
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            state.begin_shutdown()
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(create_app(state), host=host, port=port, ssl_certfile=certificate,
+                          ssl_keyfile=key, log_level="info", server_header=False,
+                          timeout_graceful_shutdown=SHUTDOWN_SECONDS,
+                          **proxy_options(trusted_proxies))).run()

@@ -4,27 +4,53 @@ the ``connection``/``token``/``audit`` commands and the tests open it the same w
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from adobot.control_room.audit import AuditLog
 from adobot.control_room.tokens import Tokens
 from adobot.credentials.connections import Check, Connections
 from adobot.credentials.vault import Vault
+from adobot.runs.engine import LocalPool
+from adobot.runs.service import Runs
 from adobot.runtime.environment import open_control_store
 from adobot.store import Store
 
 
-@dataclass(frozen=True)
+@dataclass
 class ControlRoomState:
     vault: Vault
     store: Store
     connections: Connections
     tokens: Tokens
     audit: AuditLog
+    runs: Runs
+    # The control room's own worker pool (started and stopped with its app), if it runs bots.
+    pool: LocalPool | None = None
+    # Set when the service is told to stop: the runs in flight stop at their next step.
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def begin_shutdown(self) -> None:
+        self.stopping.set()
+        if self.pool is not None:
+            self.pool.halt()
+
+    @property
+    def local_pools(self) -> tuple[str, ...]:
+        return self.pool.pools if self.pool is not None else ()
+
+    def run_bots(self, workers: int = 2, sandbox: Any = None, **options: Any) -> LocalPool:
+        """Let this control room run the queued runs of its pools itself (``workers`` at once):
+        ``sandbox`` sends their organizations to the emulator."""
+        self.pool = LocalPool(self.runs, self.connections, self.audit, workers=workers,
+                              sandbox=sandbox, **options)
+        return self.pool
 
     def close(self) -> None:
         try:
+            if self.pool is not None:
+                self.pool.stop()
             self.audit.flush()  # the refusals counted since their window's first row
         finally:
             self.store.close()
@@ -43,4 +69,5 @@ def open_state(vault: Vault, database: str | None = None, *, check: Check | None
     are saved (none: this state cannot save secrets); ``clock``: tests issue tokens in the past."""
     store = open_control_store(vault, database)
     return ControlRoomState(vault, store, Connections(store.connections, vault, check),
-                            Tokens(store.tokens, clock), AuditLog(store.audit))
+                            Tokens(store.tokens, clock), AuditLog(store.audit),
+                            Runs(store, vault))

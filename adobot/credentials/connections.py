@@ -187,6 +187,27 @@ class Connections:
         check_destination(connection, organization_url)
         return credential
 
+    def handed_to(self, name: str, caller: str, role: str,
+                  organization_url: str | None = None) -> ConnectionCredential:
+        """A connection's secret for a run by ``caller`` (a token's name, or the control room's
+        own pool) with ``role``: refused unless the connection allows the role and, for a
+        runner, that runner; and only for its own organization."""
+        connection, credential = self.opened(name)
+        if role not in connection.roles:
+            why = ("standard users never receive a secret" if role == "standard"
+                   else f"connection {name!r} is open to {', '.join(connection.roles)} "
+                        "tokens only")
+            raise PermissionDenied(f"token {caller!r} ({role}) may not fetch the credential "
+                                   f"of connection {name!r}: {why}",
+                                   "Run the bot on a bot runner the connection allows.")
+        if role == "runner" and connection.runners and caller not in connection.runners:
+            raise PermissionDenied(f"runner {caller!r} may not use connection {name!r}: it is "
+                                   f"limited to {', '.join(connection.runners)}",
+                                   "Run the bot on one of those runners, or ask an admin to "
+                                   "add this one.")
+        check_destination(connection, organization_url)
+        return credential
+
     def opened(self, name: str) -> tuple[Connection, ConnectionCredential]:
         """A connection and its credential, from one read (for callers that check the
         connection's own limits before handing the credential out)."""

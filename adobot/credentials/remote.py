@@ -23,11 +23,12 @@ from adobot.rest.urls import is_loopback
 TOKEN_ENV = "ADOBOT_CONTROL_ROOM_TOKEN"
 
 
-class RemoteConnections:
-    """Connections held by a control room at ``url``, fetched with a runner's ``token``."""
+class ControlRoomClient:
+    """Requests to a control room at ``url`` with an API ``token``: its refusals come back as
+    the errors they carry (code, message, hint)."""
 
-    def __init__(self, url: str, token: Secret, *, bot: str | None = None,
-                 run: str | None = None, allow_plain_http: bool = False) -> None:
+    def __init__(self, url: str, token: Secret, *, allow_plain_http: bool = False,
+                 timeout: tuple[float, float] = (10, 30)) -> None:
         from adobot.rest.auth import TokenAuthorizer
         from adobot.rest.client import RestClient
 
@@ -42,25 +43,17 @@ class RemoteConnections:
                                "clear text", "Use https, or --allow-plain-http if you must.",
                                field="--control-room")
         self.url = url.rstrip("/")
-        self._client = RestClient(self.url, TokenAuthorizer(token), timeout=(10, 30),
-                                  read_error=self._refusal)
-        self._run = CredentialRequest(bot=bot, run=run)
+        self.rest = RestClient(self.url, TokenAuthorizer(token), timeout=timeout,
+                               read_error=self._refusal)
 
     def __repr__(self) -> str:
-        return f"RemoteConnections({self.url!r})"
+        return f"ControlRoomClient({self.url!r})"
 
-    def __call__(self, name: str, organization_url: str | None) -> ConnectionCredential:
-        body = self._run.model_copy(update={"organization_url": organization_url})
-        data = self._client.post(f"api/v1/connections/{quote(name, safe='')}/credential",
-                                 body.model_dump(exclude_none=True), api=None,
-                                 subject=f"connection {name!r}")
-        try:
-            return CredentialAnswer.model_validate(data).credential()
-        except ValidationError:
-            raise ServiceError(f"the control room {self.url} answered the credential of "
-                               f"connection {name!r} with something else",
-                               "Check that --control-room points at an adobot control room.",
-                               after_request=True) from None
+    def get(self, path: str, params: dict[str, Any] | None = None, *, subject: str) -> Any:
+        return self.rest.get(f"api/v1/{path}", params=params, api=None, subject=subject)
+
+    def post(self, path: str, body: Any, *, subject: str) -> Any:
+        return self.rest.post(f"api/v1/{path}", body, api=None, subject=subject)
 
     def _refusal(self, response: Any, *, subject: str | None = None,
                  suffix: str = "", **_: Any) -> AdobotError | None:
@@ -79,9 +72,39 @@ class RemoteConnections:
         kind = error_class(said.code)
         hint = said.hint
         if status == 401:
-            hint = (f"Set {TOKEN_ENV} to a valid runner token (`adobot token issue NAME --role "
-                    "runner`).")
-        message = f"{where} refused the runner's token: {said.message}" if status == 401 \
+            hint = (f"Set {TOKEN_ENV} to a valid token (`adobot token issue NAME --role "
+                    "runner`, or standard for a person).")
+        message = f"{where} refused the token: {said.message}" if status == 401 \
             else f"{where}: {said.message}"
-        return kind(message + suffix, hint, field=said.field or "connection", status=status,
+        return kind(message + suffix, hint, field=said.field, status=status,
                     after_request=status != 404)
+
+
+class RemoteConnections:
+    """Connections held by a control room at ``url``, fetched with a runner's ``token``."""
+
+    def __init__(self, url: str, token: Secret, *, bot: str | None = None,
+                 run: str | None = None, allow_plain_http: bool = False) -> None:
+        self.room = ControlRoomClient(url, token, allow_plain_http=allow_plain_http)
+        self.url = self.room.url
+        self._run = CredentialRequest(bot=bot, run=run)
+
+    def __repr__(self) -> str:
+        return f"RemoteConnections({self.url!r})"
+
+    def __call__(self, name: str, organization_url: str | None) -> ConnectionCredential:
+        body = self._run.model_copy(update={"organization_url": organization_url})
+        try:
+            data = self.room.post(f"connections/{quote(name, safe='')}/credential",
+                                  body.model_dump(exclude_none=True),
+                                  subject=f"connection {name!r}")
+        except AdobotError as refused:
+            refused.field = refused.field or "connection"
+            raise
+        try:
+            return CredentialAnswer.model_validate(data).credential()
+        except ValidationError:
+            raise ServiceError(f"the control room {self.url} answered the credential of "
+                               f"connection {name!r} with something else",
+                               "Check that --control-room points at an adobot control room.",
+                               after_request=True) from None

@@ -48,6 +48,9 @@ class Settings:
     # A run that must never see an admin's secret nor reach past its own sandbox (a bot tried
     # on the page): no connections, no vault, and a PAT as the only sign-in.
     isolated: bool = False
+    # A run the control room executes itself: connections from its own store (this source,
+    # with the pool's identity) and no vault — an admin's lockers are not a bot's to read.
+    source: ConnectionSource | None = None
     limits: RunLimits | None = None
     redactor: Redactor | None = None
     allow_plain_http: bool = False
@@ -65,6 +68,8 @@ def build_environment(settings: Settings = Settings()) -> Environment:
     connections: ConnectionSource
     if settings.isolated:
         connections = _sandbox_only
+    elif settings.source is not None:
+        connections = settings.source
     elif settings.connections == "control-room":
         if settings.control_room is None:
             raise InvalidInput("connections from a control room need its URL and a token",
@@ -79,7 +84,8 @@ def build_environment(settings: Settings = Settings()) -> Environment:
         connections = LocalConnections(settings.vault, settings.database)
     return Environment(
         route=sandbox.route if sandbox is not None else own_organization,
-        secrets=_no_vault if settings.isolated else lambda: Vault(settings.vault),
+        secrets=(_no_vault if settings.isolated else _no_lockers if settings.source is not None
+                 else lambda: Vault(settings.vault)),
         connections=connections,
         entra=sandbox.entra_route() if sandbox is not None else None,
         redactor=redactor,
@@ -100,6 +106,14 @@ def _no_vault() -> Any:
     raise InvalidInput("a bot tried on the page has no vault: its secrets never come here",
                        "Use personal_access_token: {variable: pat} and give pat the sandbox's "
                        "token (sandbox-demo-pat).", field="personal_access_token")
+
+
+def _no_lockers() -> Any:
+    raise InvalidInput("a run in the control room reads no vault locker: its secrets come from "
+                       "named connections and the run's variables",
+                       "Connect with {connection: NAME}, or personal_access_token: "
+                       "{variable: NAME}.",
+                       field="personal_access_token")
 
 
 class LocalConnections:

@@ -18,6 +18,13 @@ class BotSettings(BaseModel):
                                 description="Attempts per request, the first included")
     retry_budget_seconds: float = Field(120.0, ge=0, le=3600,
                                         description="Time all retries of one action may wait")
+    # A control room's runs of this bot (`POST /api/v1/runs`).
+    retries: int = Field(0, ge=0, le=5,
+                         description="Times the control room repeats a run after a system "
+                                     "failure (runner lost, network, throttling, time-out); "
+                                     "declare it only when a repeat is safe")
+    timeout_seconds: float = Field(3600.0, gt=0, le=86400,
+                                   description="Time a run in the control room may take")
 
     @property
     def timeout(self) -> tuple[float, float]:

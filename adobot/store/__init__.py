@@ -1,5 +1,5 @@
-"""The control room's store: connections, API tokens and the audit log (and, next, bots, runs
-and schedules) as repositories over one SQLAlchemy 2 database — a SQLite file beside the vault
+"""The control room's store: connections, API tokens, the audit log, bots and runs as
+repositories over one SQLAlchemy 2 database — a SQLite file beside the vault
 by default, PostgreSQL by URL for several instances. Secrets arrive sealed by the vault and
 leave sealed; the vault's key never comes here.
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from adobot.store.audit import SqlAudit
     from adobot.store.connections import SqlConnections
     from adobot.store.database import Database
+    from adobot.store.runs import SqlBots, SqlRuns
     from adobot.store.tokens import SqlTokens
 
 __all__ = ["Store", "open_store"]
@@ -23,9 +24,10 @@ class Store:
     its protocols, and a dataclass would cost its cold start more than the rest of it.)"""
 
     def __init__(self, database: "Database", connections: "SqlConnections", tokens: "SqlTokens",
-                 audit: "SqlAudit") -> None:
+                 audit: "SqlAudit", bots: "SqlBots", runs: "SqlRuns") -> None:
         self.database, self.connections, self.tokens, self.audit = (database, connections,
                                                                     tokens, audit)
+        self.bots, self.runs = bots, runs
 
     def __repr__(self) -> str:
         return f"Store({self.database!r})"
@@ -39,9 +41,11 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
     from adobot.store.audit import SqlAudit
     from adobot.store.connections import SqlConnections
     from adobot.store.database import Database
+    from adobot.store.runs import SqlBots, SqlRuns
     from adobot.store.tokens import SqlTokens
 
     database = Database(url)
     if upgrade:
         database.upgrade()
-    return Store(database, SqlConnections(database), SqlTokens(database), SqlAudit(database))
+    return Store(database, SqlConnections(database), SqlTokens(database), SqlAudit(database),
+                 SqlBots(database), SqlRuns(database))

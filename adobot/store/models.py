@@ -89,3 +89,90 @@ class MetaRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class BotRow(Base):
+    """One version of an uploaded bot: its files (the bot, the child bots and CSV files it
+    uses) as one bundle, named by the hash of its content."""
+
+    __tablename__ = "bots"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the bundle
+    main: Mapped[str] = mapped_column(String(200))   # the bot the run starts with
+    files: Mapped[str] = mapped_column(Text)         # JSON: {path: text}
+    expects: Mapped[str] = mapped_column(Text, default="")  # variables a run must give, "a,b"
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    timeout_seconds: Mapped[int] = mapped_column(Integer, default=3600)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[str] = mapped_column(String(20))
+
+
+class RunRow(Base):
+    """A run of one bot version: queued, then taken by a runner (the local pool or a machine),
+    then ended. Its variables are sealed by the vault (bound to the run's id)."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bot: Mapped[str] = mapped_column(String(64), index=True)
+    bot_version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    failure: Mapped[Optional[str]] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer)
+    pool: Mapped[str] = mapped_column(String(64), index=True)
+    idempotency_key: Mapped[Optional[str]] = mapped_column(String(200), unique=True)
+    variables: Mapped[str] = mapped_column(Text)  # sealed JSON
+    key_id: Mapped[str] = mapped_column(String(16))
+    started_by: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[str] = mapped_column(String(32), index=True)
+    not_before: Mapped[str] = mapped_column(String(32))  # a repeat waits for its backoff
+    started_at: Mapped[Optional[str]] = mapped_column(String(32))
+    ended_at: Mapped[Optional[str]] = mapped_column(String(32))
+    runner: Mapped[Optional[str]] = mapped_column(String(64))
+    lease_until: Mapped[Optional[str]] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    timeout_seconds: Mapped[int] = mapped_column(Integer, default=3600)
+    cancel_requested: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[Optional[str]] = mapped_column(Text)    # JSON
+    steps: Mapped[Optional[str]] = mapped_column(Text)    # JSON
+    outputs: Mapped[Optional[str]] = mapped_column(Text)  # JSON (masked)
+    log: Mapped[Optional[str]] = mapped_column(Text)      # masked lines
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AttemptRow(Base):
+    __tablename__ = "run_attempts"
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    runner: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[str] = mapped_column(String(32))
+    ended_at: Mapped[Optional[str]] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    failure: Mapped[Optional[str]] = mapped_column(String(16))
+    error: Mapped[Optional[str]] = mapped_column(Text)  # JSON
+
+
+class PoolRow(Base):
+    __tablename__ = "pools"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[str] = mapped_column(String(32))
+
+
+class RunnerRow(Base):
+    __tablename__ = "runners"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pool: Mapped[str] = mapped_column(String(64), index=True)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(255))
+    registered_at: Mapped[str] = mapped_column(String(32))
+    heartbeat_at: Mapped[str] = mapped_column(String(32))
+    lease_seconds: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # online, draining, offline

@@ -108,6 +108,9 @@ class Caller:
         return requests.post(self.url + path, headers=self.headers(kwargs.pop("headers", None)),
                              timeout=30, **kwargs)
 
+    def put(self, path: str, **kwargs) -> requests.Response:
+        return requests.put(self.url + path, headers=self.headers(), timeout=30, **kwargs)
+
     def patch(self, path: str, **kwargs) -> requests.Response:
         return requests.patch(self.url + path, headers=self.headers(), timeout=30, **kwargs)
 

@@ -136,7 +136,7 @@ def test_a_netrc_entry_for_the_control_rooms_host_changes_nothing(tmp_path, room
 
 
 @pytest.mark.parametrize("token, said", [("", "needs the runner's token"),
-                                         ("adobot_wrong", "refused the runner's token")])
+                                         ("adobot_wrong", "refused the token")])
 def test_a_runner_without_a_valid_token(tmp_path, room, connection, token, said):
     done, result = run_remote(tmp_path, room, token, bot_file(tmp_path))
     assert done.returncode in (1, 2) and said in result["error"]["message"]

@@ -11,6 +11,7 @@ FLOORS = {
     "__main__": 7,
     "cli": 6,
     "api": 5, "mcp_server": 5, "control_room": 5,
+    "runs": 4.5,  # runs in the control room and on runners: they execute bots
     "runtime": 4, "sdk": 4,
     "actions": 3,
     "sandbox": 2.5,

@@ -24,7 +24,6 @@ from adobot.credentials.connections import (
     CONNECTION_NAME,
     Connection,
     check_connection_name,
-    check_destination,
 )
 from adobot.credentials.wire import CredentialAnswer, CredentialRequest
 from adobot.errors import InvalidInput, PermissionDenied
@@ -136,21 +135,7 @@ async def fetch_credential(name: Name, request: Request, room: State, token: Cal
     run = {k: v for k, v in (("bot", body.bot), ("run", body.run)) if v}
 
     def fetch():
-        connection, credential = room.connections.opened(name)
-        if token.role not in connection.roles:
-            why = ("standard users never receive a secret" if token.role == "standard"
-                   else f"connection {name!r} is open to {', '.join(connection.roles)} "
-                        "tokens only")
-            raise Forbidden(f"token {token.name!r} ({token.role}) may not fetch the "
-                            f"credential of connection {name!r}: {why}",
-                            "Run the bot on a bot runner the connection allows.")
-        if token.role == "runner" and connection.runners and token.name not in connection.runners:
-            raise Forbidden(f"runner {token.name!r} may not use connection {name!r}: it is "
-                            f"limited to {', '.join(connection.runners)}",
-                            "Run the bot on one of those runners, or ask an admin to add "
-                            "this one.")
-        check_destination(connection, body.organization_url)
-        return credential
+        return room.connections.handed_to(name, token.name, token.role, body.organization_url)
     try:
         credential = await run_as(request, "quick", audit, "credential.fetch", fetch,
                                      connection=name, run=run or None)

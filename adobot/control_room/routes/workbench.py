@@ -73,8 +73,10 @@ async def run_bot(body: workbench.BotText, request: Request, token: Person) -> R
 
 
 async def _stop_when_the_client_leaves(request: Request, stop: threading.Event) -> None:
+    """Stop the run when its client goes away, or the service is told to stop."""
+    stopping = request.app.state.control_room.stopping
     while not stop.is_set():
-        if await request.is_disconnected():
+        if stopping.is_set() or await request.is_disconnected():
             stop.set()
             return
         await anyio.sleep(0.25)

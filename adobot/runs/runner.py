@@ -1,0 +1,139 @@
+"""``adobot runner``: a machine that runs a control room's bots. It registers (its token's name,
+its pool, how many runs at once, its version and host), waits for runs of its pool, runs each
+with the credentials the control room hands out for that run only, says every few seconds that
+it is alive (which renews its runs' leases and tells it which to stop), and reports how each
+ended. On SIGTERM it takes no more runs, lets those it holds finish for a grace period, then
+stops them: they end as "runner lost" (repeated where the bot allows), never left running."""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+from adobot import __version__
+from adobot.errors import AdobotError
+from adobot.runs import states
+
+log = logging.getLogger("adobot.runner")
+WAIT_SECONDS = 5.0  # a claim waits this long for a run; a draining runner waits no longer
+
+
+class RemoteRunner:
+    def __init__(self, url: str, token: Any, *, pool: str = "default", concurrency: int = 1,
+                 grace_seconds: float = 30.0, allow_plain_http: bool = False) -> None:
+        from adobot.credentials.remote import ControlRoomClient
+
+        self.url, self.token, self.pool = url, token, pool
+        self.concurrency, self.grace_seconds = concurrency, grace_seconds
+        self.allow_plain_http = allow_plain_http
+        # Claims wait a few seconds for a run: the read timeout outlasts them.
+        self.room = ControlRoomClient(url, token, allow_plain_http=allow_plain_http,
+                                      timeout=(10, WAIT_SECONDS + 15))
+        self.draining = threading.Event()
+        self.stopped = threading.Event()
+        self.held: dict[str, threading.Event] = {}
+        self.lock = threading.Lock()
+        self.heartbeat_seconds = 10.0
+
+    def register(self) -> None:
+        terms = self.room.post("runners/register", {
+            "pool": self.pool, "concurrency": self.concurrency, "version": __version__,
+            "host": socket.gethostname()}, subject="this runner")
+        self.heartbeat_seconds = float(terms["heartbeat_seconds"])
+
+    def serve(self) -> None:
+        """Take and run runs until ``drain`` is called, then wait for the held ones."""
+        self.register()
+        workers = [threading.Thread(target=self._work, name=f"adobot-runner-{n}", daemon=True)
+                   for n in range(self.concurrency)]
+        beating = threading.Thread(target=self._beat, name="adobot-runner-heartbeat",
+                                   daemon=True)
+        for thread in (*workers, beating):
+            thread.start()
+        log.info("runner for pool %r at %s: %d at once", self.pool, self.url, self.concurrency)
+        self.draining.wait()
+        deadline = time.monotonic() + self.grace_seconds
+        for thread in workers:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self.lock:
+            for stop in self.held.values():  # the grace is over: stop what is left
+                stop.set()
+        for thread in workers:
+            thread.join(10)
+        self.stopped.set()
+        beating.join(5)
+
+    def drain(self) -> None:
+        self.draining.set()
+
+    def _work(self) -> None:
+        while not self.draining.is_set():
+            try:
+                run = self.room.post("runners/claim", {"pool": self.pool,
+                                                       "wait_seconds": WAIT_SECONDS},
+                                     subject="a run")
+            except AdobotError as failed:
+                log.warning("could not ask for a run: %s", failed.message)
+                self.draining.wait(2.0)
+                continue
+            if run:
+                self._run(run)
+
+    def _run(self, run: dict[str, Any]) -> None:
+        from adobot.credentials.remote import RemoteConnections
+        from adobot.runs.engine import execute
+
+        stop = threading.Event()
+        with self.lock:
+            self.held[run["id"]] = stop
+        try:
+            source = RemoteConnections(self.url, self.token, bot=run["bot"], run=run["id"],
+                                       allow_plain_http=self.allow_plain_http)
+            try:
+                outcome = execute(run, source, stop)
+            except Exception as failure:  # a bug must not leave the run "running"
+                log.exception("run %s failed on this runner", run["id"])
+                outcome = {"state": states.FAILED, "error": {
+                    "code": "INTERNAL_ERROR", "message": f"the run failed on the runner: "
+                    f"{type(failure).__name__}", "hint": "See the runner's log."}}
+            if stop.is_set() and self.draining.is_set() and outcome["state"] == states.CANCELLED:
+                outcome = {**outcome, "state": states.FAILED, "error": {
+                    "code": states.RUNNER_LOST, "message": "the runner was stopped before the "
+                    "run ended", "hint": "The run is repeated only if the bot declares "
+                    "settings.retries."}}
+            self._report(run, outcome)
+        finally:
+            with self.lock:
+                self.held.pop(run["id"], None)
+
+    def _report(self, run: dict[str, Any], outcome: dict[str, Any]) -> None:
+        body = {"attempt": run["attempt"], "state": outcome["state"],
+                "error": outcome.get("error"), "steps": outcome.get("steps") or [],
+                "outputs": outcome.get("outputs"), "log": outcome.get("log") or "",
+                "requests": outcome.get("requests") or 0}
+        for attempt in range(5):  # the report is the run's only record: try hard
+            try:
+                said = self.room.post(f"runs/{run['id']}/end", body, subject=f"run {run['id']}")
+                log.info("run %s of %s: %s", run["id"], run["bot"], said["state"])
+                return
+            except AdobotError as failed:
+                log.warning("could not report run %s: %s", run["id"], failed.message)
+                time.sleep(2.0 * (attempt + 1))
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.heartbeat_seconds):
+            with self.lock:
+                holding = list(self.held)
+            try:
+                answer = self.room.post("runners/heartbeat", {
+                    "holding": holding, "draining": self.draining.is_set()},
+                    subject="this runner")
+            except AdobotError as failed:
+                log.warning("heartbeat failed: %s", failed.message)
+                continue
+            with self.lock:
+                for run_id in answer.get("stop", []):
+                    if run_id in self.held:
+                        self.held[run_id].set()

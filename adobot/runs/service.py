@@ -1,0 +1,240 @@
+"""The rules of runs: upload a bot, start a run (once per idempotency key), say why a queued run
+waits, hand a run to a runner with its variables, end it — repeating a system failure when the
+bot declared that a repeat is safe, never a business one — cancel it, and take back the runs of
+a runner that stopped renewing its lease."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from adobot.errors import AdobotError, InvalidInput, NotFound
+from adobot.runs import states
+from adobot.runs.bundles import BOT_NAME, Upload, check
+
+if TYPE_CHECKING:
+    from adobot.credentials.vault import Vault
+    from adobot.store import Store
+
+POOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+DEFAULT_POOL = "default"
+LEASE_SECONDS = 30  # a runner renews its runs' leases well within it (every 10 s)
+CLAIM_GRACE_SECONDS = 10  # a run handed to a runner is in the runner's next heartbeat after it
+MAX_VARIABLE_BYTES = 256 * 1024
+
+
+class StartRun(BaseModel):
+    """What `POST /api/v1/runs` takes."""
+
+    model_config = ConfigDict(extra="forbid")
+    bot: str = Field(pattern=BOT_NAME.pattern, description="The bot's name in the control room")
+    version: Annotated[int, Field(ge=1, le=2**31 - 1)] | Literal["latest"] = Field(
+        "latest", description="A version number, or latest")
+    variables: dict[str, Any] = Field(default_factory=dict,
+                                      description="The run's variables (sealed while it waits)")
+    priority: states.Priority = "normal"
+    pool: str = Field(DEFAULT_POOL, pattern=POOL_NAME.pattern,
+                      description="The runners' pool that takes it")
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200,
+                                        description="The same key twice starts one run")
+
+
+class RunNotFound(NotFound):
+    """No such bot, version or run: HTTP 404."""
+
+
+def now_text(clock: Callable[[], dt.datetime]) -> str:
+    return clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _utc() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Runs:
+    def __init__(self, store: "Store", vault: "Vault",
+                 clock: Callable[[], dt.datetime] = _utc) -> None:
+        self.store, self.vault, self.clock = store, vault, clock
+
+    def now(self, later: float = 0.0) -> str:
+        return now_text(lambda: self.clock() + dt.timedelta(seconds=later))
+
+    # --- bots --------------------------------------------------------------------------------
+
+    def upload(self, upload: Upload, by: str) -> tuple[dict[str, Any], bool]:
+        bundle = check(upload)
+        return self.store.bots.add({
+            "name": bundle.name, "digest": bundle.digest, "main": bundle.main,
+            "files": json.dumps(bundle.files, ensure_ascii=False), "expects":
+            ",".join(bundle.expects), "retries": bundle.retries,
+            "timeout_seconds": bundle.timeout_seconds, "uploaded_by": by,
+            "uploaded_at": self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+    def bot(self, name: str, version: int | None = None) -> dict[str, Any]:
+        found = self.store.bots.get(name, version)
+        if found is None:
+            what = f"bot {name!r}" + (f" has no version {version}" if version is not None
+                                      and self.store.bots.get(name) else "")
+            raise RunNotFound(f"{what} is not in the control room" if version is None or
+                              what == f"bot {name!r}" else what,
+                              "List the bots: GET /api/v1/bots.", field="bot")
+        return found
+
+    # --- runs --------------------------------------------------------------------------------
+
+    def start(self, request: StartRun, by: str) -> tuple[dict[str, Any], bool]:
+        """A new queued run (or, for a key seen before, the run it started)."""
+        if request.idempotency_key:
+            earlier = self.store.runs.find_key(request.idempotency_key)
+            if earlier is not None:
+                return earlier, False
+        bot = self.bot(request.bot, None if request.version == "latest" else request.version)
+        missing = [v for v in bot["expects"].split(",") if v and v not in request.variables]
+        if missing:
+            raise InvalidInput(f"bot {bot['name']!r} version {bot['version']} needs the "
+                               f"variable(s) {', '.join(missing)}",
+                               "Give them in variables.", field="variables")
+        text = json.dumps(request.variables, ensure_ascii=False, default=str)
+        if len(text.encode("utf-8")) > MAX_VARIABLE_BYTES:
+            raise InvalidInput(f"the variables hold more than {MAX_VARIABLE_BYTES} bytes",
+                               "Give less; a bot reads big data from its CSV files.",
+                               field="variables")
+        run_id = uuid.uuid4().hex
+        keys = self.vault.keys(create=True)
+        now = self.now()
+        return self.store.runs.insert({
+            "id": run_id, "bot": bot["name"], "bot_version": bot["version"],
+            "state": states.QUEUED, "priority": states.PRIORITIES[request.priority],
+            "pool": request.pool, "idempotency_key": request.idempotency_key,
+            "variables": keys.seal(text, _place(run_id)), "key_id": keys.key_id,
+            "started_by": by, "created_at": now, "not_before": now, "attempt": 0,
+            "retries": bot["retries"], "timeout_seconds": bot["timeout_seconds"]})
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        run = self.store.runs.get(run_id)
+        if run is None:
+            raise RunNotFound(f"run {run_id!r} is not in the control room (or was removed "
+                              "after its retention)", "List the runs: GET /api/v1/runs.",
+                              field="id")
+        return run
+
+    def cancel(self, run_id: str) -> str:
+        state = self.store.runs.cancel(run_id, self.now())
+        if state is None:
+            self.get(run_id)  # raises: no such run
+        return state or ""
+
+    def why_waiting(self, run: dict[str, Any], local_pools: tuple[str, ...] = ()) -> str | None:
+        """Why a queued run has not started, in words; None if it is not queued."""
+        if run["state"] != states.QUEUED:
+            return None
+        pool = self.store.runs.pool(run["pool"])
+        if pool is not None and pool["paused"]:
+            return f"pool {run['pool']!r} is paused"
+        if run["not_before"] > self.now():
+            return (f"attempt {run['attempt'] + 1} waits for its backoff until "
+                    f"{run['not_before'][:19]}Z")
+        online = [r for r in self.store.runs.runners(run["pool"]) if r["state"] == "online"]
+        if not online and run["pool"] not in local_pools:
+            return f"no runner is online in pool {run['pool']!r}"
+        ahead = self.store.runs.queued_ahead(run)
+        running = self.store.runs.count(run["pool"], states.RUNNING)
+        if ahead or running:
+            return (f"pool {run['pool']!r} is busy: {running} running, {ahead} queued ahead "
+                    "of this run")
+        return "about to start"
+
+    # --- runners -----------------------------------------------------------------------------
+
+    def claim(self, pool: str, runner: str) -> dict[str, Any] | None:
+        """The pool's next run for ``runner``, with its bundle and opened variables."""
+        if not self.store.runs.ready(pool, self.now()):  # a read: idle polls write nothing
+            return None
+        run = self.store.runs.claim(pool, runner, self.now(), self.now(LEASE_SECONDS))
+        if run is None:
+            return None
+        bot = self.store.bots.get(run["bot"], run["bot_version"])
+        run["bundle"] = {"main": bot["main"], "files": json.loads(bot["files"])} if bot else None
+        try:
+            run["variables"] = json.loads(self.vault.keys().open(run["variables"],
+                                                                 _place(run["id"])))
+        except AdobotError as failed:  # e.g. sealed under a key the vault no longer has
+            self.end(run, runner, states.FAILED, error={**failed.to_dict(), "message":
+                     f"the run's variables cannot be opened: {failed.message}"})
+            return None
+        return run
+
+    def renew(self, runner: str, run_ids: list[str]) -> set[str]:
+        """Renew the leases; the ids of the runs to stop (cancelled, or taken back)."""
+        return self.store.runs.renew(runner, run_ids, self.now(LEASE_SECONDS))
+
+    def end(self, run: dict[str, Any], runner: str, state: str, *,
+            error: dict[str, Any] | None = None, steps: Any = None, outputs: Any = None,
+            log: str | None = None, requests: int = 0) -> str:
+        """End an attempt: the state the run is left in (queued again for a system failure
+        with repeats left, which waits its backoff)."""
+        failure = states.failure_of(error["code"]) if state == states.FAILED and error else None
+        requeue = (failure == "system" and run["attempt"] <= run["retries"]
+                   and not run.get("cancel_requested"))
+        ended = self.store.runs.end(
+            run["id"], run["attempt"], runner, state=state, now=self.now(), failure=failure,
+            error=error, steps=steps, outputs=outputs, log=log, requests=requests,
+            requeue_at=self.now(states.backoff(run["attempt"] + 1)) if requeue else None)
+        if not ended:
+            return "taken back"
+        return states.QUEUED if requeue else state
+
+    def reap(self) -> list[str]:
+        """Runs whose runner stopped renewing their lease end as "runner lost" (a system
+        failure: repeated if the bot allows); their ids."""
+        lost = []
+        for run in self.store.runs.lapsed(self.now()):
+            error = {"code": states.RUNNER_LOST, "message": f"runner {run['runner']!r} "
+                     f"stopped answering while it ran attempt {run['attempt']}",
+                     "hint": "Check the runner's machine; the run is repeated only if the "
+                             "bot declares settings.retries."}
+            if self.end(run, run["runner"], states.FAILED, error=error) != "taken back":
+                lost.append(run["id"])
+        return lost
+
+    def register(self, name: str, pool: str, concurrency: int, version: str,
+                 host: str) -> None:
+        now = self.now()
+        self.store.runs.register({"name": name, "pool": check_pool(pool),
+                                  "concurrency": concurrency, "version": version[:32],
+                                  "host": host[:255], "registered_at": now,
+                                  "heartbeat_at": now, "lease_seconds": LEASE_SECONDS,
+                                  "state": "online"})
+
+    def heartbeat(self, name: str, holding: list[str], draining: bool = False) -> set[str]:
+        """A runner is alive: its runs' leases renewed; the ids of those it must stop."""
+        if not self.store.runs.heartbeat(name, self.now(), "draining" if draining else "online"):
+            raise RunNotFound(f"runner {name!r} is not registered",
+                              "Restart the runner: it registers when it starts.", field="runner")
+        # A run it was given but does not hold never reached it: queued again, not failed.
+        self.store.runs.release(name, holding, self.now(-CLAIM_GRACE_SECONDS))
+        return self.renew(name, holding)
+
+    def runners_gone(self) -> None:
+        """Runners whose heartbeat is older than their lease are offline."""
+        cutoff = self.now(-LEASE_SECONDS)
+        self.store.runs.mark_offline(r["name"] for r in self.store.runs.runners()
+                                     if r["state"] != "offline" and r["heartbeat_at"] < cutoff)
+
+    def remove_older_than(self, days: float) -> int:
+        return self.store.runs.remove_ended_before(self.now(-days * 86400))
+
+
+def _place(run_id: str) -> str:
+    return f"run:{run_id}:variables"
+
+
+def check_pool(name: str) -> str:
+    if not POOL_NAME.match(name):
+        raise InvalidInput(f"pool {name[:80]!r} is not a pool name",
+                           "Letters, digits and hyphens, starting with a letter.", field="pool")
+    return name
