@@ -189,12 +189,6 @@ def test_only_runner_tokens_take_runs(room, state, bob):
     assert runner.post("/api/v1/runners/heartbeat", json={}).status_code == 404  # unregistered
 
 
-LOAD = os.environ.get("ADOBOT_LOAD_TESTS") == "1"
-
-
-@pytest.mark.skipif(not LOAD, reason="load test (1,000 runs over 4 runners of concurrency 4, "
-                                     "a few minutes): .ci/run sets ADOBOT_LOAD_TESTS=1")
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_a_thousand_runs_over_four_runners(room, state, bob, machines, organizations):
     """1,000 one-step runs of three priorities, queued while the pool is paused, then taken by
     4 runners of concurrency 4: each run once (one attempt, one report in one runner's log),
