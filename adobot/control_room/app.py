@@ -27,7 +27,14 @@ from starlette.exceptions import HTTPException
 from adobot import __version__
 from adobot.control_room.deps import Forbidden, run_on
 from adobot.control_room.guard import Guard, TooLarge, TooManyFailures
-from adobot.control_room.routes import connections, people, runners, runs, workbench
+from adobot.control_room.routes import (
+    connections,
+    people,
+    runners,
+    runs,
+    schedules,
+    workbench,
+)
 from adobot.control_room.routes.connections import Malformed, UnsupportedType
 from adobot.control_room.routes.workbench import RETRY_AFTER, Busy
 from adobot.control_room.state import ControlRoomState
@@ -98,7 +105,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     room = app.state.control_room
     room.stopping.clear()  # a state may be served again after a stop (tests do)
-    housekeeper = Housekeeper(room.runs).start()
+    housekeeper = Housekeeper(room.runs, wake=room.pool.nudge if room.pool else lambda: None
+                              ).start()
     if room.pool is not None:
         room.pool.start()
     try:
@@ -176,6 +184,7 @@ def create_app(state: ControlRoomState) -> FastAPI:
     app.include_router(workbench.router, prefix=API)
     app.include_router(runs.router, prefix=API)
     app.include_router(runners.router, prefix=API)
+    app.include_router(schedules.router, prefix=API)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

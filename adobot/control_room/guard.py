@@ -33,6 +33,8 @@ LIMITS: list[tuple[str, re.Pattern[str], int]] = [
     ("PUT", re.compile(rf"^{API}/pools/[^/]+$"), KIB),
     ("POST", re.compile(rf"^{API}/runs/[^/]+/end$"), 4 * 1024 * KIB),  # steps, outputs, log
     ("POST", re.compile(rf"^{API}/runners/(register|claim|heartbeat)$"), 8 * KIB),
+    ("POST", re.compile(rf"^{API}/schedules$"), 320 * KIB),  # 256 KiB of variables
+    ("PATCH", re.compile(rf"^{API}/schedules/[^/]+$"), 320 * KIB),
     ("POST", re.compile(rf"^{API}/connections$"), 16 * KIB),
     ("PATCH", re.compile(rf"^{API}/connections/[^/]+$"), 16 * KIB),
     ("POST", re.compile(rf"^{API}/azuredevops/auth/pat$"), 8 * KIB),

@@ -340,3 +340,25 @@ class RunReport(_Body):
 class Ended(BaseModel):
     state: str = Field(description="The run's state now (queued: it will be repeated; "
                                    "taken back: it was no longer this runner's)")
+
+
+class ScheduleOut(BaseModel):
+    name: str
+    bot: str
+    version: int | Literal["latest"]
+    cron: str
+    timezone: str
+    priority: Literal["high", "normal", "low"]
+    pool: str
+    paused: bool
+    next: list[str] = Field(description="Its next ticks (UTC); none while it is paused")
+    variables: list[str] = Field(description="The names of the variables each run is given")
+    last_run: Optional[str] = None
+    last_fired_at: Optional[str] = None
+    created_by: str
+    created_at: str
+    updated_at: str
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleOut]

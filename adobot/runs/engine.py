@@ -215,13 +215,16 @@ class LocalPool:
 
 
 class Housekeeper:
-    """What the control room does on its own, pool or not: take back the runs of runners that
-    stopped renewing their leases (and mark those runners offline), wake the runners waiting
-    for work when runs become ready, and remove runs past their retention."""
+    """What the control room does on its own, pool or not: fire the schedules' ticks, take
+    back the runs of runners that stopped renewing their leases (and mark those runners
+    offline), and remove runs past their retention."""
 
     def __init__(self, runs: "Runs", wake: Callable[[], None] = lambda: None,
                  retention_days: float = 30.0) -> None:
+        from adobot.runs.schedules import Schedules
+
         self.runs, self.wake, self.retention_days = runs, wake, retention_days
+        self.schedules = Schedules(runs)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._tend, daemon=True, name="adobot-housekeeper")
 
@@ -234,12 +237,16 @@ class Housekeeper:
         self.thread.join(5)
 
     def _tend(self) -> None:
-        last_retention = 0.0
-        while not self.stopping.wait(REAP_SECONDS):
+        last_reap = last_retention = 0.0
+        while not self.stopping.wait(1.0):  # schedules fire within a second of their tick
             try:
-                if self.runs.reap():
+                if self.schedules.fire_due():
                     self.wake()
-                self.runs.runners_gone()
+                if time.monotonic() - last_reap >= REAP_SECONDS:
+                    last_reap = time.monotonic()
+                    if self.runs.reap():
+                        self.wake()
+                    self.runs.runners_gone()
                 if time.monotonic() - last_retention >= RETENTION_EVERY_SECONDS:
                     last_retention = time.monotonic()
                     self.runs.remove_older_than(self.retention_days)

@@ -93,12 +93,19 @@ class Runs:
             if earlier is not None:
                 return earlier, False
         bot = self.bot(request.bot, None if request.version == "latest" else request.version)
-        missing = [v for v in bot["expects"].split(",") if v and v not in request.variables]
+        return self.store.runs.insert(self.new_run(
+            bot, request.variables, request.priority, request.pool, by,
+            request.idempotency_key))
+
+    def new_run(self, bot: dict[str, Any], variables: dict[str, Any], priority: str,
+                pool: str, by: str, idempotency_key: str | None = None) -> dict[str, Any]:
+        """The row of a queued run of ``bot`` (a version's record), its variables sealed."""
+        missing = [v for v in bot["expects"].split(",") if v and v not in variables]
         if missing:
             raise InvalidInput(f"bot {bot['name']!r} version {bot['version']} needs the "
                                f"variable(s) {', '.join(missing)}",
                                "Give them in variables.", field="variables")
-        text = json.dumps(request.variables, ensure_ascii=False, default=str)
+        text = json.dumps(variables, ensure_ascii=False, default=str)
         if len(text.encode("utf-8")) > MAX_VARIABLE_BYTES:
             raise InvalidInput(f"the variables hold more than {MAX_VARIABLE_BYTES} bytes",
                                "Give less; a bot reads big data from its CSV files.",
@@ -106,13 +113,13 @@ class Runs:
         run_id = uuid.uuid4().hex
         keys = self.vault.keys(create=True)
         now = self.now()
-        return self.store.runs.insert({
+        return {
             "id": run_id, "bot": bot["name"], "bot_version": bot["version"],
-            "state": states.QUEUED, "priority": states.PRIORITIES[request.priority],
-            "pool": request.pool, "idempotency_key": request.idempotency_key,
+            "state": states.QUEUED, "priority": states.PRIORITIES[priority],
+            "pool": pool, "idempotency_key": idempotency_key,
             "variables": keys.seal(text, _place(run_id)), "key_id": keys.key_id,
             "started_by": by, "created_at": now, "not_before": now, "attempt": 0,
-            "retries": bot["retries"], "timeout_seconds": bot["timeout_seconds"]})
+            "retries": bot["retries"], "timeout_seconds": bot["timeout_seconds"]}
 
     def get(self, run_id: str) -> dict[str, Any]:
         run = self.store.runs.get(run_id)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from adobot.store.audit import SqlAudit
     from adobot.store.connections import SqlConnections
     from adobot.store.database import Database
-    from adobot.store.runs import SqlBots, SqlRuns
+    from adobot.store.runs import SqlBots, SqlRuns, SqlSchedules
     from adobot.store.tokens import SqlTokens
 
 __all__ = ["Store", "open_store"]
@@ -24,10 +24,11 @@ class Store:
     its protocols, and a dataclass would cost its cold start more than the rest of it.)"""
 
     def __init__(self, database: "Database", connections: "SqlConnections", tokens: "SqlTokens",
-                 audit: "SqlAudit", bots: "SqlBots", runs: "SqlRuns") -> None:
+                 audit: "SqlAudit", bots: "SqlBots", runs: "SqlRuns",
+                 schedules: "SqlSchedules") -> None:
         self.database, self.connections, self.tokens, self.audit = (database, connections,
                                                                     tokens, audit)
-        self.bots, self.runs = bots, runs
+        self.bots, self.runs, self.schedules = bots, runs, schedules
 
     def __repr__(self) -> str:
         return f"Store({self.database!r})"
@@ -41,11 +42,11 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
     from adobot.store.audit import SqlAudit
     from adobot.store.connections import SqlConnections
     from adobot.store.database import Database
-    from adobot.store.runs import SqlBots, SqlRuns
+    from adobot.store.runs import SqlBots, SqlRuns, SqlSchedules
     from adobot.store.tokens import SqlTokens
 
     database = Database(url)
     if upgrade:
         database.upgrade()
     return Store(database, SqlConnections(database), SqlTokens(database), SqlAudit(database),
-                 SqlBots(database), SqlRuns(database))
+                 SqlBots(database), SqlRuns(database), SqlSchedules(database))

@@ -176,3 +176,27 @@ class RunnerRow(Base):
     heartbeat_at: Mapped[str] = mapped_column(String(32))
     lease_seconds: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))  # online, draining, offline
+
+
+class ScheduleRow(Base):
+    """A bot started on a cron expression in a time zone. ``next_at`` is the next tick (UTC):
+    firing moves it on in one conditional update, so of two instances one fires a tick."""
+
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bot: Mapped[str] = mapped_column(String(64))
+    bot_version: Mapped[Optional[int]] = mapped_column(Integer)  # None: the latest
+    cron: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64))
+    variables: Mapped[str] = mapped_column(Text)  # sealed JSON
+    key_id: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer)
+    pool: Mapped[str] = mapped_column(String(64))
+    paused: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[str] = mapped_column(String(32), index=True)
+    last_run: Mapped[Optional[str]] = mapped_column(String(32))
+    last_fired_at: Mapped[Optional[str]] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[str] = mapped_column(String(32))

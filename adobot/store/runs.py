@@ -10,7 +10,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adobot.store.database import Database
-from adobot.store.models import AttemptRow, BotRow, PoolRow, RunnerRow, RunRow
+from adobot.store.models import AttemptRow, BotRow, PoolRow, RunnerRow, RunRow, ScheduleRow
 
 RUN_COLUMNS = RunRow.__table__.columns
 # What a list of runs shows: no variables (sealed anyway), no steps or log (one run's page).
@@ -314,3 +314,60 @@ class SqlRuns:
             with self.database.writing() as db:
                 db.execute(update(RunnerRow).where(RunnerRow.name.in_(listed))
                            .values(state="offline"))
+
+
+
+class SqlSchedules:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.database.reading() as db:
+            return [dict(row._mapping) for row in db.execute(
+                select(*ScheduleRow.__table__.columns).order_by(ScheduleRow.name))]
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        with self.database.reading() as db:
+            row = db.execute(select(*ScheduleRow.__table__.columns)
+                             .where(ScheduleRow.name == name)).first()
+        return dict(row._mapping) if row else None
+
+    def insert(self, record: dict[str, Any]) -> bool:
+        try:
+            with self.database.writing() as db:
+                db.execute(insert(ScheduleRow).values(**record))
+            return True
+        except IntegrityError:
+            return False
+
+    def update(self, name: str, values: dict[str, Any]) -> bool:
+        with self.database.writing() as db:
+            return bool(db.execute(update(ScheduleRow).where(ScheduleRow.name == name)
+                                   .values(**values)).rowcount)
+
+    def delete(self, name: str) -> bool:
+        with self.database.writing() as db:
+            return bool(db.execute(delete(ScheduleRow).where(ScheduleRow.name == name))
+                        .rowcount)
+
+    def due(self, now: str) -> list[dict[str, Any]]:
+        with self.database.reading() as db:
+            return [dict(row._mapping) for row in db.execute(
+                select(*ScheduleRow.__table__.columns).where(
+                    ScheduleRow.next_at <= now, ScheduleRow.paused == 0))]
+
+    def fire(self, name: str, tick: str, following: str, run: dict[str, Any],
+             now: str) -> bool:
+        """Move the schedule from ``tick`` to ``following`` and queue ``run``, in one
+        transaction; False if another instance fired this tick first."""
+        try:
+            with self.database.writing() as db:
+                moved = db.execute(update(ScheduleRow).where(
+                    ScheduleRow.name == name, ScheduleRow.next_at == tick)
+                    .values(next_at=following, last_run=run["id"], last_fired_at=now)).rowcount
+                if not moved:
+                    return False
+                db.execute(insert(RunRow).values(**run))
+            return True
+        except IntegrityError:  # the tick's idempotency key: queued by another instance
+            return False

@@ -1,4 +1,5 @@
-"""Runs: uploaded bots (versioned bundles), runs and their attempts, pools and runners.
+"""Runs: uploaded bots (versioned bundles), runs and their attempts, pools, runners and
+schedules.
 
 Revision ID: 0002
 Revises: 0001
@@ -87,8 +88,27 @@ def upgrade() -> None:
         sa.Column("lease_seconds", sa.Integer, nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
     )
+    op.create_table(
+        "schedules",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("bot", sa.String(64), nullable=False),
+        sa.Column("bot_version", sa.Integer),
+        sa.Column("cron", sa.String(100), nullable=False),
+        sa.Column("timezone", sa.String(64), nullable=False),
+        sa.Column("variables", sa.Text, nullable=False),
+        sa.Column("key_id", sa.String(16), nullable=False),
+        sa.Column("priority", sa.Integer, nullable=False),
+        sa.Column("pool", sa.String(64), nullable=False),
+        sa.Column("paused", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_at", sa.String(32), nullable=False, index=True),
+        sa.Column("last_run", sa.String(32)),
+        sa.Column("last_fired_at", sa.String(32)),
+        sa.Column("created_by", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.String(32), nullable=False),
+        sa.Column("updated_at", sa.String(32), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    for table in ("runners", "pools", "run_attempts", "runs", "bots"):
+    for table in ("schedules", "runners", "pools", "run_attempts", "runs", "bots"):
         op.drop_table(table)
