@@ -199,6 +199,8 @@ class BotVersion(BaseModel):
     main: str
     files: dict[str, int] = Field(description="The bundle's files and their sizes in bytes")
     variables: list[str] = Field(description="Variables every run gives")
+    connections: list[str] = Field(description="The connections it names: only runners they "
+                                               "allow take its runs")
     retries: int = Field(description="Repeats after a system failure (settings.retries)")
     timeout_seconds: int
     uploaded_by: str

@@ -44,9 +44,10 @@ class Bundle:
     """A checked bundle: its files, its main bot, what its runs must give, its digest."""
 
     def __init__(self, name: str, main: str, files: dict[str, str], expects: list[str],
-                 retries: int, timeout_seconds: int) -> None:
+                 retries: int, timeout_seconds: int, connections: list[str]) -> None:
         self.name, self.main, self.files, self.expects = name, main, files, expects
         self.retries, self.timeout_seconds = retries, timeout_seconds
+        self.connections = connections  # named by its Connect steps: who may run it
         self.digest = digest_of(main, files, expects)
 
 
@@ -117,6 +118,12 @@ def check(upload: Upload) -> Bundle:
                              "Fix them (`adobot validate` shows each with its line), then "
                              "upload again.", field="files")
         bot = load_bot(main)
+        # The connections its bots name as they are written (one named through ${...} is
+        # known only when the run gets there).
+        connections = sorted({step.inputs["connection"] for each in parsed.values()
+                              for step in each.all_steps() if step.action == "Connect"
+                              and isinstance(step.inputs.get("connection"), str)
+                              and "${" not in step.inputs["connection"]})
     name = upload.name or bot.name
     if not BOT_NAME.match(name or ""):
         raise InvalidInput(f"the bot's name {name!r} cannot name it in the control room",
@@ -124,7 +131,7 @@ def check(upload: Upload) -> Bundle:
                            field="name")
     return Bundle(name, upload.main, dict(sorted(upload.files.items())),
                   sorted(set(upload.variables)), bot.settings.retries,
-                  int(bot.settings.timeout_seconds))
+                  int(bot.settings.timeout_seconds), connections)
 
 
 def described(record: dict[str, Any]) -> dict[str, Any]:
@@ -133,5 +140,6 @@ def described(record: dict[str, Any]) -> dict[str, Any]:
     return {"name": record["name"], "version": record["version"], "digest": record["digest"],
             "main": record["main"], "files": {p: len(t.encode("utf-8")) for p, t in files.items()},
             "variables": [v for v in record["expects"].split(",") if v],
+            "connections": [c for c in record.get("connections", "").split(",") if c],
             "retries": record["retries"], "timeout_seconds": record["timeout_seconds"],
             "uploaded_by": record["uploaded_by"], "uploaded_at": record["uploaded_at"]}

@@ -17,7 +17,7 @@ from adobot.errors import AdobotError
 from adobot.runs import states
 
 log = logging.getLogger("adobot.runner")
-WAIT_SECONDS = 5.0  # a claim waits this long for a run; a draining runner waits no longer
+WAIT_SECONDS = 2.0  # a claim waits this long for a run; a draining runner waits no longer
 
 
 class RemoteRunner:

@@ -71,7 +71,8 @@ class Runs:
             "name": bundle.name, "digest": bundle.digest, "main": bundle.main,
             "files": json.dumps(bundle.files, ensure_ascii=False), "expects":
             ",".join(bundle.expects), "retries": bundle.retries,
-            "timeout_seconds": bundle.timeout_seconds, "uploaded_by": by,
+            "timeout_seconds": bundle.timeout_seconds,
+            "connections": ",".join(bundle.connections), "uploaded_by": by,
             "uploaded_at": self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")})
 
     def bot(self, name: str, version: int | None = None) -> dict[str, Any]:
@@ -145,9 +146,16 @@ class Runs:
         if run["not_before"] > self.now():
             return (f"attempt {run['attempt'] + 1} waits for its backoff until "
                     f"{run['not_before'][:19]}Z")
-        online = [r for r in self.store.runs.runners(run["pool"]) if r["state"] == "online"]
-        if not online and run["pool"] not in local_pools:
+        online = [r["name"] for r in self.store.runs.runners(run["pool"])
+                  if r["state"] == "online"]
+        if run["pool"] in local_pools:
+            online.append("local")
+        if not online:
             return f"no runner is online in pool {run['pool']!r}"
+        bot = (run["bot"], run["bot_version"])
+        if all(bot in self.barred(name) for name in online):
+            return (f"no runner online in pool {run['pool']!r} may use the connections bot "
+                    f"{run['bot']!r} names ({', '.join(online)} may not)")
         ahead = self.store.runs.queued_ahead(run)
         running = self.store.runs.count(run["pool"], states.RUNNING)
         if ahead or running:
@@ -159,9 +167,10 @@ class Runs:
 
     def claim(self, pool: str, runner: str) -> dict[str, Any] | None:
         """The pool's next run for ``runner``, with its bundle and opened variables."""
-        if not self.store.runs.ready(pool, self.now()):  # a read: idle polls write nothing
+        barred = self.barred(runner)
+        if not self.store.runs.ready(pool, self.now(), barred):  # idle polls write nothing
             return None
-        run = self.store.runs.claim(pool, runner, self.now(), self.now(LEASE_SECONDS))
+        run = self.store.runs.claim(pool, runner, self.now(), self.now(LEASE_SECONDS), barred)
         if run is None:
             return None
         bot = self.store.bots.get(run["bot"], run["bot_version"])
@@ -174,6 +183,13 @@ class Runs:
                      f"the run's variables cannot be opened: {failed.message}"})
             return None
         return run
+
+    def barred(self, runner: str) -> list[tuple[str, int]]:
+        """The bot versions ``runner`` may not run: they name a connection that is not open
+        to runners, or that names its runners and not this one."""
+        closed = {c["name"] for c in self.store.connections.list()
+                  if "runner" not in c["roles"] or (c["runners"] and runner not in c["runners"])}
+        return self.store.bots.naming(closed) if closed else []
 
     def renew(self, runner: str, run_ids: list[str]) -> set[str]:
         """Renew the leases; the ids of the runs to stop (cancelled, or taken back)."""

@@ -103,6 +103,7 @@ class BotRow(Base):
     main: Mapped[str] = mapped_column(String(200))   # the bot the run starts with
     files: Mapped[str] = mapped_column(Text)         # JSON: {path: text}
     expects: Mapped[str] = mapped_column(Text, default="")  # variables a run must give, "a,b"
+    connections: Mapped[str] = mapped_column(Text, default="")  # the connections it names
     retries: Mapped[int] = mapped_column(Integer, default=0)
     timeout_seconds: Mapped[int] = mapped_column(Integer, default=3600)
     uploaded_by: Mapped[str] = mapped_column(String(64))

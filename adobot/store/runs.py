@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from adobot.store.database import Database
@@ -61,6 +61,14 @@ class SqlBots:
         with self.database.reading() as db:
             row = db.execute(query).first()
         return dict(row._mapping) if row else None
+
+    def naming(self, connections: set[str]) -> list[tuple[str, int]]:
+        """The versions of bots that name one of ``connections``."""
+        with self.database.reading() as db:
+            rows = db.execute(select(BotRow.name, BotRow.version, BotRow.connections)
+                              .where(BotRow.connections != ""))
+            return [(name, version) for name, version, named in rows
+                    if set(named.split(",")) & connections]
 
     def list(self, name: str | None = None) -> list[dict[str, Any]]:
         """Every bot's newest version (or every version of ``name``, newest first)."""
@@ -148,20 +156,22 @@ class SqlRuns:
             return db.execute(select(func.count()).select_from(RunRow).where(
                 RunRow.state == state, RunRow.pool == pool)).scalar() or 0
 
-    def ready(self, pool: str, now: str) -> bool:
-        """Whether the pool has a queued run whose backoff is over."""
+    def ready(self, pool: str, now: str, barred: list[tuple[str, int]] = ()) -> bool:
+        """Whether the pool has a queued run whose backoff is over (of a bot version not
+        ``barred``)."""
+        query = select(RunRow.id).where(RunRow.state == "queued", RunRow.pool == pool,
+                                        RunRow.not_before <= now).limit(1)
+        if barred:
+            query = query.where(tuple_(RunRow.bot, RunRow.bot_version).not_in(list(barred)))
         with self.database.reading() as db:
-            return db.execute(select(RunRow.id).where(
-                RunRow.state == "queued", RunRow.pool == pool, RunRow.not_before <= now)
-                .limit(1)).first() is not None
+            return db.execute(query).first() is not None
 
     # --- the queue ---------------------------------------------------------------------------
 
     def claim(self, pool: str, runner: str, now: str, lease_until: str,
-              skip: Iterable[str] = ()) -> dict[str, Any] | None:
+              barred: list[tuple[str, int]] = ()) -> dict[str, Any] | None:
         """Take the pool's next queued run (priority, then age; its backoff over) for
-        ``runner``: the run as it now is, or None. ``skip``: runs this runner may not take."""
-        skipped = list(skip)
+        ``runner``: the run as it now is, or None. ``barred``: bot versions it may not run."""
         with self.database.writing() as db:
             if db.execute(select(PoolRow.paused).where(PoolRow.name == pool)).scalar():
                 return None
@@ -169,8 +179,9 @@ class SqlRuns:
                      .where(RunRow.state == "queued", RunRow.pool == pool,
                             RunRow.not_before <= now)
                      .order_by(RunRow.priority, RunRow.created_at, RunRow.id).limit(1))
-            if skipped:
-                query = query.where(RunRow.id.not_in(skipped))
+            if barred:
+                query = query.where(tuple_(RunRow.bot, RunRow.bot_version)
+                                    .not_in(list(barred)))
             if not self.database.sqlite:  # SQLite's writers are one at a time already
                 query = query.with_for_update(skip_locked=True)
             found = db.execute(query).first()

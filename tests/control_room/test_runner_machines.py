@@ -189,6 +189,7 @@ def test_only_runner_tokens_take_runs(room, state, bob):
     assert runner.post("/api/v1/runners/heartbeat", json={}).status_code == 404  # unregistered
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # several instances' store
 def test_a_thousand_runs_over_four_runners(room, state, bob, machines, organizations):
     """1,000 one-step runs of three priorities, queued while the pool is paused, then taken by
     4 runners of concurrency 4: each run once (one attempt, one report in one runner's log),
@@ -223,3 +224,29 @@ def test_a_thousand_runs_over_four_runners(room, state, bob, machines, organizat
     rank = {"high": 0, "normal": 1, "low": 2}
     inversions = sum(rank[a] > rank[b] for a, b in zip(order, order[1:]))
     assert inversions <= 16, order
+
+
+def test_a_run_goes_only_to_runners_its_connections_allow(room, state, bob, machines,
+                                                         organizations):
+    """A bot that names a connection limited to build-02 is taken by build-02 only; build-01
+    takes the runs of other bots meanwhile."""
+    admin = Caller(room.url, issue(state, "administrator", "alice"))
+    assert admin.post("/api/v1/connections", json={
+        "name": "contoso-main", "pat": CANARY, "organization": organizations.org_url(),
+        "runners": ["build-02"]}).status_code == 201
+    named = {"main": "named.yaml", "files": {"named.yaml": (
+        "name: named\nsteps:\n  - action: Connect\n    inputs: {connection: contoso-main, "
+        "project: Payments}\n")}}
+    assert bob.post("/api/v1/bots", json=named).status_code == 201
+    bob.post("/api/v1/bots", json=one_step(organizations.org_url()))
+    machines.start("build-01", concurrency=2)
+    online(bob, 1)
+    limited = bob.post("/api/v1/runs", json={"bot": "named"}).json()["id"]
+    free = bob.post("/api/v1/runs", json={"bot": "tick", "variables": {"pat": CANARY}}).json()
+    assert wait_for(bob, free["id"], "succeeded")["runner"] == "build-01"
+    assert bob.get(f"/api/v1/runs/{limited}").json()["waiting"] == (
+        "no runner online in pool 'default' may use the connections bot 'named' names "
+        "(build-01 may not)")
+    machines.start("build-02")
+    run = wait_for(bob, limited, "succeeded", "failed", seconds=30)
+    assert (run["state"], run["runner"]) == ("succeeded", "build-02"), run

@@ -116,11 +116,18 @@ def test_a_named_connection_is_handed_to_the_pool_and_audited(bob, running, stat
     fetched = state.audit.read(event="credential.fetch")[-1]
     assert (fetched["actor"], fetched["connection"]) == ("local", "contoso-main")
     assert fetched["run"] == {"bot": "nightly", "run": run["id"]}
+    assert bob.get("/api/v1/bots/nightly").json()["bots"][0]["connections"] == ["contoso-main"]
+    # Limited to another runner, the connection keeps the bot's runs from this pool: they
+    # wait, and say why, rather than fail at their credential fetch.
     admin.patch("/api/v1/connections/contoso-main", json={"runners": ["build-02"]})
-    refused = wait_for(bob, bob.post("/api/v1/runs", json={"bot": "nightly"}).json()["id"],
-                       "succeeded", "failed")
-    assert refused["state"] == "failed" and refused["failure"] == "business"
-    assert "limited to build-02" in refused["error"]["message"]
+    waiting = bob.post("/api/v1/runs", json={"bot": "nightly"}).json()
+    time.sleep(1.5)  # the pool looked, and left it
+    waiting = bob.get(f"/api/v1/runs/{waiting['id']}").json()
+    assert waiting["state"] == "queued", waiting
+    assert waiting["waiting"] == ("no runner online in pool 'default' may use the connections "
+                                  "bot 'nightly' names (local may not)")
+    admin.patch("/api/v1/connections/contoso-main", json={"runners": ["build-02", "local"]})
+    assert wait_for(bob, waiting["id"], "succeeded", "failed")["state"] == "succeeded"
 
 
 def test_the_same_idempotency_key_starts_one_run(bob, organizations):

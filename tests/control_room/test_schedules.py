@@ -102,7 +102,7 @@ def test_a_schedule_is_made_checked_listed_fired_and_triggered(running, state, o
 
 
 def test_two_instances_fire_each_tick_once(state, vault, database, organizations):
-    """Two control rooms over one database, both firing schedules: three ticks, three runs."""
+    """Two control rooms over one database, both firing schedules: two ticks, two runs."""
     from adobot.control_room.server import ControlRoom
     from adobot.control_room.state import open_state
 
@@ -114,7 +114,7 @@ def test_two_instances_fire_each_tick_once(state, vault, database, organizations
         assert admin.post("/api/v1/schedules", json={
             "name": "often", "bot": "nightly", "cron": "0 0 1 1 *",
             "variables": {"pat": CANARY}}).status_code == 201
-        for number in range(3):
+        for number in range(2):
             due_now(state, "often")
             deadline = time.monotonic() + 20
             while len(admin.get("/api/v1/runs").json()["runs"]) < number + 1:
@@ -122,7 +122,7 @@ def test_two_instances_fire_each_tick_once(state, vault, database, organizations
                 time.sleep(0.1)
             time.sleep(2.2)  # both housekeepers have looked at least twice
         runs = admin.get("/api/v1/runs").json()["runs"]
-        assert len(runs) == 3 and len({r["idempotency_key"] for r in runs}) == 3
+        assert len(runs) == 2 and len({r["idempotency_key"] for r in runs}) == 2
 
 
 def test_racing_firings_of_one_tick_queue_one_run(state, vault, database, organizations):

@@ -63,8 +63,10 @@ async def register(body: RunnerHello, request: Request, room: State, token: Runn
                         **errors(400, 403, 500)})
 async def claim(body: Claim, request: Request, room: State, token: RunnerToken) -> Any:
     deadline = anyio.current_time() + body.wait_seconds
+    barred = await run_as(request, "read", room.runs.barred, token.name)
     while True:
-        if await run_as(request, "read", room.store.runs.ready, body.pool, room.runs.now()):
+        if await run_as(request, "read", room.store.runs.ready, body.pool, room.runs.now(),
+                        barred):
             run = await run_as(request, "quick", room.runs.claim, body.pool, token.name)
             if run is not None:
                 answer = ClaimedRun.model_validate(run).model_dump(mode="json")

@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("main", sa.String(200), nullable=False),
         sa.Column("files", sa.Text, nullable=False),
         sa.Column("expects", sa.Text, nullable=False, server_default=""),
+        sa.Column("connections", sa.Text, nullable=False, server_default=""),
         sa.Column("retries", sa.Integer, nullable=False, server_default="0"),
         sa.Column("timeout_seconds", sa.Integer, nullable=False, server_default="3600"),
         sa.Column("uploaded_by", sa.String(64), nullable=False),
