@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -35,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from adobot.sandbox import Sandbox  # noqa: E402
 from adobot.sandbox.server import Handler  # noqa: E402
 from bench.control_room import free_port, wait_until_up  # noqa: E402
-from bench.run import child_cpu, row  # noqa: E402
+from bench.run import child_cpu  # noqa: E402
 
 PAT = "sandbox-demo-pat"
 ADOBOT = [sys.executable, "-m", "adobot"]

@@ -13,13 +13,12 @@ from adobot.actions.base import (
     ActionInputs,
     ActionOutputs,
     SessionInput,
-    path_segment,
 )
 from adobot.actions.create_work_item import JSON_PATCH, PARENT_LINK, WorkItem, _fields, _no_control
 from adobot.actions.git import check_commit, get_repository, is_guid
 from adobot.actions.references import RepositoryRef, repository_in
 from adobot.actions.scopes import WORK_READ, WORK_WRITE
-from adobot.errors import AdobotError, Conflict, InvalidInput
+from adobot.errors import AdobotError, Conflict
 from adobot.sessions.session import Session
 
 LINK_TYPES = {"parent": PARENT_LINK, "child": "System.LinkTypes.Hierarchy-Forward",

@@ -82,21 +82,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _runner(args: argparse.Namespace) -> int:
     import signal
 
-    from adobot.credentials.remote import TOKEN_ENV
-    from adobot.credentials.secret import Secret
     from adobot.runs.runner import RemoteRunner
     from adobot.runs.service import check_pool
 
-    token = os.environ.get(TOKEN_ENV, "").strip()
-    if not token:
-        raise InvalidInput(f"a runner needs its token in ${TOKEN_ENV}",
-                           "Ask an admin: `adobot token issue NAME --role runner`.",
-                           field=TOKEN_ENV)
     if not 1 <= args.concurrency <= 64:
         raise InvalidInput(f"--concurrency {args.concurrency}: give 1 to 64",
                            field="--concurrency")
-    secret = Secret(token)
-    args.redactor.add(secret)
+    secret = _token(args, "runner")
     runner = RemoteRunner(args.control_room, secret, pool=check_pool(args.pool),
                           concurrency=args.concurrency, grace_seconds=args.grace,
                           allow_plain_http=args.allow_plain_http)
@@ -108,18 +100,26 @@ def _runner(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client(args: argparse.Namespace) -> Any:
-    from adobot.credentials.remote import TOKEN_ENV, ControlRoomClient
+def _token(args: argparse.Namespace, role: str) -> Any:
+    """The token from the environment, masked in everything the command prints."""
+    from adobot.credentials.remote import TOKEN_ENV
     from adobot.credentials.secret import Secret
 
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
         raise InvalidInput(f"--control-room needs a token in ${TOKEN_ENV}",
-                           "Ask an admin: `adobot token issue NAME --role standard`.",
+                           f"Ask an admin: `adobot token issue NAME --role {role}`.",
                            field=TOKEN_ENV)
     secret = Secret(token)
     args.redactor.add(secret)
-    return ControlRoomClient(args.control_room, secret, allow_plain_http=args.allow_plain_http)
+    return secret
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from adobot.credentials.remote import ControlRoomClient
+
+    return ControlRoomClient(args.control_room, _token(args, "standard"),
+                             allow_plain_http=args.allow_plain_http)
 
 
 def bundle_of(bot: Path) -> dict[str, str]:

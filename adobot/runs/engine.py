@@ -87,6 +87,25 @@ class AuditLog(Protocol):
     def refused(self, event: str, **fields: Any) -> None: ...
 
 
+def attempt(run: dict[str, Any], source: Any, stop: threading.Event, *,
+            halted: Callable[[], bool], where: str, sandbox: Any = None) -> dict[str, Any]:
+    """``execute``, as a pool or a runner records it: a bug ends the run as INTERNAL_ERROR
+    (never left running), and a run stopped because ``where`` is stopping (``halted``) ends
+    as RUNNER_LOST — a system failure, repeated where the bot allows — not as cancelled."""
+    try:
+        outcome = execute(run, source, stop, sandbox)
+    except Exception as failure:
+        log.exception("run %s failed in %s", run["id"], where)
+        return {"state": states.FAILED, "error": {
+            "code": "INTERNAL_ERROR", "message": f"the run failed in {where}: "
+            f"{type(failure).__name__}", "hint": f"See the log of {where}."}}
+    if halted() and outcome["state"] == states.CANCELLED:
+        outcome = {**outcome, "state": states.FAILED, "error": {
+            "code": states.RUNNER_LOST, "message": f"{where} stopped before the run ended",
+            "hint": "The run is repeated only if the bot declares settings.retries."}}
+    return outcome
+
+
 def run_variables(run: dict[str, Any]) -> dict[str, Any]:
     return {"run_id": run["id"], "run_attempt": run["attempt"]}
 
@@ -183,20 +202,9 @@ class LocalPool:
         with self.lock:
             self.held[run["id"]] = stop
         try:
-            try:
-                outcome = execute(run, RoomConnections(self.connections, self.audit, run), stop,
-                                  self.sandbox)
-            except Exception as failure:  # a bug must not leave the run "running"
-                log.exception("run %s failed in the local pool", run["id"])
-                outcome = {"state": states.FAILED, "error": {
-                    "code": "INTERNAL_ERROR", "message": f"the run failed in the control room: "
-                    f"{type(failure).__name__}", "hint": "See the control room's log."}}
-            if self.stopping.is_set() and outcome["state"] == states.CANCELLED:
-                # Not a person's cancel: the control room is stopping.
-                outcome = {**outcome, "state": states.FAILED, "error": {
-                    "code": states.RUNNER_LOST, "message": "the control room stopped before "
-                    "the run ended", "hint": "The run is repeated only if the bot declares "
-                    "settings.retries."}}
+            outcome = attempt(run, RoomConnections(self.connections, self.audit, run), stop,
+                              halted=self.stopping.is_set, where="the control room",
+                              sandbox=self.sandbox)
             self.runs.end(run, LOCAL, outcome.pop("state"), **outcome)
         finally:
             with self.lock:

@@ -14,7 +14,6 @@ from typing import Any
 
 from adobot import __version__
 from adobot.errors import AdobotError
-from adobot.runs import states
 
 log = logging.getLogger("adobot.runner")
 WAIT_SECONDS = 2.0  # a claim waits this long for a run; a draining runner waits no longer
@@ -83,7 +82,7 @@ class RemoteRunner:
 
     def _run(self, run: dict[str, Any]) -> None:
         from adobot.credentials.remote import RemoteConnections
-        from adobot.runs.engine import execute
+        from adobot.runs.engine import attempt
 
         stop = threading.Event()
         with self.lock:
@@ -91,19 +90,8 @@ class RemoteRunner:
         try:
             source = RemoteConnections(self.url, self.token, bot=run["bot"], run=run["id"],
                                        allow_plain_http=self.allow_plain_http)
-            try:
-                outcome = execute(run, source, stop)
-            except Exception as failure:  # a bug must not leave the run "running"
-                log.exception("run %s failed on this runner", run["id"])
-                outcome = {"state": states.FAILED, "error": {
-                    "code": "INTERNAL_ERROR", "message": f"the run failed on the runner: "
-                    f"{type(failure).__name__}", "hint": "See the runner's log."}}
-            if stop.is_set() and self.draining.is_set() and outcome["state"] == states.CANCELLED:
-                outcome = {**outcome, "state": states.FAILED, "error": {
-                    "code": states.RUNNER_LOST, "message": "the runner was stopped before the "
-                    "run ended", "hint": "The run is repeated only if the bot declares "
-                    "settings.retries."}}
-            self._report(run, outcome)
+            self._report(run, attempt(run, source, stop, halted=self.draining.is_set,
+                                      where="the runner"))
         finally:
             with self.lock:
                 self.held.pop(run["id"], None)

@@ -11,7 +11,6 @@ import pytest
 import requests
 
 from adobot.control_room.server import ControlRoom
-from adobot.credentials import vault as vault_module
 from adobot.control_room.state import open_state
 from adobot.credentials.connections import _name_for, organization_of
 from adobot.credentials.secret import Secret

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 import requests
 
 from adobot.control_room.routes import workbench as page
