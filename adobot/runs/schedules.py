@@ -17,7 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from adobot.errors import AdobotError, AlreadyExists, InvalidInput
 from adobot.runs import states
 from adobot.runs.bundles import BOT_NAME
-from adobot.runs.service import DEFAULT_POOL, POOL_NAME, RunNotFound, check_pool
+from adobot.runs.service import (
+    DEFAULT_POOL,
+    POOL_NAME,
+    RunNotFound,
+    VersionNumber,
+    check_pool,
+)
 
 if TYPE_CHECKING:
     from adobot.runs.service import Runs
@@ -31,8 +37,8 @@ class NewSchedule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=SCHEDULE_NAME.pattern, description="The schedule's name")
     bot: str = Field(pattern=BOT_NAME.pattern)
-    version: int | Literal["latest"] = Field("latest", description="A version, or latest "
-                                                                   "(the newest at each tick)")
+    version: VersionNumber | Literal["latest"] = Field(
+        "latest", description="A version, or latest (the newest at each tick)")
     cron: str = Field(max_length=100, description="Five fields: minute hour day month weekday, "
                                                   "e.g. '30 2 * * 1-5'")
     timezone: str = Field("UTC", max_length=64, description="An IANA time zone, e.g. "
@@ -45,7 +51,7 @@ class NewSchedule(BaseModel):
 
 class ScheduleChanges(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int | Literal["latest"] | None = None
+    version: VersionNumber | Literal["latest"] | None = None
     cron: str | None = Field(None, max_length=100)
     timezone: str | None = Field(None, max_length=64)
     variables: dict[str, Any] | None = None

@@ -27,12 +27,16 @@ CLAIM_GRACE_SECONDS = 10  # a run handed to a runner is in the runner's next hea
 MAX_VARIABLE_BYTES = 256 * 1024
 
 
+# A bot's version number, as the database can hold it.
+VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
 class StartRun(BaseModel):
     """What `POST /api/v1/runs` takes."""
 
     model_config = ConfigDict(extra="forbid")
     bot: str = Field(pattern=BOT_NAME.pattern, description="The bot's name in the control room")
-    version: Annotated[int, Field(ge=1, le=2**31 - 1)] | Literal["latest"] = Field(
+    version: VersionNumber | Literal["latest"] = Field(
         "latest", description="A version number, or latest")
     variables: dict[str, Any] = Field(default_factory=dict,
                                       description="The run's variables (sealed while it waits)")

@@ -149,3 +149,17 @@ def test_racing_firings_of_one_tick_queue_one_run(state, vault, database, organi
         for thread in threads:
             thread.join(60)
     assert len(fired) == 1 and len(state.store.runs.list()) == 1
+
+
+def test_a_version_too_large_for_the_database_is_refused(state, organizations):
+    """Found by schemathesis: a version of 2^75 reached the database and failed there (500)."""
+    from adobot.control_room.server import ControlRoom
+
+    with ControlRoom(state) as room:
+        admin = Caller(room.url, issue(state, "administrator", "alice"))
+        for path, body in (("/api/v1/schedules", {"name": "x", "bot": "x", "cron": "* * * * *",
+                                                 "version": 2**75}),
+                           ("/api/v1/runs", {"bot": "x", "version": 2**75})):
+            answer = admin.post(path, json=body)
+            assert answer.status_code == 422 and answer.json()["error"]["field"].startswith(
+                "version"), answer.text
