@@ -197,7 +197,8 @@ class BotVersion(BaseModel):
     version: int
     digest: str = Field(description="SHA-256 of the bundle: the same files are one version")
     main: str
-    files: dict[str, int] = Field(description="The bundle's files and their sizes in bytes")
+    files: Optional[dict[str, int]] = Field(None, description="The bundle's files and their "
+                                            "sizes in bytes (not in a list of versions)")
     variables: list[str] = Field(description="Variables every run gives")
     connections: list[str] = Field(description="The connections it names: only runners they "
                                                "allow take its runs")

@@ -135,10 +135,12 @@ def check(upload: Upload) -> Bundle:
 
 
 def described(record: dict[str, Any]) -> dict[str, Any]:
-    """A version as the API shows it (its files by name and size, not their text)."""
-    files = json.loads(record["files"]) if isinstance(record["files"], str) else record["files"]
+    """A version as the API shows it (its files by name and size, not their text; a list of
+    versions reads no files, and shows none)."""
+    files = json.loads(record["files"]) if "files" in record else None
     return {"name": record["name"], "version": record["version"], "digest": record["digest"],
-            "main": record["main"], "files": {p: len(t.encode("utf-8")) for p, t in files.items()},
+            "main": record["main"], "files": None if files is None else
+            {p: len(t.encode("utf-8")) for p, t in files.items()},
             "variables": [v for v in record["expects"].split(",") if v],
             "connections": [c for c in record.get("connections", "").split(",") if c],
             "retries": record["retries"], "timeout_seconds": record["timeout_seconds"],

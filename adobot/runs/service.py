@@ -80,14 +80,16 @@ class Runs:
             "uploaded_at": self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")})
 
     def bot(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """A bot's version (None: its newest)."""
         found = self.store.bots.get(name, version)
-        if found is None:
-            what = f"bot {name!r}" + (f" has no version {version}" if version is not None
-                                      and self.store.bots.get(name) else "")
-            raise RunNotFound(f"{what} is not in the control room" if version is None or
-                              what == f"bot {name!r}" else what,
-                              "List the bots: GET /api/v1/bots.", field="bot")
-        return found
+        if found is not None:
+            return found
+        if version is not None and self.store.bots.get(name) is not None:
+            raise RunNotFound(f"bot {name!r} has no version {version}",
+                              f"List its versions: GET /api/v1/bots/{name}.", field="version")
+        raise RunNotFound(f"bot {name!r} is not in the control room",
+                          "Upload it (adobot bot upload), or list the bots: GET /api/v1/bots.",
+                          field="bot")
 
     # --- runs --------------------------------------------------------------------------------
 

@@ -251,8 +251,10 @@ def test_roles_and_why_a_run_waits(running, state, bob, organizations):
     assert missing.status_code == 422 and "needs the variable(s) pat" in \
         missing.json()["error"]["message"]
     assert bob.post("/api/v1/runs", json={"bot": "nosuch"}).status_code == 404
-    assert bob.post("/api/v1/runs", json={"bot": "nightly", "version": 9,
-                                          "variables": {"pat": "x"}}).status_code == 404
+    no_version = bob.post("/api/v1/runs", json={"bot": "nightly", "version": 9,
+                                                "variables": {"pat": "x"}})
+    assert no_version.status_code == 404
+    assert no_version.json()["error"]["message"] == "bot 'nightly' has no version 9"
     pools = {p["name"]: p for p in bob.get("/api/v1/pools").json()["pools"]}
     assert pools["default"]["runners"] == 1 and not pools["default"]["paused"]
 

@@ -63,7 +63,7 @@ async def upload_bot(body: Upload, request: Request, room: State, token: Person,
 @router.get("/bots", summary="Every bot's newest version", responses=errors(403, inputs=False))
 async def list_bots(request: Request, room: State, token: Person) -> BotList:
     rows = await run_as(request, "read", room.store.bots.list)
-    return BotList(bots=[BotVersion.model_validate(described({**row, "files": "{}"}))
+    return BotList(bots=[BotVersion.model_validate(described(row))
                          for row in rows])
 
 
@@ -73,7 +73,7 @@ async def bot_versions(name: BotName, request: Request, room: State, token: Pers
     rows = await run_as(request, "read", room.store.bots.list, name)
     if not rows:
         room.runs.bot(name)  # raises: not there
-    return BotList(bots=[BotVersion.model_validate(described({**row, "files": "{}"}))
+    return BotList(bots=[BotVersion.model_validate(described(row))
                          for row in rows])
 
 
