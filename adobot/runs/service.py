@@ -171,11 +171,15 @@ class Runs:
 
     # --- runners -----------------------------------------------------------------------------
 
-    def claim(self, pool: str, runner: str) -> dict[str, Any] | None:
-        """The pool's next run for ``runner``, with its bundle and opened variables."""
-        barred = self.barred(runner)
-        if not self.store.runs.ready(pool, self.now(), barred):  # idle polls write nothing
-            return None
+    def claim(self, pool: str, runner: str,
+              barred: list[tuple[str, int]] | None = None) -> dict[str, Any] | None:
+        """The pool's next run for ``runner``, with its bundle and opened variables.
+        ``barred``: ``self.barred(runner)``, if the caller has just read it and found the
+        pool ready."""
+        if barred is None:
+            barred = self.barred(runner)
+            if not self.store.runs.ready(pool, self.now(), barred):  # idle polls write nothing
+                return None
         run = self.store.runs.claim(pool, runner, self.now(), self.now(LEASE_SECONDS), barred)
         if run is None:
             return None

@@ -65,18 +65,20 @@ async def claim(body: Claim, request: Request, room: State, token: RunnerToken) 
     deadline = anyio.current_time() + body.wait_seconds
     barred = await run_as(request, "read", room.runs.barred, token.name)
     while True:
+        # The bell is taken before the queue is read: a run queued while it is read rings
+        # this bell, and the wait below returns at once rather than at the next poll.
+        bell = getattr(request.app.state, "doorbell", None)
+        if bell is None:
+            bell = request.app.state.doorbell = anyio.Event()
         if await run_as(request, "read", room.store.runs.ready, body.pool, room.runs.now(),
                         barred):
-            run = await run_as(request, "quick", room.runs.claim, body.pool, token.name)
+            run = await run_as(request, "quick", room.runs.claim, body.pool, token.name, barred)
             if run is not None:
                 answer = ClaimedRun.model_validate(run).model_dump(mode="json")
                 return JSONResponse(answer, headers={"Cache-Control": "no-store"})
         left = deadline - anyio.current_time()
         if left <= 0 or await request.is_disconnected():
             return Response(status_code=204)
-        bell = getattr(request.app.state, "doorbell", None)
-        if bell is None:
-            bell = request.app.state.doorbell = anyio.Event()
         with anyio.move_on_after(min(POLL_SECONDS, left)):
             await bell.wait()
 
