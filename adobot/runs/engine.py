@@ -1,7 +1,8 @@
-"""The control room's own worker pool (the SQLite default): threads that take the queued runs of
-the pools it serves, run each bot with the control room's connections (as the runner "local"),
-renew their leases, and stop a run that is cancelled or over its time; and the housekeeper,
-which takes back the runs of runners that stopped answering.
+"""How a run executes (``execute``, ``attempt``: the same on a runner machine); the control
+room's own worker pool, threads that take the queued runs of the pools it serves, run each bot
+with the control room's connections (as the runner "local"), renew their leases, and stop a
+run that is cancelled or over its time; and the housekeeper, which fires schedules and takes
+back the runs of runners that stopped answering.
 
 A run executes here as it would on a runner: its bundle in a private folder of its own, its
 variables given as `--var`s and masked wherever they appear, no vault, a connection only where
