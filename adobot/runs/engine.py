@@ -10,11 +10,12 @@ the connection allows runners (and this one by name, if it names runners).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
 
 from adobot.actions.environment import RunLimits
 from adobot.runs import states
@@ -79,6 +80,37 @@ def execute(run: dict[str, Any], source: Any, stop: threading.Event,
     return {"state": state, "error": error, "steps": document["steps"],
             "outputs": document.get("variables"), "log": "\n".join(lines),
             "requests": document.get("requests", 0)}
+
+
+class HeldRuns:
+    """The runs a pool or a runner machine holds, each with the event that stops it at its
+    next step or wait (their threads add, stop and list them at once)."""
+
+    def __init__(self) -> None:
+        self._stops: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def holding(self, run_id: str) -> Iterator[threading.Event]:
+        stop = threading.Event()
+        with self._lock:
+            self._stops[run_id] = stop
+        try:
+            yield stop
+        finally:
+            with self._lock:
+                self._stops.pop(run_id, None)
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._stops)
+
+    def stop(self, run_ids: Iterable[str] | None = None) -> None:
+        """Stop these runs (None: every one held)."""
+        with self._lock:
+            for run_id in self._stops if run_ids is None else run_ids:
+                if run_id in self._stops:
+                    self._stops[run_id].set()
 
 
 class AuditLog(Protocol):
@@ -146,8 +178,7 @@ class LocalPool:
         self.idle_seconds = idle_seconds
         self.stopping = threading.Event()
         self.wake = threading.Event()
-        self.held: dict[str, threading.Event] = {}  # run id -> its stop
-        self.lock = threading.Lock()
+        self.held = HeldRuns()
         self.threads: list[threading.Thread] = []
 
     def start(self) -> "LocalPool":
@@ -171,9 +202,7 @@ class LocalPool:
         "runner lost", repeated where the bot allows)."""
         self.stopping.set()
         self.wake.set()
-        with self.lock:
-            for stop in self.held.values():
-                stop.set()
+        self.held.stop()
 
     def stop(self, seconds: float = 5.0) -> None:
         """``halt``, and wait (up to ``seconds``) for the threads."""
@@ -199,26 +228,17 @@ class LocalPool:
             self._run(run)
 
     def _run(self, run: dict[str, Any]) -> None:
-        stop = threading.Event()
-        with self.lock:
-            self.held[run["id"]] = stop
-        try:
+        with self.held.holding(run["id"]) as stop:
             outcome = attempt(run, RoomConnections(self.connections, self.audit, run), stop,
                               halted=self.stopping.is_set, where="the control room",
                               sandbox=self.sandbox)
             self.runs.end(run, LOCAL, outcome.pop("state"), **outcome)
-        finally:
-            with self.lock:
-                self.held.pop(run["id"], None)
 
     def _tend(self) -> None:
         """Renew the held runs' leases each second, and stop those cancelled meanwhile."""
         while not self.stopping.wait(1.0):
             try:
-                with self.lock:
-                    held = dict(self.held)
-                for run_id in self.runs.renew(LOCAL, list(held)):
-                    held[run_id].set()
+                self.held.stop(self.runs.renew(LOCAL, self.held.ids()))
             except Exception:
                 log.exception("the local pool could not renew its runs")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from adobot import __version__
 from adobot.errors import AdobotError
+from adobot.runs.engine import HeldRuns, attempt
 
 log = logging.getLogger("adobot.runner")
 WAIT_SECONDS = 2.0  # a claim waits this long for a run; a draining runner waits no longer
@@ -32,8 +33,7 @@ class RemoteRunner:
                                       timeout=(10, WAIT_SECONDS + 15))
         self.draining = threading.Event()
         self.stopped = threading.Event()
-        self.held: dict[str, threading.Event] = {}
-        self.lock = threading.Lock()
+        self.held = HeldRuns()
         self.heartbeat_seconds = 10.0
 
     def register(self) -> None:
@@ -56,9 +56,7 @@ class RemoteRunner:
         deadline = time.monotonic() + self.grace_seconds
         for thread in workers:
             thread.join(max(0.0, deadline - time.monotonic()))
-        with self.lock:
-            for stop in self.held.values():  # the grace is over: stop what is left
-                stop.set()
+        self.held.stop()  # the grace is over: stop what is left
         for thread in workers:
             thread.join(10)
         self.stopped.set()
@@ -82,38 +80,30 @@ class RemoteRunner:
 
     def _run(self, run: dict[str, Any]) -> None:
         from adobot.credentials.remote import RemoteConnections
-        from adobot.runs.engine import attempt
 
-        stop = threading.Event()
-        with self.lock:
-            self.held[run["id"]] = stop
-        try:
+        with self.held.holding(run["id"]) as stop:
             source = RemoteConnections(self.url, self.token, bot=run["bot"], run=run["id"],
                                        allow_plain_http=self.allow_plain_http)
             self._report(run, attempt(run, source, stop, halted=self.draining.is_set,
                                       where="the runner"))
-        finally:
-            with self.lock:
-                self.held.pop(run["id"], None)
 
     def _report(self, run: dict[str, Any], outcome: dict[str, Any]) -> None:
         body = {"attempt": run["attempt"], "state": outcome["state"],
                 "error": outcome.get("error"), "steps": outcome.get("steps") or [],
                 "outputs": outcome.get("outputs"), "log": outcome.get("log") or "",
                 "requests": outcome.get("requests") or 0}
-        for attempt in range(5):  # the report is the run's only record: try hard
+        for tries in range(5):  # the report is the run's only record: try hard
             try:
                 said = self.room.post(f"runs/{run['id']}/end", body, subject=f"run {run['id']}")
                 log.info("run %s of %s: %s", run["id"], run["bot"], said["state"])
                 return
             except AdobotError as failed:
                 log.warning("could not report run %s: %s", run["id"], failed.message)
-                time.sleep(2.0 * (attempt + 1))
+                time.sleep(2.0 * (tries + 1))
 
     def _beat(self) -> None:
         while not self.stopped.wait(self.heartbeat_seconds):
-            with self.lock:
-                holding = list(self.held)
+            holding = self.held.ids()
             try:
                 answer = self.room.post("runners/heartbeat", {
                     "holding": holding, "draining": self.draining.is_set()},
@@ -121,7 +111,4 @@ class RemoteRunner:
             except AdobotError as failed:
                 log.warning("heartbeat failed: %s", failed.message)
                 continue
-            with self.lock:
-                for run_id in answer.get("stop", []):
-                    if run_id in self.held:
-                        self.held[run_id].set()
+            self.held.stop(answer.get("stop", []))

@@ -40,11 +40,15 @@ RunnerToken = Annotated[ApiToken, Depends(runner)]
 
 
 def ring(app: Any) -> None:
-    """A run may be ready: wake the claims that wait (call on the app's event loop)."""
+    """A run may be ready: wake the claims that wait and the control room's own pool (call
+    on the app's event loop)."""
     bell = getattr(app.state, "doorbell", None)
     if bell is not None:
         bell.set()
     app.state.doorbell = anyio.Event()
+    pool = app.state.control_room.pool
+    if pool is not None:
+        pool.nudge()
 
 
 @router.post("/runners/register", summary="A runner machine says who and where it is",

@@ -45,6 +45,10 @@ def run_out(room: Any, run: dict[str, Any], whole: bool = False) -> dict[str, An
     return RunOut.model_validate(shown).model_dump(mode="json", exclude_none=not whole)
 
 
+def bot_list(rows: list[dict[str, Any]]) -> BotList:
+    return BotList(bots=[BotVersion.model_validate(described(row)) for row in rows])
+
+
 @router.post("/bots", summary="Upload a bot (its file and the child bots and CSV files it "
              "uses): checked as `adobot validate` checks it; the same files are one version",
              status_code=201, response_model=BotVersion,
@@ -62,9 +66,7 @@ async def upload_bot(body: Upload, request: Request, room: State, token: Person,
 
 @router.get("/bots", summary="Every bot's newest version", responses=errors(403, inputs=False))
 async def list_bots(request: Request, room: State, token: Person) -> BotList:
-    rows = await run_as(request, "read", room.store.bots.list)
-    return BotList(bots=[BotVersion.model_validate(described(row))
-                         for row in rows])
+    return bot_list(await run_as(request, "read", room.store.bots.list))
 
 
 @router.get("/bots/{name}", summary="A bot's versions, newest first",
@@ -73,8 +75,7 @@ async def bot_versions(name: BotName, request: Request, room: State, token: Pers
     rows = await run_as(request, "read", room.store.bots.list, name)
     if not rows:
         room.runs.bot(name)  # raises: not there
-    return BotList(bots=[BotVersion.model_validate(described(row))
-                         for row in rows])
+    return bot_list(rows)
 
 
 @router.post("/runs", summary="Start a run: queued for its pool's runners (the same "
@@ -90,8 +91,6 @@ async def start_run(body: StartRun, request: Request, room: State, token: Person
                                    f"{body.priority}")
     if new:
         ring(request.app)
-        if room.pool is not None:
-            room.pool.nudge()
     shown = await run_as(request, "read", run_out, room, run)
     return JSONResponse(shown, status_code=201 if new else 200)
 
@@ -132,17 +131,21 @@ async def cancel_run(run_id: RunId, request: Request, room: State, token: Person
         room, room.runs.get(run_id))))
 
 
+def pool_out(room: Any, name: str, paused: bool) -> PoolOut:
+    runs = room.store.runs
+    return PoolOut(name=name, paused=paused,
+                   runners=sum(r["state"] == "online" for r in runs.runners(name))
+                   + (name in room.local_pools),
+                   queued=runs.count(name, "queued"), running=runs.count(name, "running"))
+
+
 @router.get("/pools", summary="Pools: paused or not, their runners, queued and running runs",
             responses=errors(403, inputs=False))
 async def list_pools(request: Request, room: State, token: Person) -> PoolList:
     def listed() -> list[PoolOut]:
-        runs = room.store.runs
-        names = sorted({p["name"] for p in runs.pools()} | set(room.local_pools))
-        paused = {p["name"]: bool(p["paused"]) for p in runs.pools()}
-        return [PoolOut(name=name, paused=paused.get(name, False),
-                        runners=sum(r["state"] == "online" for r in runs.runners(name))
-                        + (name in room.local_pools),
-                        queued=runs.count(name, "queued"), running=runs.count(name, "running")) for name in names]
+        paused = {p["name"]: bool(p["paused"]) for p in room.store.runs.pools()}
+        return [pool_out(room, name, paused.get(name, False))
+                for name in sorted(set(paused) | set(room.local_pools))]
     return PoolList(pools=await run_as(request, "read", listed))
 
 
@@ -155,13 +158,7 @@ async def change_pool(name: PoolName, body: PoolChange, request: Request, room: 
                  detail=f"pool {name}")
     if not body.paused:
         ring(request.app)
-        if room.pool is not None:
-            room.pool.nudge()
-    runs = room.store.runs
-    return PoolOut(name=name, paused=body.paused,
-                   runners=sum(r["state"] == "online" for r in runs.runners(name))
-                   + (name in room.local_pools),
-                   queued=runs.count(name, "queued"), running=runs.count(name, "running"))
+    return await run_as(request, "read", pool_out, room, name, body.paused)
 
 
 @router.get("/runners", summary="Runner machines: pool, concurrency, state, last heartbeat",

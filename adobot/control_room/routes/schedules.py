@@ -90,6 +90,4 @@ async def trigger(name: Name, request: Request, room: State, token: Person,
                        lambda: Schedules(room.runs).trigger(name, token.name),
                        detail=f"schedule {name}")
     ring(request.app)
-    if room.pool is not None:
-        room.pool.nudge()
     return JSONResponse(await run_as(request, "read", run_out, room, run), status_code=201)
