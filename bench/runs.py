@@ -9,7 +9,10 @@
 
 Each part is a real process on loopback: the control room (`--workers 0`), `adobot runner`s,
 and the organization: a sandbox in this process, whose handler notes when each request
-arrives.
+arrives. Both are measured on the SQLite default (runners claim runs over HTTP) and, where a
+PostgreSQL server answers (as for the tests), on PostgreSQL, where runs travel as procrastinate
+jobs and the runners are its workers; there the overhead counts the PostgreSQL server's CPU
+too.
 
     .venv/bin/python bench/runs.py [--quick]      (also step 10 of bench/run.py)
 """
@@ -35,6 +38,7 @@ from adobot.sandbox import Sandbox  # noqa: E402
 from adobot.sandbox.server import Handler  # noqa: E402
 from bench.control_room import free_port, wait_until_up  # noqa: E402
 from bench.run import child_cpu  # noqa: E402
+from adobot.credentials.vault import generate_key  # noqa: E402
 
 PAT = "sandbox-demo-pat"
 ADOBOT = [sys.executable, "-m", "adobot"]
@@ -64,10 +68,36 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu() -> float:
+    """CPU seconds the PostgreSQL server's processes have used so far (this machine's)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                total += cpu_of(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return total
+
+
 @contextlib.contextmanager
-def control_room(runners: int, concurrency: int) -> Iterator[tuple[str, str, list]]:
-    """A control room with ``runners`` runner processes: (url, a standard token, processes)."""
+def control_room(runners: int, concurrency: int,
+                 postgres: bool = False) -> Iterator[tuple[str, str, list]]:
+    """A control room with ``runners`` runner processes: (url, a standard token, processes).
+    ``postgres``: on a PostgreSQL schema of its own, dropped after (else the SQLite file
+    beside the vault)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADOBOT_")}
+    with contextlib.ExitStack() as stack:
+        if postgres:  # the control room, its tokens and its runners (procrastinate's workers)
+            from tests.postgres import postgres_schema
+
+            env["ADOBOT_DATABASE_URL"] = stack.enter_context(postgres_schema())
+            env["ADOBOT_VAULT_KEY"] = generate_key()
+        yield from _control_room(runners, concurrency, env)
+
+
+def _control_room(runners: int, concurrency: int,
+                  env: dict[str, str]) -> Iterator[tuple[str, str, list]]:
     with tempfile.TemporaryDirectory(prefix="adobot-bench-runs-") as folder:
         vault = str(Path(folder) / "room" / "vault.json")
 
@@ -116,10 +146,11 @@ def wait_ended(http: requests.Session, url: str, run_id: str) -> dict:
         time.sleep(0.02)
 
 
-def first_request_ms(sandbox: Sandbox, count: int) -> tuple[list[float], list[float]]:
+def first_request_ms(sandbox: Sandbox, count: int,
+                     postgres: bool = False) -> tuple[list[float], list[float]]:
     """(queued → first request on a warm runner, cold `adobot run` → first request), ms."""
     queued, cold = [], []
-    with control_room(1, 1) as (url, person, _), requests.Session() as http, \
+    with control_room(1, 1, postgres) as (url, person, _), requests.Session() as http, \
             tempfile.TemporaryDirectory() as folder:
         http.headers["Authorization"] = f"Bearer {person}"
         upload(http, url, sandbox.org_url())
@@ -143,23 +174,28 @@ def first_request_ms(sandbox: Sandbox, count: int) -> tuple[list[float], list[fl
     return queued, cold
 
 
-def overhead_ms(sandbox: Sandbox, count: int) -> tuple[float, float, float]:
+def overhead_ms(sandbox: Sandbox, count: int,
+                postgres: bool = False) -> tuple[float, float, float]:
     """(CPU ms a run through the queue, CPU ms a step in one `adobot run`, wall s) for
-    ``count`` one-step runs over 2 runners of concurrency 2."""
-    with control_room(2, 2) as (url, person, processes), requests.Session() as http, \
+    ``count`` one-step runs over 2 runners of concurrency 2 (on PostgreSQL, its server's CPU
+    included)."""
+    server = postgres_cpu if postgres else (lambda: 0.0)
+    with control_room(2, 2, postgres) as (url, person, processes), requests.Session() as http, \
             tempfile.TemporaryDirectory() as folder:
         http.headers["Authorization"] = f"Bearer {person}"
         upload(http, url, sandbox.org_url())
-        before = sum(cpu_of(p.pid) for p in processes)
+        before = sum(cpu_of(p.pid) for p in processes) + server()
         began = time.perf_counter()
         ids = [http.post(url + "/api/v1/runs", json={"bot": "tick", "variables": {
             "pat": PAT}}).json()["id"] for _ in range(count)]
-        while http.get(url + "/api/v1/runs", params={"state": "succeeded", "limit": 1000}
-                       ).json()["runs"].__len__() < count:
-            time.sleep(0.2)
+        while any(http.get(url + "/api/v1/runs", params={"state": state, "limit": 1}
+                           ).json()["runs"] for state in ("queued", "running")):
+            time.sleep(0.2)  # a light look: what it costs the control room is counted too
         wall = time.perf_counter() - began
-        queued = (sum(cpu_of(p.pid) for p in processes) - before) / count * 1000
+        queued = (sum(cpu_of(p.pid) for p in processes) + server() - before) / count * 1000
         assert len(set(ids)) == count
+        ended = http.get(url + "/api/v1/runs", params={"state": "succeeded", "limit": 1000})
+        assert len(ended.json()["runs"]) == count, "a run did not succeed"
         # The same steps in one run: Connect in a loop, each to a session of its own.
         bot = Path(folder) / "loop.yaml"
         bot.write_text(f"name: loop\nvariables: {{items: {list(range(count))}}}\nsteps:\n"
@@ -182,28 +218,45 @@ def p(samples: list[float], q: float) -> float:
 
 
 def rows(quick: bool = False) -> list[dict]:
+    """SQLite, and PostgreSQL where a server answers (as for the tests)."""
+    from tests.postgres import unavailable
+
     found = []
     with Sandbox() as sandbox:
-        queued, cold = first_request_ms(sandbox, 10 if quick else 40)
-        found.append({
-            "what": "a run: queued → its first HTTP request, on an idle warm runner (p50)",
-            "adobot": f"{statistics.median(queued):.0f} ms (p99 {p(queued, 0.99):.0f} ms)",
-            "baseline": f"{statistics.median(cold):.0f} ms (p99 {p(cold, 0.99):.0f} ms)",
-            "ratio": statistics.median(queued) / 100.0, "target": 1.0,
-            "baseline_name": "a cold `adobot run` of the same bot, to its first request",
-            "note": "ratio: p50 / the 100 ms target", "samples": {"adobot": queued,
-                                                                 "baseline": cold}})
-        count = 200 if quick else 1000
-        through, alone, wall = overhead_ms(sandbox, count)
-        found.append({
-            "what": f"queue overhead: CPU a one-step run through the control room and "
-                    f"runners, minus the step in one `adobot run` ({count} runs)",
-            "adobot": f"{through - alone:.1f} ms a run", "baseline": f"{alone:.1f} ms a step",
-            "ratio": (through - alone) / 20.0, "target": 1.0,
-            "baseline_name": "the same steps in one `adobot run` (marginal CPU a step)",
-            "note": f"ratio: overhead / the 20 ms target; {through:.1f} ms CPU a run in all "
-                    f"(control room + 2 runners of concurrency 2); {count} runs took "
-                    f"{wall:.0f} s"})
+        found.extend(_rows(sandbox, False, quick))
+        if unavailable():
+            print(f"PostgreSQL rows left out: {unavailable()}", file=sys.stderr)
+        else:
+            found.extend(_rows(sandbox, True, quick))
+    return found
+
+
+def _rows(sandbox: Sandbox, postgres: bool, quick: bool) -> list[dict]:
+    found = []
+    name, engine = ("PostgreSQL", "procrastinate jobs") if postgres else \
+        ("SQLite", "runners' claims")
+    queued, cold = first_request_ms(sandbox, 10 if quick else 40, postgres)
+    found.append({
+        "what": f"a run: queued → its first HTTP request, on an idle warm runner "
+                f"({name}, {engine}; p50)",
+        "adobot": f"{statistics.median(queued):.0f} ms (p99 {p(queued, 0.99):.0f} ms)",
+        "baseline": f"{statistics.median(cold):.0f} ms (p99 {p(cold, 0.99):.0f} ms)",
+        "ratio": statistics.median(queued) / 100.0, "target": 1.0,
+        "baseline_name": "a cold `adobot run` of the same bot, to its first request",
+        "note": "ratio: p50 / the 100 ms target", "samples": {"adobot": queued,
+                                                             "baseline": cold}})
+    count = 200 if quick else 1000
+    through, alone, wall = overhead_ms(sandbox, count, postgres)
+    server = " + the PostgreSQL server" if postgres else ""
+    found.append({
+        "what": f"queue overhead: CPU a one-step run through the control room and "
+                f"runners, minus the step in one `adobot run` ({name}, {count} runs)",
+        "adobot": f"{through - alone:.1f} ms a run", "baseline": f"{alone:.1f} ms a step",
+        "ratio": (through - alone) / 20.0, "target": 1.0,
+        "baseline_name": "the same steps in one `adobot run` (marginal CPU a step)",
+        "note": f"ratio: overhead / the 20 ms target; {through:.1f} ms CPU a run in all "
+                f"(control room + 2 runners of concurrency 2{server}); {count} runs took "
+                f"{wall:.0f} s"})
     return found
 
 

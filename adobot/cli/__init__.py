@@ -81,6 +81,13 @@ def _configure_logging(args: argparse.Namespace) -> None:
     root.handlers[:] = [handler]
     root.propagate = False
     root.setLevel(logging.DEBUG if getattr(args, "debug", False) else logging.INFO)
+    # procrastinate and its connection pool (runs as jobs on PostgreSQL): their warnings,
+    # masked like ours; a line a job only with --debug.
+    for name in ("procrastinate", "psycopg"):
+        jobs = logging.getLogger(name)
+        jobs.handlers[:] = [handler]
+        jobs.propagate = False
+        jobs.setLevel(logging.DEBUG if getattr(args, "debug", False) else logging.WARNING)
     # A line says "adobot: message" and nothing else, so a record need not look up its
     # caller, thread or process (the logging HOWTO's "Optimization"): a step's log line
     # then costs a fraction of its request.

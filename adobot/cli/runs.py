@@ -76,6 +76,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="on SIGTERM, how long held runs may go on (default 30)")
     runner.add_argument("--allow-plain-http", action="store_true",
                         help="allow plain http to a control room on another machine")
+    runner.add_argument("--database", metavar="URL",
+                        help="a control room on PostgreSQL: its database, where the runs wait "
+                             "as procrastinate jobs (default $ADOBOT_DATABASE_URL)")
     runner.set_defaults(handler=_runner)
 
 
@@ -89,15 +92,37 @@ def _runner(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--concurrency {args.concurrency}: give 1 to 64",
                            field="--concurrency")
     secret = _token(args, "runner")
+    database = _queue_database(args)
     runner = RemoteRunner(args.control_room, secret, pool=check_pool(args.pool),
                           concurrency=args.concurrency, grace_seconds=args.grace,
-                          allow_plain_http=args.allow_plain_http)
+                          allow_plain_http=args.allow_plain_http, database=database)
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: runner.drain())
     print(f"runner for pool {args.pool} at {args.control_room} ({args.concurrency} at once); "
           "SIGTERM stops it", file=sys.stderr, flush=True)
     runner.serve()
     return 0
+
+
+def _queue_database(args: argparse.Namespace) -> str | None:
+    """--database (else $ADOBOT_DATABASE_URL), a PostgreSQL URL; its password masked."""
+    from adobot.credentials.secret import Secret
+    from adobot.store.database import DATABASE_ENV, database_url
+
+    given = (args.database or os.environ.get(DATABASE_ENV) or "").strip()
+    if not given:
+        return None
+    url = database_url(given, ".")
+    if url.startswith("sqlite"):
+        raise InvalidInput("--database: a runner reads jobs from a PostgreSQL database only",
+                           "Leave --database out for a control room on SQLite.",
+                           field="--database")
+    from sqlalchemy.engine import make_url
+
+    password = make_url(url).password
+    if password:
+        args.redactor.add(Secret(str(password)))
+    return url
 
 
 def _token(args: argparse.Namespace, role: str) -> Any:

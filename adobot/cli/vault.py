@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from typing import Any
 
 from adobot.errors import InvalidInput
 
@@ -173,16 +174,21 @@ def _rotate(args: argparse.Namespace) -> int:
 
     vault = Vault(args.vault)
     with contextlib.ExitStack() as stack:
-        elsewhere = None
+        state = None
         if exists(database_url(args.database, vault.path)):
-            # The control room's connections are sealed with this key too: re-sealed with it.
+            # The control room's connections are sealed with this key too, and so are the
+            # variables of runs that may still start and of schedules: re-sealed with it.
             from adobot.control_room.state import open_state
 
             state = stack.enter_context(open_state(vault, args.database))
-            elsewhere = state.connections.reseal
-        count = vault.rotate_key(elsewhere)
-        if elsewhere is not None:
+
+        def elsewhere(old: Any, new: Any) -> int:
+            assert state is not None
+            return state.connections.reseal(old, new) + state.runs.reseal(old, new)
+        count = vault.rotate_key(None if state is None else elsewhere)
+        if state is not None:
             state.connections.promote()
+            state.runs.promote()
     print(f"re-encrypted {count} values under a new key")
     if os.environ.get(KEY_ENV):
         print(f"now set {KEY_ENV} to the value of {NEW_KEY_ENV}", file=sys.stderr)

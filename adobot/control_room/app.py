@@ -43,6 +43,7 @@ from adobot.credentials.wire import ErrorBody, ErrorDetail
 from adobot.errors import (
     AdobotError,
     AlreadyExists,
+    Conflict,
     CredentialNotFound,
     InternalError,
     InvalidInput,
@@ -64,7 +65,7 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 
 STATUSES = ((Unauthorized, 401), (Forbidden, 403), (Malformed, 400), (UnsupportedType, 415),
             (TooLarge, 413), (Busy, 429), (TooManyFailures, 429), (CredentialNotFound, 404),
             (RunNotFound, 404),
-            (AlreadyExists, 409), (InvalidInput, 422), (TransportError, 502), (VaultError, 500),
+            (AlreadyExists, 409), (Conflict, 409), (InvalidInput, 422), (TransportError, 502), (VaultError, 500),
             (InternalError, 500))
 
 

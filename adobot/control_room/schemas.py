@@ -17,7 +17,8 @@ ERROR_STATUSES = {
     401: "No API token, or one that is unknown, revoked or expired",
     403: "The token's role (or name) may not do this",
     404: "No such connection, bot, version or run",
-    409: "The name or the organization is taken, or it changed meanwhile",
+    409: "The name or the organization is taken, or it changed meanwhile; or the run a job "
+         "brought may not start yet",
     413: "The body is larger than the route takes (a route that takes none takes none)",
     415: "The body is of another content type than the route takes",
     429: "Too many failed sign-ins from this address, or bots running on the page at once "
@@ -301,13 +302,21 @@ class RunnerHello(_Body):
 
 
 class RunnerTerms(BaseModel):
+    name: str = Field(description="The runner's name (its token's)")
     lease_seconds: int = Field(description="A run not renewed within it is taken back")
     heartbeat_seconds: int = Field(description="How often the runner says it is alive")
+    engine: Literal["claims", "procrastinate"] = Field(
+        description="How runs reach runners: claims (POST /runners/claim waits for the "
+                    "pool's next run; SQLite), or procrastinate jobs read from the database "
+                    "(PostgreSQL: the runner needs --database)")
 
 
 class Claim(_Body):
     pool: str = Field("default", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
     wait_seconds: float = Field(20.0, ge=0, le=30, description="Wait this long for a run")
+    run: str | None = Field(None, pattern=r"^[0-9a-f]{32}$", description=(
+        "This run only, which a procrastinate job brought (engine procrastinate): 200 with "
+        "it, 204 if it is no longer queued, 409 if it may not start yet"))
 
 
 class ClaimedRun(BaseModel):

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from adobot.runs.service import Runs
 
 log = logging.getLogger("adobot.runs")
-LOCAL = "local"  # the runner name of the control room's own pool
+LOCAL = states.LOCAL
 REAP_SECONDS = 5.0
 RETENTION_EVERY_SECONDS = 3600.0
 
@@ -168,7 +168,8 @@ class RoomConnections:
 
 class LocalPool:
     """``workers`` threads taking the runs of ``pools``; started and stopped with the control
-    room. ``sandbox``: organizations go to the embedded emulator (``--sandbox``)."""
+    room. ``sandbox``: organizations go to the embedded emulator (``--sandbox``). On
+    PostgreSQL the runs come as procrastinate jobs, as to a runner machine (``jobs``)."""
 
     def __init__(self, runs: "Runs", connections: "Connections", audit: AuditLog,
                  pools: tuple[str, ...] = ("default",), workers: int = 2,
@@ -180,11 +181,19 @@ class LocalPool:
         self.wake = threading.Event()
         self.held = HeldRuns()
         self.threads: list[threading.Thread] = []
+        self.jobs: Any = None
 
     def start(self) -> "LocalPool":
         self.stopping.clear()
         self.threads = []
-        for number in range(self.workers):
+        self.runs.local_pools = self.pools
+        if self.runs.store.runs.jobs is not None:
+            from adobot.runs.jobs import JobWorker
+
+            self.jobs = JobWorker(self.runs.store.database.url, self.pools, self.workers,
+                                  self._take, name=LOCAL,
+                                  poll_seconds=max(self.idle_seconds, 0.1)).start()
+        for number in range(0 if self.jobs is not None else self.workers):
             self.threads.append(threading.Thread(target=self._work, daemon=True,
                                                  name=f"adobot-run-{number}"))
         self.threads.append(threading.Thread(target=self._tend, daemon=True,
@@ -200,16 +209,31 @@ class LocalPool:
     def halt(self) -> None:
         """Take no more runs, and stop the ones held at their next step or wait (they end as
         "runner lost", repeated where the bot allows)."""
+        self.runs.local_pools = ()
         self.stopping.set()
         self.wake.set()
         self.held.stop()
+        if self.jobs is not None:
+            self.jobs.stop(0)
 
     def stop(self, seconds: float = 5.0) -> None:
         """``halt``, and wait (up to ``seconds``) for the threads."""
         self.halt()
         deadline = time.monotonic() + seconds
+        if self.jobs is not None:
+            self.jobs.stop(seconds)
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _take(self, run_id: str) -> None:
+        """A job brought ``run_id`` (PostgreSQL)."""
+        from adobot.runs.service import RunWaits
+
+        if self.stopping.is_set():
+            raise RunWaits("the control room is stopping", "Another worker takes the run.")
+        run = self.runs.take(run_id, self.pools, LOCAL)
+        if run is not None:
+            self._run(run)
 
     def _work(self) -> None:
         while not self.stopping.is_set():
@@ -276,6 +300,7 @@ class Housekeeper:
                     if self.runs.reap():
                         self.wake()
                     self.runs.runners_gone()
+                    self.runs.store.runs.wake_parked()
                 if time.monotonic() - last_retention >= RETENTION_EVERY_SECONDS:
                     last_retention = time.monotonic()
                     self.runs.remove_older_than(self.retention_days)

@@ -3,7 +3,11 @@ its pool, how many runs at once, its version and host), waits for runs of its po
 with the credentials the control room hands out for that run only, says every few seconds that
 it is alive (which renews its runs' leases and tells it which to stop), and reports how each
 ended. On SIGTERM it takes no more runs, lets those it holds finish for a grace period, then
-stops them: they end as "runner lost" (repeated where the bot allows), never left running."""
+stops them: they end as "runner lost" (repeated where the bot allows), never left running.
+
+Runs reach it as the control room says when it registers: on SQLite it asks the control room
+for the pool's next run (a claim that waits a few seconds); on PostgreSQL it is a procrastinate
+worker on the database (``--database``), and each job names the run to ask for."""
 from __future__ import annotations
 
 import logging
@@ -13,8 +17,9 @@ import time
 from typing import Any
 
 from adobot import __version__
-from adobot.errors import AdobotError
+from adobot.errors import AdobotError, Conflict, InvalidInput
 from adobot.runs.engine import HeldRuns, attempt
+from adobot.runs.service import RunWaits
 
 log = logging.getLogger("adobot.runner")
 WAIT_SECONDS = 2.0  # a claim waits this long for a run; a draining runner waits no longer
@@ -22,10 +27,11 @@ WAIT_SECONDS = 2.0  # a claim waits this long for a run; a draining runner waits
 
 class RemoteRunner:
     def __init__(self, url: str, token: Any, *, pool: str = "default", concurrency: int = 1,
-                 grace_seconds: float = 30.0, allow_plain_http: bool = False) -> None:
+                 grace_seconds: float = 30.0, allow_plain_http: bool = False,
+                 database: str | None = None) -> None:
         from adobot.credentials.remote import ControlRoomClient
 
-        self.url, self.token, self.pool = url, token, pool
+        self.url, self.token, self.pool, self.database = url, token, pool, database
         self.concurrency, self.grace_seconds = concurrency, grace_seconds
         self.allow_plain_http = allow_plain_http
         # Claims wait a few seconds for a run: the read timeout outlasts them.
@@ -35,16 +41,30 @@ class RemoteRunner:
         self.stopped = threading.Event()
         self.held = HeldRuns()
         self.heartbeat_seconds = 10.0
+        self.engine, self.name = "claims", ""  # as the control room says when it registers
 
     def register(self) -> None:
         terms = self.room.post("runners/register", {
             "pool": self.pool, "concurrency": self.concurrency, "version": __version__,
             "host": socket.gethostname()}, subject="this runner")
         self.heartbeat_seconds = float(terms["heartbeat_seconds"])
+        self.engine, self.name = terms.get("engine", "claims"), terms.get("name", "")
+        if self.engine == "procrastinate" and not self.database:
+            raise InvalidInput(f"the control room {self.url} queues its runs as procrastinate "
+                               "jobs in its PostgreSQL database: this runner needs it",
+                               "Give --database postgresql://… (or $ADOBOT_DATABASE_URL).",
+                               field="--database")
+        if self.engine == "claims" and self.database:
+            raise InvalidInput(f"the control room {self.url} hands out runs itself (its store "
+                               "is SQLite): --database is not used", "Leave --database out.",
+                               field="--database")
 
     def serve(self) -> None:
         """Take and run runs until ``drain`` is called, then wait for the held ones."""
         self.register()
+        if self.engine == "procrastinate":
+            self._serve_jobs()
+            return
         workers = [threading.Thread(target=self._work, name=f"adobot-runner-{n}", daemon=True)
                    for n in range(self.concurrency)]
         beating = threading.Thread(target=self._beat, name="adobot-runner-heartbeat",
@@ -61,6 +81,40 @@ class RemoteRunner:
             thread.join(10)
         self.stopped.set()
         beating.join(5)
+
+    def _serve_jobs(self) -> None:
+        """As a procrastinate worker on the control room's database (``adobot.runs.jobs``)."""
+        from adobot.runs.jobs import JobWorker
+
+        assert self.database is not None
+        jobs = JobWorker(self.database, (self.pool,), self.concurrency, self._take,
+                         name=self.name).start()
+        beating = threading.Thread(target=self._beat, name="adobot-runner-heartbeat",
+                                   daemon=True)
+        beating.start()
+        log.info("runner for pool %r at %s (procrastinate jobs): %d at once", self.pool,
+                 self.url, self.concurrency)
+        self.draining.wait()
+        jobs.stop(self.grace_seconds)  # no more jobs; those held may finish within the grace
+        self.held.stop()
+        jobs.stop(10)
+        self.stopped.set()
+        beating.join(5)
+
+    def _take(self, run_id: str) -> None:
+        """A job brought ``run_id``: ask for it, run it, report it."""
+        if self.draining.is_set():
+            raise RunWaits("this runner is stopping", "Another runner takes the run.")
+        try:
+            run = self.room.post("runners/claim", {"pool": self.pool, "run": run_id},
+                                 subject=f"run {run_id}")
+        except Conflict as waits:
+            raise RunWaits(waits.message, waits.hint, field=waits.field) from None
+        except AdobotError as failed:  # the control room restarts, say: the job comes back
+            raise RunWaits(f"could not ask for run {run_id}: {failed.message}",
+                           "It is asked for again.") from None
+        if run:
+            self._run(run)
 
     def drain(self) -> None:
         self.draining.set()

@@ -23,6 +23,7 @@ from adobot.runs.service import (
     RunNotFound,
     VersionNumber,
     check_pool,
+    schedule_place,
 )
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class Schedules:
     def _sealed(self, name: str, variables: dict[str, Any]) -> tuple[str, str]:
         keys = self.runs.vault.keys(create=True)
         return keys.seal(json.dumps(variables, ensure_ascii=False, default=str),
-                         f"schedule:{name}:variables"), keys.key_id
+                         schedule_place(name)), keys.key_id
 
     def create(self, body: NewSchedule, by: str) -> dict[str, Any]:
         check_pool(body.pool)
@@ -151,6 +152,7 @@ class Schedules:
             values["paused"] = int(changes.paused)
         if changes.variables is not None:
             values["variables"], values["key_id"] = self._sealed(name, changes.variables)
+            values["variables_next"] = values["key_id_next"] = None  # a rotation's is stale
         cron = changes.cron or current["cron"]
         timezone = changes.timezone or current["timezone"]
         if changes.cron is not None or changes.timezone is not None or changes.paused is False:
@@ -182,8 +184,7 @@ class Schedules:
 
     def _run(self, schedule: dict[str, Any], by: str, key: str | None) -> dict[str, Any]:
         bot = self.runs.bot(schedule["bot"], schedule["bot_version"])
-        variables = json.loads(self.runs.vault.keys().open(
-            schedule["variables"], f"schedule:{schedule['name']}:variables"))
+        variables = self.runs.opened(schedule, schedule_place(schedule["name"]))
         return self.runs.new_run(bot, variables, {v: k for k, v in states.PRIORITIES.items()}[
             schedule["priority"]], schedule["pool"], by, key)
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import re
 import uuid
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adobot.errors import AdobotError, InvalidInput, NotFound
+from adobot.errors import AdobotError, Conflict, InvalidInput, NotFound
 from adobot.runs import states
 from adobot.runs.bundles import BOT_NAME, Upload, check
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from adobot.credentials.vault import Vault
     from adobot.store import Store
 
+LOCAL = states.LOCAL
 POOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
 DEFAULT_POOL = "default"
 LEASE_SECONDS = 30  # a runner renews its runs' leases well within it (every 10 s)
@@ -51,6 +53,11 @@ class RunNotFound(NotFound):
     """No such bot, version or run: HTTP 404."""
 
 
+class RunWaits(Conflict):
+    """The run a job brought may not start yet (no runner online may use its connections, its
+    backoff is not over): the job comes back later. HTTP 409."""
+
+
 def now_text(clock: Callable[[], dt.datetime]) -> str:
     return clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -63,6 +70,8 @@ class Runs:
     def __init__(self, store: "Store", vault: "Vault",
                  clock: Callable[[], dt.datetime] = _utc) -> None:
         self.store, self.vault, self.clock = store, vault, clock
+        # The pools whose runs the control room also runs itself (as the runner "local").
+        self.local_pools: tuple[str, ...] = ()
 
     def now(self, later: float = 0.0) -> str:
         return now_text(lambda: self.clock() + dt.timedelta(seconds=later))
@@ -181,18 +190,90 @@ class Runs:
             if not self.store.runs.ready(pool, self.now(), barred):  # idle polls write nothing
                 return None
         run = self.store.runs.claim(pool, runner, self.now(), self.now(LEASE_SECONDS), barred)
-        if run is None:
+        return None if run is None else self._handed(run, runner)
+
+    def take(self, run_id: str, pools: tuple[str, ...], runner: str) -> dict[str, Any] | None:
+        """The run a procrastinate job brought to ``runner`` (of ``pools``; see
+        ``adobot.runs.jobs``), as ``claim`` hands it; None if it is no longer queued (the job
+        has nothing to do). Raises ``RunWaits`` when it may not start yet."""
+        run = self.store.runs.head(run_id)
+        if run is None or run["state"] != states.QUEUED:
             return None
+        if run["pool"] not in pools:
+            raise RunWaits(f"run {run_id} belongs to pool {run['pool']!r}, not "
+                           f"{', '.join(pools)}", f"A runner of pool {run['pool']!r} takes it.",
+                           field="pool")
+        barred = self.barred(runner)
+        if (run["bot"], run["bot_version"]) in barred:
+            self._hand_over(run, runner)
+            return None
+        if run["not_before"] > self.now():
+            raise RunWaits(f"run {run_id} waits for its backoff until {run['not_before'][:19]}Z",
+                           "It starts then.", field="run")
+        taken = self.store.runs.claim(run["pool"], runner, self.now(), self.now(LEASE_SECONDS),
+                                      barred, run_id=run_id)
+        if taken is not None:
+            return self._handed(taken, runner)
+        if self.store.runs.park(run_id, run["pool"], run["priority"]):
+            return None  # its pool was paused after its job was deferred: parked until resumed
+        again = self.store.runs.head(run_id)
+        if again is not None and again["state"] == states.QUEUED:
+            raise RunWaits(f"run {run_id} could not start: {self.why_waiting(again)}",
+                           "It is tried again.", field="run")
+        return None  # cancelled, or taken, meanwhile
+
+    def _hand_over(self, run: dict[str, Any], runner: str) -> None:
+        """``runner`` may not use the connections the run's bot names: its job goes to a
+        runner online in its pool that may, or comes back later if none may."""
+        bot = (run["bot"], run["bot_version"])
+        online = [r["name"] for r in self.store.runs.runners(run["pool"])
+                  if r["state"] == "online"]
+        if run["pool"] in self.local_pools:
+            online.append(LOCAL)
+        allowed = [name for name in online if name != runner and bot not in self.barred(name)]
+        if not allowed:
+            raise RunWaits(f"no runner online in pool {run['pool']!r} may use the connections "
+                           f"bot {run['bot']!r} names", "A runner that may takes it when one "
+                           "comes online.", field="runner")
+        self.store.runs.hand_to(random.choice(allowed), run["id"], run["pool"], run["priority"])
+
+    def _handed(self, run: dict[str, Any], runner: str) -> dict[str, Any] | None:
+        """A run just taken, with its bundle and opened variables (None: they cannot be
+        opened, and the run has failed)."""
         bot = self.store.bots.get(run["bot"], run["bot_version"])
         run["bundle"] = {"main": bot["main"], "files": json.loads(bot["files"])} if bot else None
         try:
-            run["variables"] = json.loads(self.vault.keys().open(run["variables"],
-                                                                 _place(run["id"])))
+            run["variables"] = self.opened(run, _place(run["id"]))
         except AdobotError as failed:  # e.g. sealed under a key the vault no longer has
             self.end(run, runner, states.FAILED, error={**failed.to_dict(), "message":
                      f"the run's variables cannot be opened: {failed.message}"})
             return None
         return run
+
+    def opened(self, row: dict[str, Any], place: str) -> Any:
+        """A run's or a schedule's sealed variables, opened with the vault's key."""
+        return json.loads(_open(row, self.vault.keys(), place))
+
+    def reseal(self, old: Any, new: Any) -> int:
+        """A key rotation's first half (``vault rotate-key``, before the vault changes key):
+        the variables of runs that may still start (queued, or running and so perhaps
+        repeated) and of schedules, sealed under the new key too. How many."""
+        count = 0
+        for run in self.store.runs.unfinished():
+            place = _place(run["id"])
+            count += self.store.runs.seal_next(run["id"], new.seal(_open(run, old, place),
+                                                                    place), new.key_id)
+        for schedule in self.store.schedules.list():
+            place = schedule_place(schedule["name"])
+            count += self.store.schedules.seal_next(
+                schedule["name"], new.seal(_open(schedule, old, place), place), new.key_id)
+        return count
+
+    def promote(self) -> int:
+        """A key rotation's second half, once the vault has the new key: the variables sealed
+        under it become the variables."""
+        key_id = self.vault.keys().key_id
+        return self.store.runs.promote(key_id) + self.store.schedules.promote(key_id)
 
     def barred(self, runner: str) -> list[tuple[str, int]]:
         """The bot versions ``runner`` may not run: they name a connection that is not open
@@ -207,7 +288,7 @@ class Runs:
 
     def end(self, run: dict[str, Any], runner: str, state: str, *,
             error: dict[str, Any] | None = None, steps: Any = None, outputs: Any = None,
-            log: str | None = None, requests: int = 0) -> str:
+            log: str | None = None, requests: int = 0, lost: bool = False) -> str:
         """End an attempt: the state the run is left in (queued again for a system failure
         with repeats left, which waits its backoff)."""
         failure = states.failure_of(error["code"]) if state == states.FAILED and error else None
@@ -216,7 +297,8 @@ class Runs:
         ended = self.store.runs.end(
             run["id"], run["attempt"], runner, state=state, now=self.now(), failure=failure,
             error=error, steps=steps, outputs=outputs, log=log, requests=requests,
-            requeue_at=self.now(states.backoff(run["attempt"] + 1)) if requeue else None)
+            requeue_at=self.now(states.backoff(run["attempt"] + 1)) if requeue else None,
+            lost=lost)
         if not ended:
             return "taken back"
         return states.QUEUED if requeue else state
@@ -230,7 +312,8 @@ class Runs:
                      f"stopped answering while it ran attempt {run['attempt']}",
                      "hint": "Check the runner's machine; the run is repeated only if the "
                              "bot declares settings.retries."}
-            if self.end(run, run["runner"], states.FAILED, error=error) != "taken back":
+            if self.end(run, run["runner"], states.FAILED, error=error,
+                        lost=True) != "taken back":
                 lost.append(run["id"])
         return lost
 
@@ -262,8 +345,21 @@ class Runs:
         return self.store.runs.remove_ended_before(self.now(-days * 86400))
 
 
+def _open(row: dict[str, Any], keys: Any, place: str) -> str:
+    """Sealed variables opened with ``keys``. Mid-rotation a row holds them sealed under the
+    old key and under the new: the one sealed under ``keys``."""
+    sealed = row["variables"]
+    if row.get("key_id_next") == keys.key_id and row.get("key_id") != keys.key_id:
+        sealed = row["variables_next"]
+    return keys.open(sealed, place)
+
+
 def _place(run_id: str) -> str:
     return f"run:{run_id}:variables"
+
+
+def schedule_place(name: str) -> str:
+    return f"schedule:{name}:variables"
 
 
 def check_pool(name: str) -> str:

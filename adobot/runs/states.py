@@ -11,6 +11,7 @@ STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, TIMED_OUT)
 FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, TIMED_OUT})
 State = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
 
+LOCAL = "local"  # the runner name of the control room's own pool
 PRIORITIES = {"high": 0, "normal": 1, "low": 2}  # a lower number is taken first
 Priority = Literal["high", "normal", "low"]
 Failure = Literal["business", "system"]

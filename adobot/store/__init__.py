@@ -48,5 +48,10 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
     database = Database(url)
     if upgrade:
         database.upgrade()
+    jobs = None
+    if not database.sqlite:  # there, each queued run is a procrastinate job (runs/jobs.py)
+        from adobot.store.jobs import Jobs
+
+        jobs = Jobs()
     return Store(database, SqlConnections(database), SqlTokens(database), SqlAudit(database),
-                 SqlBots(database), SqlRuns(database), SqlSchedules(database))
+                 SqlBots(database), SqlRuns(database, jobs), SqlSchedules(database, jobs))

@@ -126,6 +126,9 @@ class RunRow(Base):
     idempotency_key: Mapped[Optional[str]] = mapped_column(String(200), unique=True)
     variables: Mapped[str] = mapped_column(Text)  # sealed JSON
     key_id: Mapped[str] = mapped_column(String(16))
+    # During a key rotation: the variables sealed under the new key too (0004).
+    variables_next: Mapped[Optional[str]] = mapped_column(Text)
+    key_id_next: Mapped[Optional[str]] = mapped_column(String(16))
     started_by: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[str] = mapped_column(String(32), index=True)
     not_before: Mapped[str] = mapped_column(String(32))  # a repeat waits for its backoff
@@ -192,6 +195,9 @@ class ScheduleRow(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     variables: Mapped[str] = mapped_column(Text)  # sealed JSON
     key_id: Mapped[str] = mapped_column(String(16))
+    # During a key rotation: the variables sealed under the new key too (0004).
+    variables_next: Mapped[Optional[str]] = mapped_column(Text)
+    key_id_next: Mapped[Optional[str]] = mapped_column(String(16))
     priority: Mapped[int] = mapped_column(Integer)
     pool: Mapped[str] = mapped_column(String(64))
     paused: Mapped[int] = mapped_column(Integer, default=0)

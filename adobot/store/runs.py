@@ -1,10 +1,13 @@
 """Bots, runs, their attempts, pools and runners as rows. Every change of a run's state is one
 conditional UPDATE (``WHERE state = … AND attempt = …``): of two that race, one changes the row
-and the other changes nothing and is told so — a run is taken once, ended once."""
+and the other changes nothing and is told so — a run is taken once, ended once.
+
+On PostgreSQL (``jobs``), each change that queues a run defers its procrastinate job in the
+same transaction (``adobot.runs.jobs``)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
@@ -12,10 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from adobot.store.database import Database
 from adobot.store.models import AttemptRow, BotRow, PoolRow, RunnerRow, RunRow, ScheduleRow
 
+if TYPE_CHECKING:
+    from adobot.store.jobs import Jobs
+
 RUN_COLUMNS = RunRow.__table__.columns
 # What a list of runs shows: no variables (sealed anyway), no steps or log (one run's page).
-LISTED = [c for c in RUN_COLUMNS if c.name not in ("variables", "key_id", "steps", "log",
-                                                   "outputs")]
+LISTED = [c for c in RUN_COLUMNS if c.name not in ("variables", "key_id", "variables_next",
+                                                   "key_id_next", "steps", "log", "outputs")]
 JSON_FIELDS = ("error", "steps", "outputs")
 
 
@@ -29,6 +35,22 @@ def _run(row: Any) -> dict[str, Any]:
 
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _promote(database: Database, table: Any, key_id: str) -> int:
+    with database.writing() as db:
+        return db.execute(update(table).where(table.key_id_next == key_id).values(
+            variables=table.variables_next, key_id=key_id, variables_next=None,
+            key_id_next=None)).rowcount
+
+
+def _paused(db: Any, pool: str) -> bool:
+    """Whether ``pool`` is paused; on PostgreSQL its row is held (shared) until the
+    transaction ends, so a pause or resume of it waits for this one."""
+    query = select(PoolRow.paused).where(PoolRow.name == pool)
+    if db.dialect.name == "postgresql":
+        query = query.with_for_update(read=True)
+    return bool(db.execute(query).scalar())
 
 
 class SqlBots:
@@ -87,8 +109,33 @@ class SqlBots:
 
 
 class SqlRuns:
-    def __init__(self, database: Database) -> None:
-        self.database = database
+    def __init__(self, database: Database, jobs: "Jobs | None" = None) -> None:
+        self.database, self.jobs = database, jobs
+
+    def _queued(self, db: Any, run_id: str, pool: str, priority: int,
+                at: str | None = None) -> None:
+        """The run is queued (again): its job goes with it, in this transaction (parked if
+        the pool is paused)."""
+        if self.jobs is not None:
+            self.jobs.defer(db, run_id, pool, priority, at, parked=_paused(db, pool))
+
+    def hand_to(self, runner: str, run_id: str, pool: str, priority: int) -> None:
+        """The run's job goes to ``runner`` by name (its job was just taken by another)."""
+        if self.jobs is not None:
+            with self.database.writing() as db:
+                self.jobs.defer(db, run_id, pool, priority, runner=runner,
+                                parked=_paused(db, pool))
+
+    def park(self, run_id: str, pool: str, priority: int) -> bool:
+        """If ``pool`` is paused, a parked job for the run (whose job was just taken): True.
+        The pool's row is held meanwhile, so a resume comes before (and this finds the pool
+        going) or after (and wakes this job)."""
+        with self.database.writing() as db:
+            if not _paused(db, pool):
+                return False
+            if self.jobs is not None:
+                self.jobs.defer(db, run_id, pool, priority, parked=True)
+            return True
 
     # --- starting and reading ----------------------------------------------------------------
 
@@ -98,6 +145,7 @@ class SqlRuns:
         try:
             with self.database.writing() as db:
                 db.execute(insert(RunRow).values(**record))
+                self._queued(db, record["id"], record["pool"], record["priority"])
                 row = db.execute(select(*RUN_COLUMNS).where(RunRow.id == record["id"])).first()
             return _run(row), True
         except IntegrityError:
@@ -110,6 +158,12 @@ class SqlRuns:
     def find_key(self, key: str) -> dict[str, Any] | None:
         with self.database.reading() as db:
             row = db.execute(select(*RUN_COLUMNS).where(RunRow.idempotency_key == key)).first()
+        return _run(row) if row else None
+
+    def head(self, run_id: str) -> dict[str, Any] | None:
+        """The run as a list shows it (no variables, steps, log or attempts)."""
+        with self.database.reading() as db:
+            row = db.execute(select(*LISTED).where(RunRow.id == run_id)).first()
         return _run(row) if row else None
 
     def get(self, run_id: str) -> dict[str, Any] | None:
@@ -169,9 +223,11 @@ class SqlRuns:
     # --- the queue ---------------------------------------------------------------------------
 
     def claim(self, pool: str, runner: str, now: str, lease_until: str,
-              barred: list[tuple[str, int]] = ()) -> dict[str, Any] | None:
+              barred: list[tuple[str, int]] = (), run_id: str | None = None
+              ) -> dict[str, Any] | None:
         """Take the pool's next queued run (priority, then age; its backoff over) for
-        ``runner``: the run as it now is, or None. ``barred``: bot versions it may not run."""
+        ``runner``: the run as it now is, or None. ``barred``: bot versions it may not run;
+        ``run_id``: that run only (its job brought it)."""
         with self.database.writing() as db:
             if db.execute(select(PoolRow.paused).where(PoolRow.name == pool)).scalar():
                 return None
@@ -179,6 +235,8 @@ class SqlRuns:
                      .where(RunRow.state == "queued", RunRow.pool == pool,
                             RunRow.not_before <= now)
                      .order_by(RunRow.priority, RunRow.created_at, RunRow.id).limit(1))
+            if run_id is not None:
+                query = query.where(RunRow.id == run_id)
             if barred:
                 query = query.where(tuple_(RunRow.bot, RunRow.bot_version)
                                     .not_in(list(barred)))
@@ -214,9 +272,10 @@ class SqlRuns:
     def end(self, run_id: str, attempt: int, runner: str, *, state: str, now: str,
             failure: str | None = None, error: Any = None, steps: Any = None,
             outputs: Any = None, log: str | None = None, requests: int = 0,
-            requeue_at: str | None = None) -> bool:
+            requeue_at: str | None = None, lost: bool = False) -> bool:
         """End the attempt (the run's state, or queued again at ``requeue_at``); False if the
-        run is no longer this runner's attempt (it was ended already, or taken back)."""
+        run is no longer this runner's attempt (it was ended already, or taken back).
+        ``lost``: the runner stopped answering, and its job is let go."""
         with self.database.writing() as db:
             changed = db.execute(
                 update(RunRow).where(RunRow.id == run_id, RunRow.attempt == attempt,
@@ -232,6 +291,12 @@ class SqlRuns:
                                                     AttemptRow.number == attempt)
                            .values(ended_at=now, state=state, failure=failure,
                                    error=_json(error)))
+                if lost and self.jobs is not None:
+                    self.jobs.let_go(db, run_id)
+                if requeue_at and self.jobs is not None:
+                    pool, priority = db.execute(select(RunRow.pool, RunRow.priority)
+                                                .where(RunRow.id == run_id)).one()
+                    self._queued(db, run_id, pool, priority, requeue_at)
         return bool(changed)
 
     def release(self, runner: str, holding: Iterable[str], started_before: str) -> list[str]:
@@ -239,20 +304,21 @@ class SqlRuns:
         claim never reached it): queued again as if never taken. Their ids."""
         held = list(holding)
         with self.database.writing() as db:
-            query = select(RunRow.id, RunRow.attempt).where(
+            query = select(RunRow.id, RunRow.attempt, RunRow.pool, RunRow.priority).where(
                 RunRow.runner == runner, RunRow.state == "running",
                 RunRow.started_at < started_before)
             if held:
                 query = query.where(RunRow.id.not_in(held))
             lost = db.execute(query).all()
-            for run_id, attempt in lost:
+            for run_id, attempt, pool, priority in lost:
                 db.execute(delete(AttemptRow).where(AttemptRow.run_id == run_id,
                                                     AttemptRow.number == attempt))
                 db.execute(update(RunRow).where(RunRow.id == run_id, RunRow.attempt == attempt,
                                                 RunRow.state == "running")
                            .values(state="queued", runner=None, lease_until=None,
                                    started_at=None, attempt=attempt - 1))
-        return [run_id for run_id, _ in lost]
+                self._queued(db, run_id, pool, priority)
+        return [run_id for run_id, *_ in lost]
 
     def cancel(self, run_id: str, now: str) -> str | None:
         """Cancel a queued run at once, ask a running one to stop; the state it is left in
@@ -262,11 +328,29 @@ class SqlRuns:
             if state == "queued":
                 db.execute(update(RunRow).where(RunRow.id == run_id, RunRow.state == "queued")
                            .values(state="cancelled", ended_at=now))
+                if self.jobs is not None:
+                    self.jobs.withdraw(db, run_id)
                 return "cancelled"
             if state == "running":
                 db.execute(update(RunRow).where(RunRow.id == run_id)
                            .values(cancel_requested=1))
             return state
+
+    def unfinished(self) -> list[dict[str, Any]]:
+        """Queued and running runs: their ids and sealed variables."""
+        with self.database.reading() as db:
+            return [dict(row._mapping) for row in db.execute(
+                select(RunRow.id, RunRow.variables, RunRow.key_id, RunRow.variables_next,
+                       RunRow.key_id_next).where(RunRow.state.in_(("queued", "running"))))]
+
+    def seal_next(self, run_id: str, sealed: str, key_id: str) -> int:
+        with self.database.writing() as db:
+            return db.execute(update(RunRow).where(RunRow.id == run_id).values(
+                variables_next=sealed, key_id_next=key_id)).rowcount
+
+    def promote(self, key_id: str) -> int:
+        """The variables sealed under ``key_id`` (a rotation's new key) become the variables."""
+        return _promote(self.database, RunRow, key_id)
 
     def lapsed(self, now: str) -> list[dict[str, Any]]:
         """Running runs whose lease ran out: their runner stopped renewing it."""
@@ -300,6 +384,17 @@ class SqlRuns:
             if db.execute(update(PoolRow).where(PoolRow.name == name)
                           .values(paused=int(paused))).rowcount == 0:
                 db.execute(insert(PoolRow).values(name=name, paused=int(paused), created_at=now))
+            if not paused and self.jobs is not None:
+                self.jobs.wake(db, self._paused(db))
+
+    def _paused(self, db: Any) -> list[str]:
+        return list(db.execute(select(PoolRow.name).where(PoolRow.paused == 1)).scalars())
+
+    def wake_parked(self) -> None:
+        """The parked jobs of pools not paused come now (PostgreSQL; see ``Jobs.wake``)."""
+        if self.jobs is not None:
+            with self.database.writing() as db:
+                self.jobs.wake(db, self._paused(db))
 
     def runners(self, pool: str | None = None) -> list[dict[str, Any]]:
         query = select(*RunnerRow.__table__.columns).order_by(RunnerRow.name)
@@ -325,12 +420,16 @@ class SqlRuns:
             with self.database.writing() as db:
                 db.execute(update(RunnerRow).where(RunnerRow.name.in_(listed))
                            .values(state="offline"))
+                if self.jobs is not None:  # the jobs handed to them go back to their pools
+                    for name, pool in db.execute(select(RunnerRow.name, RunnerRow.pool)
+                                                 .where(RunnerRow.name.in_(listed))):
+                        self.jobs.give_back(db, name, pool)
 
 
 
 class SqlSchedules:
-    def __init__(self, database: Database) -> None:
-        self.database = database
+    def __init__(self, database: Database, jobs: "Jobs | None" = None) -> None:
+        self.database, self.jobs = database, jobs
 
     def list(self) -> list[dict[str, Any]]:
         with self.database.reading() as db:
@@ -361,6 +460,14 @@ class SqlSchedules:
             return bool(db.execute(delete(ScheduleRow).where(ScheduleRow.name == name))
                         .rowcount)
 
+    def seal_next(self, name: str, sealed: str, key_id: str) -> int:
+        with self.database.writing() as db:
+            return db.execute(update(ScheduleRow).where(ScheduleRow.name == name).values(
+                variables_next=sealed, key_id_next=key_id)).rowcount
+
+    def promote(self, key_id: str) -> int:
+        return _promote(self.database, ScheduleRow, key_id)
+
     def due(self, now: str) -> list[dict[str, Any]]:
         with self.database.reading() as db:
             return [dict(row._mapping) for row in db.execute(
@@ -379,6 +486,8 @@ class SqlSchedules:
                 if not moved:
                     return False
                 db.execute(insert(RunRow).values(**run))
+                if self.jobs is not None:
+                    self.jobs.defer(db, run["id"], run["pool"], run["priority"])
             return True
         except IntegrityError:  # the tick's idempotency key: queued by another instance
             return False

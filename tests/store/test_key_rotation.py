@@ -10,7 +10,26 @@ from adobot.control_room.state import open_state
 from adobot.credentials.secret import Secret
 from adobot.credentials.vault import Vault
 from adobot.errors import VaultError
+from adobot.runs.bundles import Upload
+from adobot.runs.schedules import NewSchedule, Schedules
+from adobot.runs.service import StartRun
 from tests.conftest import ADOBOT
+
+TICK = {"main": "tick.yaml", "variables": ["pat"], "files": {"tick.yaml": (
+    "name: tick\nsteps:\n  - action: Connect\n    inputs: {organization_url: "
+    "'https://dev.azure.com/contoso', project: Payments, personal_access_token: "
+    "{variable: pat}}\n")}}
+
+
+def queue_a_run(state, pat: str) -> str:
+    state.runs.upload(Upload.model_validate(TICK), "bob")
+    return state.runs.start(StartRun(bot="tick", variables={"pat": pat}), "bob")[0]["id"]
+
+
+def taken_variables(state) -> dict:
+    run = state.runs.claim("default", "build-01")
+    assert run is not None, "the run's variables did not open"
+    return run["variables"]
 
 
 def test_rotation_reseals_the_databases_connections(tmp_path, database_url):
@@ -37,6 +56,28 @@ def test_rotation_reseals_the_databases_connections(tmp_path, database_url):
     assert "sealed with another vault key" in refused.value.message
 
 
+def test_rotation_keeps_queued_runs_and_schedules(tmp_path, database_url):
+    """A run waiting in the queue and a schedule's variables are sealed with the vault's key
+    too: after a rotation the run still starts with its variables, and the schedule's next
+    run gets its own."""
+    vault = Vault(tmp_path / "v" / "vault.json")
+    with open_state(vault, database_url) as state:
+        vault.put("ado", "ci", "pat", Secret("locker-value"),
+                  organizations=["https://dev.azure.com/contoso"])
+        queue_a_run(state, "queued-canary-31c")
+        Schedules(state.runs).create(NewSchedule(name="nightly", bot="tick", cron="0 2 * * *",
+                                                 variables={"pat": "schedule-canary-9d"}),
+                                     "alice")
+    done = subprocess.run([str(ADOBOT), "vault", "rotate-key", "--vault", str(vault.path),
+                           "--database", database_url], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and "re-encrypted 3 values" in done.stdout, done
+    with open_state(Vault(vault.path), database_url) as state:
+        assert taken_variables(state) == {"pat": "queued-canary-31c"}
+        Schedules(state.runs).trigger("nightly", "alice")
+        assert taken_variables(state) == {"pat": "schedule-canary-9d"}
+
+
 @pytest.mark.parametrize("crash_at", ["the vault's rewrite", "the key file's replacement"])
 def test_a_rotation_cut_short_loses_no_connection(tmp_path, database_url, monkeypatch, crash_at):
     """The database's secrets are sealed under the new key beside the old ones first, and
@@ -49,6 +90,11 @@ def test_a_rotation_cut_short_loses_no_connection(tmp_path, database_url, monkey
         state.connections.add("contoso-main", "contoso", Secret("crash-canary-7a1c"))
         vault.put("ado", "ci", "pat", Secret("locker-value"),
                   organizations=["https://dev.azure.com/contoso"])
+        queue_a_run(state, "run-canary-51")
+        queue_a_run(state, "run-canary-52")
+
+        def reseal(old, new):
+            return state.connections.reseal(old, new) + state.runs.reseal(old, new)
 
         def crash(*args, **kwargs):
             raise OSError("the machine lost power")
@@ -60,15 +106,21 @@ def test_a_rotation_cut_short_loses_no_connection(tmp_path, database_url, monkey
             monkeypatch.setattr(vault_module.os, "replace", lambda src, dst: crash()
                                 if str(dst) == str(vault.key_path) else real(src, dst))
         with pytest.raises(OSError):
-            vault.rotate_key(state.connections.reseal)
+            vault.rotate_key(reseal)
         monkeypatch.undo()
     with open_state(Vault(vault.path), database_url) as state:  # the next start
         assert state.connections.credential("contoso-main").secret.reveal() == "crash-canary-7a1c"
         assert Vault(vault.path).get("ado", "ci", "pat").reveal() == "locker-value"
+        assert taken_variables(state) == {"pat": "run-canary-51"}
         # and a rotation run again afterwards finishes the job
-        Vault(vault.path).rotate_key(state.connections.reseal)
+
+        def reseal_again(old, new):
+            return state.connections.reseal(old, new) + state.runs.reseal(old, new)
+        Vault(vault.path).rotate_key(reseal_again)
         state.connections.promote()
+        state.runs.promote()
         assert state.connections.credential("contoso-main").secret.reveal() == "crash-canary-7a1c"
+        assert taken_variables(state) == {"pat": "run-canary-52"}
 
 
 def test_an_instance_without_the_shared_key_refuses_to_seal_with_a_new_one(tmp_path,

@@ -75,3 +75,34 @@ def test_a_database_that_does_not_answer_is_named_without_its_password(tmp_path)
         open_store(f"postgresql+psycopg://room:hunter2-secret@127.0.0.1:{port}/adobot")
     assert f"127.0.0.1:{port}/adobot" in refused.value.message
     assert "hunter2-secret" not in refused.value.message + refused.value.hint
+
+
+def test_a_postgresql_connection_closed_while_idle_is_replaced(monkeypatch):
+    """The server dropped a pooled connection (it restarted, or a proxy timed it out): the
+    next use after an idle spell pings it first and takes a new one, rather than failing."""
+    import pytest
+    from sqlalchemy import text
+
+    from adobot.store import database as module
+    from tests.postgres import admin, postgres_schema
+
+    with postgres_schema() as url:
+        db = Database(database_url(url, "."))
+        with db.reading() as connection:
+            first = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        with admin() as server:
+            server.execute("SELECT pg_terminate_backend(%s)", (first,))
+        monkeypatch.setattr(module, "IDLE_PING_SECONDS", 0.0)  # every checkout counts as idle
+        with db.reading() as connection:
+            second = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        assert second != first
+        # without the ping, the dropped connection is found only by the query it fails
+        with db.reading() as connection:
+            third = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        with admin() as server:
+            server.execute("SELECT pg_terminate_backend(%s)", (third,))
+        monkeypatch.setattr(module, "IDLE_PING_SECONDS", 3600.0)
+        with pytest.raises(module.VaultError):
+            with db.reading() as connection:
+                connection.execute(text("SELECT 1"))
+        db.dispose()

@@ -1,6 +1,7 @@
-"""What runner machines call (runner tokens only): register, wait for a run of their pool,
-say they are alive (renewing their runs' leases, told which to stop) and report how a run
-ended. A run's answer holds its variables: it is never cached."""
+"""What runner machines call (runner tokens only): register, take a run (the pool's next, or on
+PostgreSQL the one a procrastinate job brought), say they are alive (renewing their runs'
+leases, told which to stop) and report how a run ended. A run's answer holds its variables: it
+is never cached."""
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from adobot.control_room.schemas import (
     errors,
 )
 from adobot.control_room.tokens import ApiToken
+from adobot.errors import Conflict
 from adobot.runs.service import LEASE_SECONDS
 
 router = APIRouter(tags=["runners"])
@@ -58,14 +60,31 @@ async def register(body: RunnerHello, request: Request, room: State, token: Runn
     await run_as(request, "quick", audit, "runner.register", lambda: room.runs.register(
         token.name, body.pool, body.concurrency, body.version, body.host),
         detail=f"pool {body.pool}, concurrency {body.concurrency}, {body.host}")
-    return RunnerTerms(lease_seconds=LEASE_SECONDS, heartbeat_seconds=HEARTBEAT_SECONDS)
+    return RunnerTerms(name=token.name, lease_seconds=LEASE_SECONDS,
+                       heartbeat_seconds=HEARTBEAT_SECONDS,
+                       engine="claims" if room.store.runs.jobs is None else "procrastinate")
+
+
+def _handed(run: dict[str, Any] | None) -> Response:
+    if run is None:
+        return Response(status_code=204)
+    answer = ClaimedRun.model_validate(run).model_dump(mode="json")
+    return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/runners/claim", summary="Take the pool's next run (waiting up to wait_seconds "
-             "for one): 200 with the run, 204 if none came", response_model=ClaimedRun,
-             responses={204: {"description": "No run came within wait_seconds"},
-                        **errors(400, 403, 500)})
+             "for one), or the run a job brought: 200 with the run, 204 if none came",
+             response_model=ClaimedRun,
+             responses={204: {"description": "No run came within wait_seconds, or the run "
+                              "asked for is no longer queued"}, **errors(400, 403, 409, 500)})
 async def claim(body: Claim, request: Request, room: State, token: RunnerToken) -> Any:
+    if body.run is not None:
+        return _handed(await run_as(request, "quick", room.runs.take, body.run, (body.pool,),
+                                      token.name))
+    if room.store.runs.jobs is not None:
+        raise Conflict("this control room's runs are procrastinate jobs in its PostgreSQL "
+                       "database: a runner takes them from there", "Start the runner with "
+                       "--database (the control room's database URL).", field="run")
     deadline = anyio.current_time() + body.wait_seconds
     barred = await run_as(request, "read", room.runs.barred, token.name)
     while True:
@@ -78,8 +97,7 @@ async def claim(body: Claim, request: Request, room: State, token: RunnerToken) 
                         barred):
             run = await run_as(request, "quick", room.runs.claim, body.pool, token.name, barred)
             if run is not None:
-                answer = ClaimedRun.model_validate(run).model_dump(mode="json")
-                return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+                return _handed(run)
         left = deadline - anyio.current_time()
         if left <= 0 or await request.is_disconnected():
             return Response(status_code=204)
@@ -101,7 +119,7 @@ async def heartbeat(body: Heartbeat, request: Request, room: State,
 async def end(run_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], body: RunReport,
               request: Request, room: State, token: RunnerToken) -> Ended:
     def ended() -> str:
-        run = room.runs.get(run_id)
+        run = room.store.runs.head(run_id) or room.runs.get(run_id)  # (raises: no such run)
         if run["runner"] != token.name or run["attempt"] != body.attempt:
             return "taken back"
         return room.runs.end(run, token.name, body.state, error=body.error, steps=body.steps,

@@ -2,7 +2,6 @@
 (with their next ticks) and triggers one now. Every change is audited."""
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
@@ -14,6 +13,7 @@ from adobot.control_room.routes.runs import run_out
 from adobot.control_room.schemas import RunOut, ScheduleList, ScheduleOut, errors
 from adobot.runs import states
 from adobot.runs.schedules import SCHEDULE_NAME, NewSchedule, ScheduleChanges, Schedules
+from adobot.runs.service import schedule_place
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 Name = Annotated[str, Path(pattern=SCHEDULE_NAME.pattern, max_length=64)]
@@ -22,8 +22,7 @@ PRIORITY_NAMES = {number: name for name, number in states.PRIORITIES.items()}
 
 def shown(room: Any, schedule: dict[str, Any]) -> dict[str, Any]:
     rules = Schedules(room.runs)
-    names = sorted(json.loads(room.vault.keys().open(
-        schedule["variables"], f"schedule:{schedule['name']}:variables")))
+    names = sorted(room.runs.opened(schedule, schedule_place(schedule["name"])))
     return ScheduleOut(
         name=schedule["name"], bot=schedule["bot"],
         version=schedule["bot_version"] if schedule["bot_version"] is not None else "latest",
