@@ -1,7 +1,8 @@
 """Connect: prove a token against an organization and a project, and keep the session."""
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+import time
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (
     BaseModel,
@@ -25,7 +26,7 @@ from adobot.actions.base import (
 )
 from adobot.actions.names import ProjectName
 from adobot.actions.scopes import PROJECT_READ
-from adobot.credentials.connections import CONNECTION_NAME
+from adobot.credentials.connections import ACCESS_TOKEN, CONNECTION_NAME, TOKEN_LEFT_SECONDS
 from adobot.credentials.sources import OptionalCredential, resolve_token
 from adobot.credentials.secret import Secret
 from adobot.rest.auth import Authorizer, BearerAuthorizer, PatAuthorizer
@@ -40,12 +41,13 @@ Method = Literal["pat", "service_principal", "managed_identity", "workload_ident
 # The inputs that belong to one sign-in method or another, and which go with which.
 METHOD_INPUTS = {"personal_access_token", "tenant_id", "client_id", "client_secret",
                  "certificate", "certificate_password", "managed_identity_resource_id",
-                 "token_file"}
+                 "managed_identity_client_id", "token_file"}
 METHOD_INPUTS_OF = {
     "pat": {"personal_access_token"},
     "service_principal": {"tenant_id", "client_id", "client_secret", "certificate",
                           "certificate_password"},
-    "managed_identity": {"client_id", "managed_identity_resource_id"},
+    "managed_identity": {"tenant_id", "client_id", "managed_identity_resource_id",
+                         "managed_identity_client_id"},
     "workload_identity": {"tenant_id", "client_id", "token_file"},
     "azure_cli": {"tenant_id"},
 }
@@ -81,7 +83,9 @@ class Inputs(ActionInputs):
     authentication_method: Method = Field(
         "pat", description="How to sign in: pat (a personal access token); service_principal "
         "(tenant_id, client_id, and client_secret or certificate); managed_identity (the "
-        "machine's, or a user-assigned one by client_id or managed_identity_resource_id); "
+        "machine's, or a user-assigned one by client_id or managed_identity_resource_id; "
+        "across tenants, tenant_id and client_id name the app in the organization's tenant "
+        "whose federated credential trusts the identity); "
         "workload_identity (tenant_id, client_id, token_file: a federated credential); "
         "azure_cli (the account signed in with az login)", examples=["pat"])
     personal_access_token: OptionalCredential = Field(
@@ -93,12 +97,15 @@ class Inputs(ActionInputs):
                   {"variable": "pat"}])
     tenant_id: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]{1,100}$",
                                   description="Directory (tenant) id: service_principal, "
-                                              "workload_identity (azure_cli: optional)",
+                                              "workload_identity; managed_identity across "
+                                              "tenants: the organization's (azure_cli: "
+                                              "optional)",
                                   examples=["72f988bf-86f1-41af-91ab-2d7cd011db47"])
     client_id: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]{1,100}$",
                                   description="Application (client) id: service_principal, "
-                                              "workload_identity; a user-assigned "
-                                              "managed_identity's client id",
+                                              "workload_identity, managed_identity across "
+                                              "tenants (the multi-tenant app); in its own "
+                                              "tenant, a user-assigned managed_identity's",
                                   examples=["6f1b2c3d-0000-4000-8000-000000000001"])
     client_secret: OptionalCredential = Field(
         None, description="service_principal: the app's client secret, from the same three "
@@ -117,6 +124,11 @@ class Inputs(ActionInputs):
                     "client_id)",
         examples=["/subscriptions/0000/resourceGroups/bots/providers/"
                   "Microsoft.ManagedIdentity/userAssignedIdentities/release-bot"])
+    managed_identity_client_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9.-]{1,100}$",
+        description="managed_identity across tenants: the user-assigned identity whose token "
+                    "is the app's assertion (default: the machine's system-assigned identity)",
+        examples=["0e5d6c1b-0000-4000-8000-000000000002"])
     token_file: str | None = Field(
         None, min_length=1, max_length=4096,
         description="workload_identity: the federated token file (default: "
@@ -178,9 +190,31 @@ class Inputs(ActionInputs):
                              "certificate")
         if self.certificate_password is not None and self.certificate is None:
             raise ValueError("certificate_password goes with a certificate")
-        if method == "managed_identity" and self.client_id and self.managed_identity_resource_id:
-            raise ValueError("give a managed identity's client_id or its resource id, not both")
+        if method == "managed_identity":
+            _check_managed_identity(self.tenant_id, self.client_id,
+                                    self.managed_identity_client_id,
+                                    self.managed_identity_resource_id, given)
         return self
+
+
+def _check_managed_identity(tenant_id: str | None, client_id: str | None,
+                            identity_client_id: str | None, resource_id: str | None,
+                            given: set[str]) -> None:
+    """In its own tenant, the identity by client_id or resource id; across tenants (tenant_id),
+    the app by client_id and the identity by managed_identity_client_id or resource id."""
+    if "tenant_id" in given:
+        if "client_id" not in given:
+            raise ValueError("managed_identity across tenants needs client_id: the app in the "
+                             "organization's tenant whose federated credential trusts the "
+                             "identity")
+        if identity_client_id and resource_id:
+            raise ValueError("give the managed identity's client id or its resource id, not "
+                             "both")
+    elif "managed_identity_client_id" in given:
+        raise ValueError("managed_identity_client_id goes with tenant_id (across tenants); in "
+                         "the identity's own tenant give its client_id")
+    elif client_id and resource_id:
+        raise ValueError("give a managed identity's client_id or its resource id, not both")
 
 
 class Outputs(ActionOutputs):
@@ -230,11 +264,24 @@ def _by_connection(ctx: ActionContext, inputs: Inputs) -> tuple[OrganizationUrl,
     organization = parse_organization_url(credential.organization_url)
     if credential.authentication_method == "pat":
         return organization, project, PatAuthorizer(credential.secret)
-    from adobot.credentials.identity import token_source
+    if credential.authentication_method == ACCESS_TOKEN:  # signed in by the control room
+        return organization, project, BearerAuthorizer(_asked_again(ctx, credential, given))
+    from adobot.credentials.connections import sign_in
 
-    return organization, project, BearerAuthorizer(token_source(
-        "service_principal", tenant_id=credential.tenant_id, client_id=credential.client_id,
-        client_secret=credential.secret, route=ctx.entra, register=ctx.register_secret))
+    return organization, project, BearerAuthorizer(sign_in(credential, ctx.entra,
+                                                           register=ctx.register_secret))
+
+
+def _asked_again(ctx: ActionContext, first: Any, given: str | None) -> Any:
+    """The access token the control room handed out, then a new one asked of it each time
+    the last nears its end."""
+    waiting = [first]
+
+    def fetch() -> tuple[Secret, float]:
+        credential = waiting.pop() if waiting else ctx.connection(first.name, given)
+        ctx.register_secret(credential.secret)
+        return credential.secret, credential.expires_on or time.time() + TOKEN_LEFT_SECONDS
+    return fetch
 
 
 def _connect(ctx: ActionContext, inputs: Inputs, organization: OrganizationUrl, project_name: str,
@@ -301,7 +348,8 @@ def _authorizer(ctx: ActionContext, inputs: Inputs, organization: str) -> Author
         client_secret=secret("client_secret"), certificate=secret("certificate"),
         certificate_password=secret("certificate_password"),
         resource_id=inputs.managed_identity_resource_id, token_file=inputs.token_file,
-        route=ctx.entra, register=ctx.register_secret))
+        identity_client_id=inputs.managed_identity_client_id, route=ctx.entra,
+        register=ctx.register_secret))
 
 
 def who_am_i(client: RestClient, organization: str) -> str:

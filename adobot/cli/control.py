@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 from adobot.errors import InvalidInput
 from adobot.cli.vault import read_secret
+from adobot.credentials.secret import Secret
 
 log = logging.getLogger("adobot")
 
@@ -45,16 +46,25 @@ def register(commands: argparse._SubParsersAction) -> None:
                          help="test and save a connection (the secret from standard input)",
                          description="Test a connection and save it if the test passes; the "
                                      "secret (a PAT, or an app's client secret) is read from "
-                                     "standard input, never from the command line.")
+                                     "standard input, never from the command line. A "
+                                     "managed_identity connection has none: the control room's "
+                                     "own identity signs in.")
     add.add_argument("name", help="3-32 letters, digits and hyphens, starting with a letter")
     add.add_argument("--org", required=True, metavar="ORG",
-                     help="the organization's name (as after dev.azure.com/), or its URL "
-                          "(visualstudio.com, Azure DevOps Server)")
+                     help="the organization's name (as after dev.azure.com/), its URL "
+                          "(dev.azure.com, visualstudio.com, Azure DevOps Server), or the URL "
+                          "of a project, repository or wiki in it (its project becomes the "
+                          "default project)")
     add.add_argument("--project", help="the default project of bots using the connection")
-    add.add_argument("--method", choices=("pat", "service_principal"), default="pat",
-                     help="what the secret is (default: pat)")
-    add.add_argument("--tenant-id", help="service_principal: directory (tenant) id")
-    add.add_argument("--client-id", help="service_principal: application (client) id")
+    add.add_argument("--method", choices=("pat", "service_principal", "managed_identity"),
+                     default="pat", help="how it signs in (default: pat)")
+    add.add_argument("--tenant-id", help="service_principal: directory (tenant) id; "
+                                         "managed_identity across tenants: the organization's")
+    add.add_argument("--client-id", help="service_principal: application (client) id; "
+                                         "managed_identity: a user-assigned identity, or across "
+                                         "tenants the app there that trusts the identity")
+    add.add_argument("--identity-client-id", help="managed_identity across tenants: the "
+                                                  "user-assigned identity behind the app")
     add.set_defaults(handler=_add)
     listing = sub.add_parser("list", parents=[common], help="list connections and their status")
     listing.add_argument("--json", action="store_true", help="print JSON")
@@ -162,7 +172,8 @@ def _state(args: argparse.Namespace, stack: ExitStack, proving: bool = False,
             sandbox = start_sandbox(stack, None)
         check = connection_check(sandbox.route if sandbox else None,
                                  sandbox.entra_route() if sandbox else None)
-    state = open_state(Vault(args.vault), args.database, check=check)
+    state = open_state(Vault(args.vault), args.database, check=check,
+                       entra=sandbox.entra_route() if sandbox else None)
     stack.callback(state.close)
     if workers:
         state.run_bots(workers, sandbox=sandbox)
@@ -184,12 +195,14 @@ def _add(args: argparse.Namespace) -> int:
 
     check_connection_name(args.name)  # before a secret is asked for
     organization_of(args.org)
-    secret = read_secret(args, f"connection {args.name}", f"adobot connection add {args.name} ...")
+    secret = Secret("") if args.method == "managed_identity" else \
+        read_secret(args, f"connection {args.name}", f"adobot connection add {args.name} ...")
     with ExitStack() as stack:
         connection = _state(args, stack, proving=True).connections.add(
             args.name, args.org, secret, project=args.project,
             authentication_method=args.method, tenant_id=args.tenant_id,
-            client_id=args.client_id, runners=args.runners or (), roles=args.roles or ("runner",))
+            client_id=args.client_id, runners=args.runners or (), roles=args.roles or ("runner",),
+            identity_client_id=args.identity_client_id)
     _print_connection(connection)
     return 0
 

@@ -51,7 +51,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     for name in sorted(o.name for o in sandbox.state.organizations.values()):
         print(f"  organization URL: {sandbox.url}/{name}")
     print("  tokens: " + ", ".join(sorted(sandbox.state.tokens)), flush=True)
-    if sandbox.entra_route() is not None:  # the seed names Entra identities
+    if not sandbox.entra_route().closed:  # the seed names Entra identities
         entra = sandbox.state.entra
         print(f"  Entra: AZURE_AUTHORITY_HOST={sandbox.tls_url} "
               f"REQUESTS_CA_BUNDLE={sandbox.ca_file}")

@@ -97,9 +97,15 @@ def _put(args: argparse.Namespace) -> int:
                            field="--client-id")
     if args.check is not None:
         from adobot.control_room.check import prove
+        from adobot.credentials.identity import token_source
 
         for url in organizations:
-            prove(url, token, app=app if all(app) else None)
+            if all(app):  # an app's client secret: proved by signing the app in
+                prove(url, token, what="the app's secret", sign_in=token_source(
+                    "service_principal", tenant_id=app[0], client_id=app[1],
+                    client_secret=token))
+            else:
+                prove(url, token)
     Vault(args.vault).put(args.locker, args.credential, args.attribute, token,
                           organizations=organizations)
     print(f"stored {args.locker}/{args.credential}/{args.attribute} for "

@@ -16,11 +16,11 @@ Route = Callable[[OrganizationUrl], str]
 
 
 def prove(organization_url: str, secret: Secret, *, project: str | None = None,
-          app: tuple[str, str] | None = None, route: Route | None = None,
-          entra=None) -> str:
-    """The display name ``secret`` signs in as at ``organization_url``. ``app`` (tenant, client):
-    the secret is that app's client secret (a service principal). ``route``: where the
-    organization's requests go (the sandbox)."""
+          sign_in: Callable[[], tuple[Secret, float]] | None = None, what: str = "the token",
+          route: Route | None = None) -> str:
+    """The display name ``secret`` signs in as at ``organization_url``. ``sign_in``: an Entra
+    token source to use instead (a service principal, a managed identity), named ``what`` in
+    refusals. ``route``: where the organization's requests go (the sandbox)."""
     from adobot.actions.base import path_segment
     from adobot.actions.connect import who_am_i
     from adobot.actions.scopes import CODE_READ, PROJECT_READ
@@ -28,14 +28,8 @@ def prove(organization_url: str, secret: Secret, *, project: str | None = None,
     from adobot.rest.client import RestClient
 
     organization = parse_organization_url(organization_url)
-    what = "the app's secret" if app else "the token"
-    authorizer: Authorizer = PatAuthorizer(secret)
-    if app is not None:
-        from adobot.credentials.identity import token_source
-
-        authorizer = BearerAuthorizer(token_source("service_principal", tenant_id=app[0],
-                                                   client_id=app[1], client_secret=secret,
-                                                   route=entra))
+    authorizer: Authorizer = PatAuthorizer(secret) if sign_in is None \
+        else BearerAuthorizer(sign_in)
     client = RestClient((route or (lambda org: org.base_url))(organization), authorizer)
     try:
         try:
@@ -72,9 +66,18 @@ def prove(organization_url: str, secret: Secret, *, project: str | None = None,
 
 def connection_check(route: Route | None = None, entra=None):
     """A ``Connections`` check that proves each connection against its organization."""
+    from adobot.credentials.connections import ConnectionCredential, sign_in
+
     def check(connection, secret: Secret) -> str:
-        app = ((connection.tenant_id, connection.client_id)
-               if connection.authentication_method == "service_principal" else None)
-        return prove(connection.organization_url, secret, project=connection.project, app=app,
-                     route=route, entra=entra)
+        method = connection.authentication_method
+        if method == "pat":
+            return prove(connection.organization_url, secret, project=connection.project,
+                         route=route)
+        source = sign_in(ConnectionCredential(
+            connection.name, connection.organization_url, connection.project, method, secret,
+            connection.tenant_id, connection.client_id,
+            identity_client_id=connection.identity_client_id), entra)
+        what = "the app's secret" if method == "service_principal" else "the managed identity"
+        return prove(connection.organization_url, secret, project=connection.project,
+                     sign_in=source, what=what, route=route)
     return check

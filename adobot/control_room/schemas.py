@@ -48,16 +48,29 @@ class NewConnection(_Body):
     name: str = Field(description="3-32 letters, digits and hyphens, starting with a letter",
                       examples=["contoso-main"])
     organization: str = Field(description="The organization's name (as after dev.azure.com/), "
-                                          "or its full URL (visualstudio.com, Azure DevOps Server)",
+                                          "its URL (dev.azure.com, visualstudio.com, Azure DevOps "
+                                          "Server), or the URL of a project, repository or wiki "
+                                          "in it (its project is then the default project)",
                               examples=["contoso"])
     project: Optional[str] = Field(None, description="Default project of bots that connect "
                                                      "with this connection")
-    authentication_method: Literal["pat", "service_principal"] = "pat"
+    authentication_method: Literal["pat", "service_principal", "managed_identity"] = Field(
+        "pat", description="pat (the last resort); service_principal (an app's client secret); "
+        "managed_identity (the control room's own identity: no secret at all, the choice for "
+        "unattended production)")
     pat: Optional[SecretStr] = Field(None, description="pat: the personal access token")
     client_secret: Optional[SecretStr] = Field(None, description="service_principal: the app's "
                                                                  "client secret")
-    tenant_id: Optional[str] = Field(None, description="service_principal: directory (tenant) id")
-    client_id: Optional[str] = Field(None, description="service_principal: application id")
+    tenant_id: Optional[str] = Field(None, max_length=100, description=(
+        "service_principal: directory (tenant) id; managed_identity across tenants: the "
+        "organization's tenant"))
+    client_id: Optional[str] = Field(None, max_length=100, description=(
+        "service_principal: application id; managed_identity: a user-assigned identity's "
+        "client id, or across tenants the app there whose federated credential trusts the "
+        "identity"))
+    managed_identity_client_id: Optional[str] = Field(None, max_length=100, description=(
+        "managed_identity across tenants: the user-assigned identity behind the app (default: "
+        "the control room's system-assigned identity)"))
     runners: list[str] = Field(default_factory=list, description="Runner tokens (by name) that "
                                "may fetch the secret; empty: every runner")
     roles: list[Literal["runner", "administrator"]] = Field(
@@ -103,6 +116,11 @@ class ConnectionStatus(BaseModel):
     code: Optional[str] = Field(None, description="... and its code")
     user: Optional[str] = Field(None, description="Who the secret signs in as")
     checked_at: Optional[str] = None
+    headline: str = Field(description="The status in the words of the agent connectors' "
+                          "pages: \"Connected as …\", \"Invalid or expired token\", \"Token "
+                          "lacks Code.Read permission\", \"Organization not configured for "
+                          "this connector\", \"Azure DevOps access token not configured. "
+                          "Please authenticate.\"")
 
 
 class ConnectionOut(BaseModel):
@@ -115,6 +133,8 @@ class ConnectionOut(BaseModel):
     authentication_method: str
     tenant_id: Optional[str] = None
     client_id: Optional[str] = None
+    identity_client_id: Optional[str] = Field(None, description="managed_identity across "
+                                              "tenants: the identity behind the app")
     runners: list[str]
     roles: list[str]
     status: ConnectionStatus

@@ -63,11 +63,13 @@ class ControlRoomState:
 
 
 def open_state(vault: Vault, database: str | None = None, *, check: Check | None = None,
-               clock: Callable[[], dt.datetime] | None = None) -> ControlRoomState:
+               clock: Callable[[], dt.datetime] | None = None,
+               entra: Any = None) -> ControlRoomState:
     """The control room over ``vault`` and its store (``database``: a URL; None: the
     environment's, else the SQLite file beside the vault). ``check`` proves secrets before they
-    are saved (none: this state cannot save secrets); ``clock``: tests issue tokens in the past."""
+    are saved (none: this state cannot save secrets); ``clock``: tests issue tokens in the past;
+    ``entra``: where it signs identities in (the sandbox's Entra; None: Microsoft's)."""
     store = open_control_store(vault, database)
-    return ControlRoomState(vault, store, Connections(store.connections, vault, check),
+    return ControlRoomState(vault, store, Connections(store.connections, vault, check, entra),
                             Tokens(store.tokens, clock), AuditLog(store.audit),
                             Runs(store, vault))

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from adobot.credentials.secret import Secret
-from adobot.credentials.vault import Vault, connection_place, organization_key
+from adobot.credentials.vault import Vault, connection_place
 from adobot.errors import (
     AdobotError,
     AlreadyExists,
@@ -23,13 +25,18 @@ from adobot.errors import (
     PermissionDenied,
     VaultError,
 )
-from adobot.rest.urls import ORGANIZATION_NAME, OrganizationUrl, parse_organization_url
+from adobot.rest.urls import (
+    ORGANIZATION_NAME,
+    OrganizationUrl,
+    parse_organization_url,
+    same_organization,
+)
 
 if TYPE_CHECKING:  # the store is imported where it is used: a bot's run never needs it
     from adobot.store.records import ConnectionRepository, Taken
 
 CONNECTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{2,31}$")
-METHODS = ("pat", "service_principal")
+METHODS = ("pat", "service_principal", "managed_identity")
 # Which token roles may fetch a connection's secret for a run (control_room.tokens.ROLES): a
 # standard user never may.
 FETCHING_ROLES = ("runner", "administrator")
@@ -44,6 +51,34 @@ def check_connection_name(name: object, what: str = "connection") -> str:
                            "Use 3-32 letters, digits and hyphens, starting with a letter.",
                            field="name")
     return name
+
+
+def named_in(organization: object) -> tuple[OrganizationUrl, str | None]:
+    """An organization as admins name it, and the project the name carries if it carries one:
+    its name, its dev.azure.com or visualstudio.com URL, or the URL of a project, repository or
+    wiki in it (``https://dev.azure.com/{org}/{project}/_git/{repo}``,
+    ``https://{org}.visualstudio.com/{project}/_git/{repo}``,
+    ``https://dev.azure.com/{org}/{project}/_wiki/wikis/{wiki}``)."""
+    from urllib.parse import unquote, urlsplit
+
+    if isinstance(organization, str) and "://" in organization:
+        try:
+            parts = urlsplit(organization.strip())
+        except ValueError:
+            parts = None
+        if parts and parts.scheme == "https" and parts.username is None and \
+                parts.password is None:
+            host = (parts.hostname or "").lower()
+            path = [unquote(s) for s in parts.path.split("/") if s]
+            base, rest = None, path
+            if host == "dev.azure.com" and len(path) >= 2:
+                base, rest = f"https://dev.azure.com/{path[0]}", path[1:]
+            elif host.endswith(".visualstudio.com"):
+                rest = path[1:] if path and path[0].lower() == "defaultcollection" else path
+                base = f"https://{host}" if rest else None
+            if base is not None:  # a project (or _git, _wiki… of the organization) follows
+                return organization_of(base), None if rest[0].startswith("_") else rest[0]
+    return organization_of(organization), None
 
 
 def organization_of(organization: object) -> OrganizationUrl:
@@ -63,6 +98,12 @@ def organization_of(organization: object) -> OrganizationUrl:
         raise bad.derive(field="organization") from None
 
 
+# A failed connection's headline, by the code of its last test's refusal.
+HEADLINES = {"AUTH_FAILED": "Invalid or expired token",
+             "PERMISSION_DENIED": "Token lacks Code.Read permission",
+             "NOT_FOUND": "Organization not configured for this connector"}
+
+
 @dataclass(frozen=True)
 class Status:
     state: str = "unchecked"          # connected | failed | unchecked
@@ -73,7 +114,16 @@ class Status:
 
     def to_dict(self) -> dict[str, Any]:
         return {"state": self.state, "reason": self.reason, "code": self.code,
-                "user": self.user, "checked_at": self.checked_at}
+                "user": self.user, "checked_at": self.checked_at, "headline": self.headline}
+
+    @property
+    def headline(self) -> str:
+        """The status in the words admins know from the agent connectors' pages."""
+        if self.state == "connected":
+            return f"Connected as {self.user}"
+        if self.state == "unchecked":
+            return "Azure DevOps access token not configured. Please authenticate."
+        return HEADLINES.get(self.code or "", "Azure DevOps could not be reached: test again")
 
 
 @dataclass(frozen=True)
@@ -87,6 +137,7 @@ class Connection:
     authentication_method: str = "pat"
     tenant_id: str | None = None
     client_id: str | None = None
+    identity_client_id: str | None = None     # managed_identity across tenants: which identity
     runners: tuple[str, ...] = ()             # runner tokens that may fetch it (none: any)
     roles: tuple[str, ...] = ("runner",)      # token roles that may fetch it
     status: Status = field(default_factory=Status)
@@ -99,6 +150,7 @@ class Connection:
                 "organization_url": self.organization_url, "project": self.project,
                 "authentication_method": self.authentication_method,
                 "tenant_id": self.tenant_id, "client_id": self.client_id,
+                "identity_client_id": self.identity_client_id,
                 "runners": list(self.runners), "roles": list(self.roles),
                 "status": self.status.to_dict(), "created_at": self.created_at,
                 "updated_at": self.updated_at, "secret_set_at": self.secret_set_at}
@@ -109,6 +161,7 @@ class Connection:
                    organization_url=item["organization_url"], project=item.get("project"),
                    authentication_method=item.get("authentication_method", "pat"),
                    tenant_id=item.get("tenant_id"), client_id=item.get("client_id"),
+                   identity_client_id=item.get("identity_client_id"),
                    runners=tuple(item.get("runners") or ()),
                    roles=tuple(item.get("roles") or ("runner",)),
                    status=Status(**(item.get("status") or {})),
@@ -121,9 +174,17 @@ class Connection:
         return {**data, "secret": sealed}
 
 
+# What a run is handed for a connection that signs in with Entra: an access token the control
+# room signed in for, never the identity's own secret.
+ACCESS_TOKEN = "access_token"
+# A token handed out has at least this long to live (a runner renews 5 minutes before the end).
+TOKEN_LEFT_SECONDS = 600.0
+
+
 @dataclass(frozen=True)
 class ConnectionCredential:
-    """What Connect needs of a connection: where, as whom, and the secret (never printed)."""
+    """What Connect needs of a connection: where, as whom, and the secret (never printed):
+    a PAT, an app's client secret, or (``ACCESS_TOKEN``) an access token and its end."""
 
     name: str
     organization_url: str
@@ -132,6 +193,8 @@ class ConnectionCredential:
     secret: Secret
     tenant_id: str | None = None
     client_id: str | None = None
+    expires_on: float | None = None
+    identity_client_id: str | None = None
 
 
 # Proves a secret for a connection; returns the display name it signs in as. Raises the
@@ -163,14 +226,20 @@ def check_access_lists(runners: Iterable[str], roles: Iterable[str]) -> tuple[tu
 
 class Connections:
     """Connections in the control room's store, their secrets sealed with the vault's key.
-    ``check`` proves a secret before it is saved."""
+    ``check`` proves a secret before it is saved; ``entra``: where Entra sign-in goes (the
+    sandbox's ``EntraRoute``; None: Microsoft's)."""
 
     def __init__(self, repository: "ConnectionRepository", vault: Vault,
-                 check: Check | None = None) -> None:
+                 check: Check | None = None, entra: Any = None) -> None:
         self.repository = repository
         self.vault = vault
         self.check = check
+        self.entra = entra
         self._keys: Any = None
+        # Access tokens signed in for runs, by connection (and its secret's age): reused while
+        # they have TOKEN_LEFT_SECONDS to live.
+        self._tokens: dict[tuple[Any, ...], tuple[Secret, float]] = {}
+        self._tokens_lock = threading.Lock()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -206,7 +275,27 @@ class Connections:
                                    "Run the bot on one of those runners, or ask an admin to "
                                    "add this one.")
         check_destination(connection, organization_url)
-        return credential
+        return self._short_lived(connection, credential)
+
+    def _short_lived(self, connection: Connection,
+                     credential: ConnectionCredential) -> ConnectionCredential:
+        """What leaves the control room for a run: a PAT as it is (there is nothing else); for
+        an identity that signs in with Entra (an app, the control room's managed identity), an
+        access token of at most an hour that the control room signs in for. The client secret
+        stays here."""
+        if credential.authentication_method == "pat":
+            return credential
+        key = (connection.name, connection.secret_set_at, connection.authentication_method,
+               connection.tenant_id, connection.client_id, connection.identity_client_id)
+        with self._tokens_lock:
+            held = self._tokens.get(key)
+        if held is None or held[1] - time.time() < TOKEN_LEFT_SECONDS:
+            held = sign_in(credential, self.entra)()
+            with self._tokens_lock:
+                self._tokens[key] = held
+        token, expires_on = held
+        return replace(credential, authentication_method=ACCESS_TOKEN, secret=token,
+                       expires_on=expires_on)
 
     def opened(self, name: str) -> tuple[Connection, ConnectionCredential]:
         """A connection and its credential, from one read (for callers that check the
@@ -217,24 +306,30 @@ class Connections:
         return connection, ConnectionCredential(
             name, connection.organization_url, connection.project,
             connection.authentication_method, secret, connection.tenant_id,
-            connection.client_id)
+            connection.client_id, identity_client_id=connection.identity_client_id)
 
     # --- writing ---------------------------------------------------------------------------
 
     def add(self, name: str, organization: str, secret: Secret, *, project: str | None = None,
             authentication_method: str = "pat", tenant_id: str | None = None,
             client_id: str | None = None, runners: Iterable[str] = (),
-            roles: Iterable[str] = ("runner",)) -> Connection:
-        """Prove, then save a new connection; nothing is saved if either fails."""
+            roles: Iterable[str] = ("runner",),
+            identity_client_id: str | None = None) -> Connection:
+        """Prove, then save a new connection; nothing is saved if either fails. A
+        managed_identity connection holds no secret (``secret`` is empty): the control room's
+        own identity signs in."""
         check_connection_name(name)
-        org = organization_of(organization)
-        _check_method(authentication_method, tenant_id, client_id)
+        org, named_project = named_in(organization)
+        if named_project is not None:  # a project's, repository's or wiki's URL
+            organization, project = org.base_url, project or named_project
+        _check_method(authentication_method, tenant_id, client_id, identity_client_id, secret)
         runners, roles = check_access_lists(runners, roles)
         now = _now()
         connection = Connection(name=name, organization=organization,
                                 organization_url=org.base_url, project=project,
                                 authentication_method=authentication_method,
-                                tenant_id=tenant_id, client_id=client_id, runners=runners,
+                                tenant_id=tenant_id, client_id=client_id,
+                                identity_client_id=identity_client_id, runners=runners,
                                 roles=roles, created_at=now, updated_at=now, secret_set_at=now)
         from adobot.store.records import Taken
 
@@ -261,8 +356,11 @@ class Connections:
         now = _now()
         changes: dict[str, Any] = {"updated_at": now}
         if organization is not None:
-            changes.update(organization=organization,
-                           organization_url=organization_of(organization).base_url)
+            org, named_project = named_in(organization)
+            if named_project is not None:
+                organization = org.base_url
+                project = named_project if project is ... else project
+            changes.update(organization=organization, organization_url=org.base_url)
         if project is not ...:
             changes["project"] = project
         if tenant_id is not None:
@@ -271,7 +369,8 @@ class Connections:
             changes["client_id"] = client_id
         if "tenant_id" in changes or "client_id" in changes:
             _check_method(current.authentication_method, changes.get("tenant_id", current.tenant_id),
-                          changes.get("client_id", current.client_id))
+                          changes.get("client_id", current.client_id),
+                          current.identity_client_id, secret)
         given_runners, given_roles = check_access_lists(
             current.runners if runners is None else runners,
             current.roles if roles is None else roles)
@@ -285,9 +384,9 @@ class Connections:
         moved = target.organization_url.lower() != current.organization_url.lower()
         if moved:
             self._refuse_taken(target, editing=name)
-            if secret is None:
+            if secret is None and current.authentication_method != "managed_identity":
                 # The saved secret was sealed for the old organization and goes nowhere else:
-                # not even to prove the new one.
+                # not even to prove the new one. (A managed identity holds none.)
                 raise InvalidInput(
                     f"moving connection {name!r} to {target.organization_url} needs a new "
                     "secret in the same edit: its saved secret is never sent to another "
@@ -327,7 +426,7 @@ class Connections:
         except AdobotError as failed:
             connection = replace(connection, status=Status(
                 "failed", failed.message, failed.code, checked_at=_now()))
-        self.repository.set_status(name, organization_key(connection.organization_url),
+        self.repository.set_status(name, same_organization(connection.organization_url),
                                    connection.status.to_dict())
         return connection
 
@@ -344,7 +443,7 @@ class Connections:
     def register(self, organization: str, secret: Secret) -> tuple[Connection, bool]:
         """The CI/CD registration: rotate the PAT of the organization's connection, or create
         one named after the organization. Returns (connection, created)."""
-        org = organization_of(organization)
+        org, _ = named_in(organization)
         try:
             return self._register_once(org, organization, secret)
         except AlreadyExists:  # another registration of it landed meanwhile: rotate that one
@@ -352,7 +451,7 @@ class Connections:
 
     def _register_once(self, org: OrganizationUrl, organization: str,
                        secret: Secret) -> tuple[Connection, bool]:
-        existing = self.repository.find_organization(organization_key(org.base_url))
+        existing = self.repository.find_organization(same_organization(org.base_url))
         if existing is not None:
             return self.edit(existing["name"], secret=secret), False
         taken = {item["name"] for item in self.repository.list()}
@@ -431,7 +530,7 @@ class Connections:
         keys = self._keys = self.vault.keys(create=True)
         place = connection_place(connection.name, connection.organization_url)
         return {**connection.record(keys.seal(clear, place)), "name": connection.name,
-                "organization_key": organization_key(connection.organization_url),
+                "organization_key": same_organization(connection.organization_url),
                 "key_id": keys.key_id, "secret_next": None, "key_id_next": None}
 
     def _proved(self, connection: Connection, secret: Secret) -> Connection:
@@ -445,7 +544,7 @@ class Connections:
         if editing is None and self.repository.find(connection.name) is not None:
             raise AlreadyExists(f"{NAME_TAKEN}: {connection.name!r}", "Choose another name.",
                                 field="name")
-        other = self.repository.find_organization(organization_key(connection.organization_url))
+        other = self.repository.find_organization(same_organization(connection.organization_url))
         if other is not None and other["name"] != editing:
             from adobot.store.records import Taken
 
@@ -477,7 +576,7 @@ def check_destination(connection: Connection, organization_url: str | None) -> N
     """A connection's secret goes to its own organization and nowhere else."""
     if organization_url is None:
         return
-    if organization_key(organization_url) != organization_key(connection.organization_url):
+    if same_organization(organization_url) != same_organization(connection.organization_url):
         raise PermissionDenied(
             f"connection {connection.name!r} may be used only with its own organization "
             f"{connection.organization_url}, not {organization_url}; nothing was sent",
@@ -485,7 +584,8 @@ def check_destination(connection: Connection, organization_url: str | None) -> N
             field="organization_url")
 
 
-def _check_method(method: str, tenant_id: str | None, client_id: str | None) -> None:
+def _check_method(method: str, tenant_id: str | None, client_id: str | None,
+                  identity_client_id: str | None = None, secret: Secret | None = None) -> None:
     if method not in METHODS:
         raise InvalidInput(f"authentication_method {method!r} is not one a connection holds",
                            f"Use one of: {', '.join(METHODS)}.", field="authentication_method")
@@ -494,8 +594,39 @@ def _check_method(method: str, tenant_id: str | None, client_id: str | None) -> 
         raise InvalidInput("a service_principal connection needs tenant_id and client_id",
                            field="client_id" if tenant_id else "tenant_id")
     if method == "pat" and any(app):
-        raise InvalidInput("tenant_id and client_id go with service_principal, not pat",
-                           field="tenant_id")
+        raise InvalidInput("tenant_id and client_id go with service_principal or "
+                           "managed_identity, not pat", field="tenant_id")
+    if method != "managed_identity":
+        if identity_client_id:
+            raise InvalidInput("managed_identity_client_id goes with managed_identity",
+                               field="managed_identity_client_id")
+        return
+    if secret is not None and secret.reveal():
+        raise InvalidInput("a managed_identity connection holds no secret: the control "
+                           "room's own identity signs in", "Leave pat and client_secret out.",
+                           field="pat")
+    if tenant_id and not client_id:
+        raise InvalidInput("a managed_identity connection across tenants needs client_id: the "
+                           "app in the organization's tenant whose federated credential "
+                           "trusts the identity", field="client_id")
+    if identity_client_id and not tenant_id:
+        raise InvalidInput("managed_identity_client_id goes with tenant_id (across tenants); "
+                           "in the identity's own tenant give its client_id",
+                           field="managed_identity_client_id")
+
+
+def sign_in(credential: ConnectionCredential, entra: Any = None,
+            register: Callable[[Secret], None] = lambda secret: None) -> Any:
+    """A token source (``identity.token_source``) for a connection that signs in with Entra:
+    a service principal with its client secret, or the control room's managed identity (in
+    its own tenant, or as the assertion of an app in the organization's)."""
+    from adobot.credentials.identity import token_source
+
+    method = credential.authentication_method
+    return token_source(method, tenant_id=credential.tenant_id, client_id=credential.client_id,
+                        client_secret=credential.secret if method == "service_principal"
+                        else None, identity_client_id=credential.identity_client_id,
+                        route=entra, register=register)
 
 
 def _not_found(names: list[str]) -> CredentialNotFound:

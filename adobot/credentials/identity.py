@@ -17,6 +17,9 @@ from adobot.credentials.secret import Secret
 from adobot.errors import AdobotError, AuthFailed, InvalidInput
 
 AZURE_DEVOPS_SCOPE = "499b84ac-1321-427f-aa17-267ca6975798/.default"
+# A managed identity's token for this audience is the client assertion of an app in another
+# tenant whose federated credential trusts the identity (the cross-tenant exchange).
+FEDERATION_SCOPE = "api://AzureADTokenExchange/.default"
 
 # azure-identity logs a warning for every failed sign-in; adobot reports the failure itself,
 # once, with its cause and a hint, so theirs would only repeat it on stderr.
@@ -45,25 +48,34 @@ AADSTS = {
 
 @dataclass(frozen=True)
 class EntraRoute:
-    """Where Entra sign-in goes instead of Microsoft's cloud (the sandbox)."""
+    """Where Entra sign-in goes instead of Microsoft's cloud (the sandbox); ``closed``: why it
+    goes nowhere (a sandbox that plays no Entra: a sign-in must not reach Microsoft's)."""
 
     authority: str | None = None          # https://host:port, as azure-identity's authority
     connection_verify: str | None = None  # the certificate to trust for it
     identity_endpoint: str | None = None  # a managed identity's token endpoint
     identity_header: str | None = None
+    closed: str | None = None
 
 
 def token_source(method: str, *, tenant_id: str | None, client_id: str | None,
                  client_secret: Secret | None = None, certificate: Secret | None = None,
                  certificate_password: Secret | None = None, resource_id: str | None = None,
                  token_file: str | None = None, route: EntraRoute | None = None,
-                 register: Callable[[Secret], None] = lambda secret: None
+                 register: Callable[[Secret], None] = lambda secret: None,
+                 identity_client_id: str | None = None
                  ) -> Callable[[], tuple[Secret, float]]:
     """A function that fetches a token for Azure DevOps: (the token, when it expires)."""
+    if route is not None and route.closed:
+        who = _who(method, tenant_id, client_id, resource_id, identity_client_id)
+        raise AuthFailed(f"{who} cannot sign in here: {route.closed}",
+                         "Name the identity in the sandbox's seed "
+                         "(its \"entra\" section; --sandbox-seed), or run without --sandbox.",
+                         field="authentication_method")
     try:
         credential = _credential(method, tenant_id, client_id, client_secret, certificate,
                                  certificate_password, resource_id, token_file,
-                                 route or EntraRoute())
+                                 route or EntraRoute(), identity_client_id)
     except ValueError as exc:  # azure-identity reads the certificate when it is built
         wrong_password = "password" in str(exc).lower()
         raise InvalidInput(
@@ -73,7 +85,7 @@ def token_source(method: str, *, tenant_id: str | None, client_id: str | None,
             "Give the PEM text holding both the private key and the certificate (and the "
             "key's password in certificate_password if it is encrypted).",
             field="certificate_password" if wrong_password else "certificate") from None
-    who = _who(method, tenant_id, client_id, resource_id)
+    who = _who(method, tenant_id, client_id, resource_id, identity_client_id)
 
     def fetch() -> tuple[Secret, float]:
         try:
@@ -90,7 +102,8 @@ def token_source(method: str, *, tenant_id: str | None, client_id: str | None,
 def _credential(method: str, tenant_id: str | None, client_id: str | None,
                 client_secret: Secret | None, certificate: Secret | None,
                 certificate_password: Secret | None, resource_id: str | None,
-                token_file: str | None, route: EntraRoute) -> Any:
+                token_file: str | None, route: EntraRoute,
+                identity_client_id: str | None = None) -> Any:
     import azure.identity as identity
 
     options: dict[str, Any] = {}
@@ -126,6 +139,12 @@ def _credential(method: str, tenant_id: str | None, client_id: str | None,
         if route.identity_endpoint:  # the sandbox plays this machine's identity endpoint
             os.environ["IDENTITY_ENDPOINT"] = route.identity_endpoint
             os.environ["IDENTITY_HEADER"] = route.identity_header or ""
+        if tenant_id:  # across tenants: the identity's token vouches for the app there
+            mine = (identity.ManagedIdentityCredential(identity_config={"mi_res_id": resource_id})
+                    if resource_id else
+                    identity.ManagedIdentityCredential(client_id=identity_client_id))
+            return identity.ClientAssertionCredential(
+                tenant_id, client_id, lambda: mine.get_token(FEDERATION_SCOPE).token, **options)
         if resource_id:
             return identity.ManagedIdentityCredential(identity_config={"mi_res_id": resource_id})
         return identity.ManagedIdentityCredential(client_id=client_id)
@@ -149,7 +168,12 @@ def _private_authority() -> bool:
 
 
 def _who(method: str, tenant_id: str | None, client_id: str | None,
-         resource_id: str | None) -> str:
+         resource_id: str | None, identity_client_id: str | None = None) -> str:
+    if method == "managed_identity" and tenant_id:
+        mine = identity_client_id or resource_id
+        through = (f"the managed identity {mine!r}" if mine
+                   else "this machine's system-assigned managed identity")
+        return f"app {client_id!r} in tenant {tenant_id!r} through {through}"
     if method == "managed_identity":
         return ("the user-assigned managed identity " + repr(client_id or resource_id)
                 if client_id or resource_id else "this machine's system-assigned managed identity")

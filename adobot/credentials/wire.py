@@ -41,7 +41,10 @@ class CredentialAnswer(BaseModel):
     authentication_method: str
     tenant_id: Optional[str] = None
     client_id: Optional[str] = None
-    secret: SecretStr = Field(description="The PAT or client secret, for this run only")
+    secret: SecretStr = Field(description="For this run only: the PAT, or (authentication_method "
+                              "access_token) an access token the control room signed in for")
+    expires_on: Optional[float] = Field(None, description="When the access token expires (Unix "
+                                        "time): ask again before then")
 
     @classmethod
     def of(cls, credential: ConnectionCredential) -> "CredentialAnswer":
@@ -49,7 +52,8 @@ class CredentialAnswer(BaseModel):
                    project=credential.project,
                    authentication_method=credential.authentication_method,
                    tenant_id=credential.tenant_id, client_id=credential.client_id,
-                   secret=SecretStr(credential.secret.reveal()))
+                   secret=SecretStr(credential.secret.reveal()),
+                   expires_on=credential.expires_on)
 
     def wire(self) -> dict[str, Any]:
         """The JSON the runner receives (the secret in clear: it is what was asked for)."""
@@ -60,4 +64,4 @@ class CredentialAnswer(BaseModel):
             name=self.name, organization_url=self.organization_url, project=self.project,
             authentication_method=self.authentication_method,
             secret=Secret(self.secret.get_secret_value()), tenant_id=self.tenant_id,
-            client_id=self.client_id)
+            client_id=self.client_id, expires_on=self.expires_on)

@@ -141,6 +141,15 @@ def parse_organization_url(raw: object, *, allow_plain_http: bool = False) -> Or
     return OrganizationUrl(collection, f"{parts.scheme}://{netloc}{prefix}/{collection}", "server")
 
 
+def same_organization(url: str) -> str:
+    """An organization as connections compare it: a cloud organization is one whether it is
+    named at dev.azure.com or at {org}.visualstudio.com, and names ignore case."""
+    org = parse_organization_url(url, allow_plain_http=True)
+    if org.kind in ("cloud", "legacy"):
+        return f"https://dev.azure.com/{org.name}".lower()
+    return org.base_url.lower()
+
+
 def _is_ip(host: str) -> bool:
     import ipaddress
 

@@ -61,10 +61,10 @@ class RemoteRunner:
 
     def serve(self) -> None:
         """Take and run runs until ``drain`` is called, then wait for the held ones."""
-        self.register()
-        if self.engine == "procrastinate":
+        if self.database:
             self._serve_jobs()
             return
+        self.register()
         workers = [threading.Thread(target=self._work, name=f"adobot-runner-{n}", daemon=True)
                    for n in range(self.concurrency)]
         beating = threading.Thread(target=self._beat, name="adobot-runner-heartbeat",
@@ -83,12 +83,19 @@ class RemoteRunner:
         beating.join(5)
 
     def _serve_jobs(self) -> None:
-        """As a procrastinate worker on the control room's database (``adobot.runs.jobs``)."""
+        """As a procrastinate worker on the control room's database (``adobot.runs.jobs``),
+        listening before it registers: a runner shown online takes its pool's jobs at once."""
         from adobot.runs.jobs import JobWorker
 
         assert self.database is not None
+        self.name = self.room.get("me", subject="this runner")["name"]  # its runner queue's
         jobs = JobWorker(self.database, (self.pool,), self.concurrency, self._take,
                          name=self.name).start()
+        try:
+            self.register()
+        except BaseException:
+            jobs.stop(0)
+            raise
         beating = threading.Thread(target=self._beat, name="adobot-runner-heartbeat",
                                    daemon=True)
         beating.start()

@@ -47,11 +47,13 @@ class Sandbox:
         return f"{self.url}/_entra/msi/token"
 
     def entra_route(self) -> Any:
-        """Where a run sends Entra sign-in to reach this sandbox (None without its TLS
-        listener: the seed names no Entra identities)."""
-        if self._tls_server is None:
-            return None
+        """Where a run sends Entra sign-in to reach this sandbox. Without its TLS listener (the
+        seed names no Entra identities) a sign-in goes nowhere: never to Microsoft's Entra."""
         from adobot.credentials.identity import EntraRoute
+
+        if self._tls_server is None:
+            return EntraRoute(closed="the sandbox's seed names no Entra identities, and a "
+                                     "sandboxed run signs in nowhere else")
 
         return EntraRoute(authority=self.tls_url, connection_verify=self.ca_file,
                           identity_endpoint=self.identity_endpoint,

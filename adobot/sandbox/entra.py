@@ -10,7 +10,9 @@ Routes (on both listeners; MSAL insists on https for an authority, hence the TLS
   credential (a workload identity's token file, checked against the issuer and subject the seed
   trusts). Refusals carry Entra's ``AADSTS`` codes.
 - ``GET /_entra/msi/token``: a managed identity, as App Service's identity endpoint answers
-  (``IDENTITY_ENDPOINT`` / ``IDENTITY_HEADER``, api-version 2019-08-01).
+  (``IDENTITY_ENDPOINT`` / ``IDENTITY_HEADER``, api-version 2019-08-01). For the resource
+  ``api://AzureADTokenExchange`` it answers a JWT from the identity's home tenant: the client
+  assertion of an app in another tenant whose federated credential trusts it (cross-tenant).
 
 A token it issues is a bearer token the Azure DevOps routes accept with the identity's scopes,
 in the organizations the identity is a member of, until it expires (``token_lifetime_seconds``,
@@ -165,7 +167,9 @@ def _managed_identity(state: Any, request: HttpRequest) -> Answer:
         return 401, {"statusCode": 401, "message": "Unauthorized: X-IDENTITY-HEADER is missing "
                                                    "or wrong."}
     resource = request.query.get("resource", "")
-    if resource.rstrip("/") not in (AZURE_DEVOPS, "https://app.vssps.visualstudio.com"):
+    exchange = resource.rstrip("/") == FEDERATION_AUDIENCE  # a token to present elsewhere
+    if not exchange and resource.rstrip("/") not in (AZURE_DEVOPS,
+                                                     "https://app.vssps.visualstudio.com"):
         return 400, {"statusCode": 400, "message": f"Resource {resource!r} is not known."}
     wanted_client = request.query.get("client_id")
     wanted_resource = request.query.get("mi_res_id")
@@ -179,7 +183,10 @@ def _managed_identity(state: Any, request: HttpRequest) -> Answer:
                                                    "client_id or resource id (or none is "
                                                    "assigned to this resource)."}
     identity = candidates[0]
-    token, lifetime = _issue(state, identity)
+    if exchange:
+        token, lifetime = _assertion(state, identity), state.entra.token_lifetime
+    else:
+        token, lifetime = _issue(state, identity)
     return 200, {"access_token": token, "expires_on": str(int(time.time() + lifetime)),
                  "resource": resource, "token_type": "Bearer", "client_id": identity.client_id}
 
@@ -193,6 +200,21 @@ def _issue(state: Any, identity: Identity) -> tuple[str, float]:
     with state.lock:
         state.entra.issued += 1
     return token, lifetime
+
+
+def _assertion(state: Any, identity: Identity) -> str:
+    """A managed identity's token for the federation audience, as a JWT: issued by its home
+    tenant, for its object id. An app in another tenant whose federated credential names that
+    issuer and subject accepts it as its client assertion (checked in ``_proof``)."""
+    now = int(time.time())
+    claims = {"iss": f"https://login.microsoftonline.com/{identity.tenant}/v2.0",
+              "sub": identity.object_id, "aud": FEDERATION_AUDIENCE, "iat": now,
+              "nbf": now, "exp": now + int(state.entra.token_lifetime),
+              "oid": identity.object_id, "tid": identity.tenant}
+    with state.lock:
+        state.entra.issued += 1
+    return ".".join(base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+                    for part in ({"alg": "RS256", "typ": "JWT"}, claims)) + ".c2FuZGJveA"
 
 
 def _refused(status: int, error: str, code: int, text: str) -> Answer:

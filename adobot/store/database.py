@@ -21,7 +21,7 @@ from adobot.errors import InvalidInput, VaultError
 
 DATABASE_ENV = "ADOBOT_DATABASE_URL"
 # The newest migration (migrations/versions/); a test keeps it equal to Alembic's head.
-HEAD = "0004"
+HEAD = "0006"
 # pg_advisory_xact_lock keys: one for the schema's upgrade, one for the audit chain.
 LOCK_UPGRADE, LOCK_AUDIT = 0x61646F01, 0x61646F02
 

@@ -6,6 +6,7 @@ and nothing else. Who takes the jobs: ``adobot.runs.jobs``."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -73,16 +74,26 @@ class Jobs:
 
     def give_back(self, db: Any, runner: str, pool: str) -> None:
         """The jobs handed to ``runner``, which went offline, go back to its pool."""
-        db.execute(text("UPDATE procrastinate_jobs SET queue_name = :pool WHERE status = "
-                        "'todo' AND queue_name = :runner AND task_name = :task"),
-                   {"pool": queue_of(pool), "runner": runner_queue(runner), "task": TASK})
+        _ring(db, db.execute(text(
+            "UPDATE procrastinate_jobs SET queue_name = :pool WHERE status = 'todo' AND "
+            "queue_name = :runner AND task_name = :task RETURNING id, queue_name"),
+            {"pool": queue_of(pool), "runner": runner_queue(runner), "task": TASK}))
 
     def wake(self, db: Any, paused: list[str]) -> None:
         """The parked jobs of every pool but the ``paused`` ones come now (at a pool's resume,
         and every few seconds for a job parked just as its pool was resumed)."""
-        db.execute(text("UPDATE procrastinate_jobs SET scheduled_at = NULL WHERE status = "
-                        "'todo' AND task_name = :task AND scheduled_at >= :parked "
-                        "AND NOT (queue_name IN :paused)").bindparams(
-                            bindparam("paused", expanding=True)),
-                   {"task": TASK, "parked": PARKED,
-                    "paused": [queue_of(p) for p in paused] or [""]})
+        _ring(db, db.execute(text(
+            "UPDATE procrastinate_jobs SET scheduled_at = NULL WHERE status = 'todo' AND "
+            "task_name = :task AND scheduled_at >= :parked AND NOT (queue_name IN :paused) "
+            "RETURNING id, queue_name").bindparams(bindparam("paused", expanding=True)),
+            {"task": TASK, "parked": PARKED, "paused": [queue_of(p) for p in paused] or [""]}))
+
+
+def _ring(db: Any, moved: Any) -> None:
+    """Wake the workers of the queues jobs just came to, as procrastinate's own insert trigger
+    does (an update rings nothing): at commit, not at their next poll."""
+    first = {queue: job_id for job_id, queue in moved}
+    for queue, job_id in first.items():
+        db.execute(text("SELECT pg_notify(:channel, :payload)"), {
+            "channel": f"procrastinate_queue_v1#{queue}",
+            "payload": json.dumps({"type": "job_inserted", "job_id": job_id})})

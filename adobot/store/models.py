@@ -25,6 +25,8 @@ class ConnectionRow(Base):
     authentication_method: Mapped[str] = mapped_column(String(32))
     tenant_id: Mapped[Optional[str]] = mapped_column(String(64))
     client_id: Mapped[Optional[str]] = mapped_column(String(64))
+    # A managed identity across tenants: the user-assigned identity behind the app (0006).
+    identity_client_id: Mapped[Optional[str]] = mapped_column(String(64))
     # Names and roles never hold a comma (their rules say so): kept as "a,b" text.
     runners: Mapped[str] = mapped_column(Text, default="")
     roles: Mapped[str] = mapped_column(String(64), default="runner")

@@ -381,3 +381,20 @@ def test_registrations_of_one_organization_at_once_make_one_connection(room, sta
     winner = state.connections.credential("org5").secret.reveal()
     assert state.connections.get("org5").status.user == users[winner]  # saved together
     assert [c.name for c in state.connections.list()] == ["org5"]
+
+
+def test_a_connection_status_speaks_the_words_admins_know(admin, organizations):
+    """"Connected as …" after a passing test; "Invalid or expired token" once the organization
+    no longer takes the token (revoked meanwhile)."""
+    org = organizations.org_url()
+    added = admin.post(REGISTER, data={"organization": org, "pat": DEMO_PAT}).json()
+    assert added["connection"]["status"]["headline"] == "Connected as Sandbox Demo User"
+    with organizations.state.lock:
+        revoked = organizations.state.tokens.pop(DEMO_PAT)
+    try:
+        tested = admin.post("/api/v1/connections/contoso/test").json()
+    finally:
+        with organizations.state.lock:
+            organizations.state.tokens[DEMO_PAT] = revoked
+    assert (tested["status"]["state"], tested["status"]["code"]) == ("failed", "AUTH_FAILED")
+    assert tested["status"]["headline"] == "Invalid or expired token"

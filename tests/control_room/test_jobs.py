@@ -83,8 +83,16 @@ def test_a_paused_pool_parks_its_jobs_and_a_resume_wakes_them(state, organizatio
     dump = stored_bytes(state)  # the database as an attacker would read it, job rows included
     assert run["id"].encode() in dump and b"procrastinate_jobs" in dump
     assert CANARY.encode() not in dump  # the job carries the run's id; the variables are sealed
-    state.store.runs.set_pool("default", False, state.runs.now())
+    import psycopg
+
+    from adobot.store.jobs import libpq_url
+
+    with psycopg.connect(libpq_url(state.store.database.url), autocommit=True) as listener:
+        listener.execute('LISTEN "procrastinate_queue_v1#adobot-pool:default"')
+        state.store.runs.set_pool("default", False, state.runs.now())
+        rung = list(listener.notifies(timeout=10, stop_after=1))  # workers wake at once
     assert jobs_of(state)[0]["scheduled_at"] is None
+    assert rung and '"job_inserted"' in rung[0].payload
 
     # a job taken just after a pause: the run stays queued, with a new job parked (the taken
     # one, here still in the table, ends doing nothing)

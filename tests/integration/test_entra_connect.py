@@ -4,6 +4,7 @@ over real HTTP (TLS for the authority). Tokens are fetched once and renewed befo
 refusals name their cause; no secret or token is ever printed."""
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -114,6 +115,75 @@ def test_a_managed_identity_connects_and_children_share_its_global_session(
     assert entra.state.entra.issued == 1
 
 
+OTHER_TENANT = "99999999-8888-7777-6666-555555555555"
+# The app in the organization's tenant, trusting the managed identity of another tenant.
+ACROSS = {"authentication_method": "managed_identity", "tenant_id": OTHER_TENANT,
+          "client_id": "xt-app"}
+
+
+def across_tenants(subject: str = "mi-1-object") -> dict:
+    """The seed, with the managed identity at home in TENANT and an app in OTHER_TENANT whose
+    federated credential trusts tokens TENANT issues for ``subject``."""
+    data = seed()
+    for identity in data["entra"]["identities"]:
+        if identity["kind"] == "managed_identity":
+            identity["tenant"] = TENANT
+    data["entra"]["identities"].append({
+        "kind": "federated", "tenant": OTHER_TENANT, "client_id": "xt-app",
+        "name": "Cross-tenant App", "issuer": f"https://login.microsoftonline.com/{TENANT}/v2.0",
+        "subject": subject})
+    return data
+
+
+@pytest.mark.parametrize("identity", [{}, {"managed_identity_client_id": "mi-1"},
+                                      {"managed_identity_resource_id":
+                                       "/subscriptions/s/resourceGroups/g/providers/x/mi-1"}])
+def test_a_managed_identity_reaches_an_organization_in_another_tenant(monkeypatch, identity):
+    """azure-identity's ClientAssertionCredential over ManagedIdentityCredential: the identity's
+    token for api://AzureADTokenExchange is the app's assertion in the other tenant. No secret
+    anywhere."""
+    monkeypatch.delenv("IDENTITY_ENDPOINT", raising=False)
+    monkeypatch.delenv("IDENTITY_HEADER", raising=False)
+    bot = json.loads(connect_bot({**ACROSS, **identity}, LIST[:1]))
+    bot["steps"][0]["outputs"] = {"user": "user"}
+    with Sandbox(seed=across_tenants()) as sandbox:
+        result = run(sandbox, json.dumps(bot))
+        assert result.status == "succeeded", result.error
+        assert result.to_dict()["variables"]["user"] == "Cross-tenant App"
+        assert sandbox.state.entra.issued == 2  # the identity's assertion, then the app's token
+
+
+def test_a_federated_credential_for_another_subject_is_refused_with_its_aadsts_code(monkeypatch):
+    monkeypatch.delenv("IDENTITY_ENDPOINT", raising=False)
+    with Sandbox(seed=across_tenants(subject="someone-else-object")) as sandbox:
+        result = run(sandbox, connect_bot(ACROSS))
+    assert result.error["code"] == "AUTH_FAILED", result.error
+    assert "AADSTS70021" in result.error["message"] and "xt-app" in result.error["message"]
+    assert "federated credential" in result.error["hint"]
+
+
+def test_an_assertion_for_another_audience_is_refused_with_its_aadsts_code():
+    import azure.identity as azure_identity
+    from azure.core.exceptions import ClientAuthenticationError
+
+    def assertion(audience: str) -> str:
+        part = lambda data: base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=")  # noqa: E731
+        claims = {"iss": f"https://login.microsoftonline.com/{TENANT}/v2.0",
+                  "sub": "mi-1-object", "aud": audience, "exp": time.time() + 600}
+        return b".".join([part({"alg": "RS256"}), part(claims), b"c2ln"]).decode()
+
+    with Sandbox(seed=across_tenants()) as sandbox:
+        def credential(audience: str):
+            return azure_identity.ClientAssertionCredential(
+                OTHER_TENANT, "xt-app", lambda: assertion(audience), authority=sandbox.tls_url,
+                disable_instance_discovery=True, connection_verify=sandbox.ca_file)
+        assert credential("api://AzureADTokenExchange").get_token(
+            "499b84ac-1321-427f-aa17-267ca6975798/.default").token
+        with pytest.raises(ClientAuthenticationError, match="AADSTS700024"):
+            credential("api://someone-else").get_token(
+                "499b84ac-1321-427f-aa17-267ca6975798/.default")
+
+
 def test_renewal_within_one_session_keeps_a_long_loop_going():
     with Sandbox(seed=seed(lifetime=1)) as sandbox:
         from adobot import api
@@ -182,7 +252,11 @@ def test_validate_checks_each_methods_inputs_without_network(tmp_path):
         "exactly one of client_secret and certificate": {
             "authentication_method": "service_principal", "tenant_id": "t", "client_id": "a"},
         "do not go with authentication_method managed_identity": {
+            "authentication_method": "managed_identity", "client_secret": {"variable": "s"}},
+        "managed_identity across tenants needs client_id": {
             "authentication_method": "managed_identity", "tenant_id": "t"},
+        "managed_identity_client_id goes with tenant_id": {
+            "authentication_method": "managed_identity", "managed_identity_client_id": "m"},
         "needs personal_access_token": {},
     }
     for said, inputs in cases.items():

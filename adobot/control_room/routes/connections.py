@@ -25,6 +25,7 @@ from adobot.credentials.connections import (
     Connection,
     check_connection_name,
 )
+from adobot.credentials.secret import Secret
 from adobot.credentials.wire import CredentialAnswer, CredentialRequest
 from adobot.errors import InvalidInput, PermissionDenied
 
@@ -69,14 +70,17 @@ async def get_connection(name: Name, request: Request, room: State,
 async def create_connection(body: NewConnection, request: Request, room: State,
                             token: Administrator, audit: Audited) -> ConnectionOut:
     secret = secret_of(body)
-    if secret is None:
+    if body.authentication_method == "managed_identity":  # its own identity: no secret
+        secret = secret or Secret("")
+    elif secret is None:
         wanted = "pat" if body.authentication_method == "pat" else "client_secret"
         raise InvalidInput(f"{wanted} is required", field=wanted)
     created = await run_as(
         request, "slow", audit, "connection.create", lambda: room.connections.add(
             body.name, body.organization, secret, project=body.project or None,
             authentication_method=body.authentication_method, tenant_id=body.tenant_id,
-            client_id=body.client_id, runners=body.runners, roles=body.roles),
+            client_id=body.client_id, runners=body.runners, roles=body.roles,
+            identity_client_id=body.managed_identity_client_id),
         connection=body.name, organization=body.organization)
     return shown(created)
 
