@@ -5,9 +5,10 @@ it is alive (which renews its runs' leases and tells it which to stop), and repo
 ended. On SIGTERM it takes no more runs, lets those it holds finish for a grace period, then
 stops them: they end as "runner lost" (repeated where the bot allows), never left running.
 
-Runs reach it as the control room says when it registers: on SQLite it asks the control room
-for the pool's next run (a claim that waits a few seconds); on PostgreSQL it is a procrastinate
-worker on the database (``--database``), and each job names the run to ask for."""
+How runs reach it: from a control room on SQLite, it asks for the pool's next run (a claim that
+waits a few seconds); given the control room's PostgreSQL database (``--database``), it is a
+procrastinate worker there, listening before it registers, and each job names the run to ask
+for. Registering confirms that the control room runs the engine the runner expects."""
 from __future__ import annotations
 
 import logging
