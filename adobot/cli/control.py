@@ -11,7 +11,6 @@ from typing import Any, Iterable
 
 from adobot.errors import InvalidInput
 from adobot.cli.vault import read_secret
-from adobot.credentials.secret import Secret
 
 log = logging.getLogger("adobot")
 
@@ -195,7 +194,7 @@ def _add(args: argparse.Namespace) -> int:
 
     check_connection_name(args.name)  # before a secret is asked for
     organization_of(args.org)
-    secret = Secret("") if args.method == "managed_identity" else \
+    secret = None if args.method == "managed_identity" else \
         read_secret(args, f"connection {args.name}", f"adobot connection add {args.name} ...")
     with ExitStack() as stack:
         connection = _state(args, stack, proving=True).connections.add(

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import sys
-from typing import Any
 
 from adobot.errors import InvalidInput
 
@@ -187,14 +186,9 @@ def _rotate(args: argparse.Namespace) -> int:
             from adobot.control_room.state import open_state
 
             state = stack.enter_context(open_state(vault, args.database))
-
-        def elsewhere(old: Any, new: Any) -> int:
-            assert state is not None
-            return state.connections.reseal(old, new) + state.runs.reseal(old, new)
-        count = vault.rotate_key(None if state is None else elsewhere)
+        count = vault.rotate_key(None if state is None else state.reseal)
         if state is not None:
-            state.connections.promote()
-            state.runs.promote()
+            state.promote()
     print(f"re-encrypted {count} values under a new key")
     if os.environ.get(KEY_ENV):
         print(f"now set {KEY_ENV} to the value of {NEW_KEY_ENV}", file=sys.stderr)

@@ -64,9 +64,8 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 
 # The one table of statuses: the runner's client reads the code in the body, not the status.
 STATUSES = ((Unauthorized, 401), (Forbidden, 403), (Malformed, 400), (UnsupportedType, 415),
             (TooLarge, 413), (Busy, 429), (TooManyFailures, 429), (CredentialNotFound, 404),
-            (RunNotFound, 404),
-            (AlreadyExists, 409), (Conflict, 409), (InvalidInput, 422), (TransportError, 502), (VaultError, 500),
-            (InternalError, 500))
+            (RunNotFound, 404), (AlreadyExists, 409), (Conflict, 409), (InvalidInput, 422),
+            (TransportError, 502), (VaultError, 500), (InternalError, 500))
 
 
 def status_of(error: AdobotError) -> int:

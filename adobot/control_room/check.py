@@ -66,17 +66,14 @@ def prove(organization_url: str, secret: Secret, *, project: str | None = None,
 
 def connection_check(route: Route | None = None, entra=None):
     """A ``Connections`` check that proves each connection against its organization."""
-    from adobot.credentials.connections import ConnectionCredential, sign_in
+    from adobot.credentials.connections import sign_in
 
     def check(connection, secret: Secret) -> str:
         method = connection.authentication_method
         if method == "pat":
             return prove(connection.organization_url, secret, project=connection.project,
                          route=route)
-        source = sign_in(ConnectionCredential(
-            connection.name, connection.organization_url, connection.project, method, secret,
-            connection.tenant_id, connection.client_id,
-            identity_client_id=connection.identity_client_id), entra)
+        source = sign_in(connection.with_secret(secret), entra)
         what = "the app's secret" if method == "service_principal" else "the managed identity"
         return prove(connection.organization_url, secret, project=connection.project,
                      sign_in=source, what=what, route=route)

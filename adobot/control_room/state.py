@@ -38,7 +38,18 @@ class ControlRoomState:
 
     @property
     def local_pools(self) -> tuple[str, ...]:
-        return self.pool.pools if self.pool is not None else ()
+        return self.runs.local_pools
+
+    def reseal(self, old: Any, new: Any) -> int:
+        """A key rotation's first half: what the database holds sealed with the vault's key —
+        connections' secrets, the variables of runs that may still start and of schedules —
+        sealed under the new key too. How many."""
+        return self.connections.reseal(old, new) + self.runs.reseal(old, new)
+
+    def promote(self) -> None:
+        """A key rotation's second half, once the vault has the new key."""
+        self.connections.promote()
+        self.runs.promote()
 
     def run_bots(self, workers: int = 2, sandbox: Any = None, **options: Any) -> LocalPool:
         """Let this control room run the queued runs of its pools itself (``workers`` at once):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from adobot.credentials.secret import Secret
-from adobot.credentials.vault import Vault, connection_place
+from adobot.credentials.vault import Vault, connection_place, open_sealed
 from adobot.errors import (
     AdobotError,
     AlreadyExists,
@@ -168,6 +168,12 @@ class Connection:
                    created_at=item.get("created_at", ""), updated_at=item.get("updated_at", ""),
                    secret_set_at=item.get("secret_set_at", ""))
 
+    def with_secret(self, secret: Secret) -> "ConnectionCredential":
+        """What Connect needs of it, with its (opened) secret."""
+        return ConnectionCredential(
+            self.name, self.organization_url, self.project, self.authentication_method, secret,
+            self.tenant_id, self.client_id, identity_client_id=self.identity_client_id)
+
     def record(self, sealed: str) -> dict[str, Any]:
         data = self.to_dict()
         del data["name"]
@@ -303,26 +309,30 @@ class Connections:
         item = self._find(name)
         connection = Connection.from_record(name, item)
         secret = Secret(self._open(item))
-        return connection, ConnectionCredential(
-            name, connection.organization_url, connection.project,
-            connection.authentication_method, secret, connection.tenant_id,
-            connection.client_id, identity_client_id=connection.identity_client_id)
+        return connection, connection.with_secret(secret)
 
     # --- writing ---------------------------------------------------------------------------
 
-    def add(self, name: str, organization: str, secret: Secret, *, project: str | None = None,
+    def add(self, name: str, organization: str, secret: Secret | None, *,
+            project: str | None = None,
             authentication_method: str = "pat", tenant_id: str | None = None,
             client_id: str | None = None, runners: Iterable[str] = (),
             roles: Iterable[str] = ("runner",),
             identity_client_id: str | None = None) -> Connection:
         """Prove, then save a new connection; nothing is saved if either fails. A
-        managed_identity connection holds no secret (``secret`` is empty): the control room's
-        own identity signs in."""
+        managed_identity connection holds no secret (``secret`` None): the control room's own
+        identity signs in."""
         check_connection_name(name)
         org, named_project = named_in(organization)
         if named_project is not None:  # a project's, repository's or wiki's URL
             organization, project = org.base_url, project or named_project
         _check_method(authentication_method, tenant_id, client_id, identity_client_id, secret)
+        if secret is None:
+            if authentication_method != "managed_identity":
+                raise InvalidInput(f"a {authentication_method} connection needs its secret",
+                                   field="pat" if authentication_method == "pat"
+                                   else "client_secret")
+            secret = Secret("")  # sealed as nothing: every connection's row holds a secret
         runners, roles = check_access_lists(runners, roles)
         now = _now()
         connection = Connection(name=name, organization=organization,
@@ -502,15 +512,11 @@ class Connections:
     def _open(self, item: Mapping[str, Any], keys: Any = None) -> str:
         """A row's secret, opened with ``keys`` (default: the vault's), from whichever of its
         two seals they open (mid-rotation, the new one may be the vault's already)."""
-        keys = keys or self._sealing_keys(item)
-        sealed = item["secret"] if item["key_id"] == keys.key_id else \
-            item["secret_next"] if item["key_id_next"] == keys.key_id else None
-        if sealed is None:
-            raise VaultError(f"the secret of connection {item['name']!r} was sealed with another "
-                             f"vault key (id {item['key_id']}, the vault's is {keys.key_id})",
-                             "Give the control room the vault key it was saved with "
-                             "(ADOBOT_VAULT_KEY), or re-authenticate the connection.")
-        return keys.open(sealed, connection_place(item["name"], item["organization_url"]))
+        return open_sealed(keys or self._sealing_keys(item), item, "secret",
+                           connection_place(item["name"], item["organization_url"]),
+                           f"the secret of connection {item['name']!r}",
+                           "Give the control room the vault key it was saved with "
+                           "(ADOBOT_VAULT_KEY), or re-authenticate the connection.")
 
     def _row(self, connection: Connection, clear: str) -> dict[str, Any]:
         """The row of a connection whose secret is ``clear``, sealed with the vault's key as it

@@ -536,6 +536,20 @@ def _sealed_values(doc: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, s
         yield item, "secret", connection_place(name, item["organization_url"])
 
 
+def open_sealed(keys: "_Keys", row: Any, field: str, place: str, what: str, hint: str) -> str:
+    """A database row's ``field`` (``what``, in an error), opened with ``keys`` from the seal
+    that is theirs: a key rotation keeps it sealed under the old key (``key_id``) and under the
+    new (``key_id_next``, ``field_next``) until the vault has the new key."""
+    if row.get("key_id") == keys.key_id:
+        sealed = row[field]
+    elif row.get("key_id_next") == keys.key_id:
+        sealed = row[f"{field}_next"]
+    else:
+        raise VaultError(f"{what} was sealed with another vault key (id {row.get('key_id')}, "
+                         f"the vault's is {keys.key_id})", hint)
+    return keys.open(sealed, place)
+
+
 def connection_place(name: str, organization_url: str) -> str:
     """A connection's secret is sealed to the connection and its one organization."""
     return _sealed_with(f"connection:{name}", [organization_key(organization_url)])

@@ -23,7 +23,9 @@ from adobot.runs.service import (
     RunNotFound,
     VersionNumber,
     check_pool,
+    missing_variables,
     schedule_place,
+    time_text,
 )
 
 if TYPE_CHECKING:
@@ -94,10 +96,6 @@ def ticks(cron: str, timezone: str, after: dt.datetime, count: int) -> list[dt.d
     return found
 
 
-def _text(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class Schedules:
     def __init__(self, runs: "Runs") -> None:
         self.runs = runs
@@ -111,7 +109,7 @@ class Schedules:
     def create(self, body: NewSchedule, by: str) -> dict[str, Any]:
         check_pool(body.pool)
         bot = self.runs.bot(body.bot, None if body.version == "latest" else body.version)
-        missing = [v for v in bot["expects"].split(",") if v and v not in body.variables]
+        missing = missing_variables(bot, body.variables)
         if missing:
             raise InvalidInput(f"bot {bot['name']!r} needs the variable(s) "
                                f"{', '.join(missing)} at each run", "Give them in variables.",
@@ -123,8 +121,8 @@ class Schedules:
                   "bot_version": None if body.version == "latest" else body.version,
                   "cron": body.cron, "timezone": body.timezone, "variables": sealed,
                   "key_id": key_id, "priority": states.PRIORITIES[body.priority],
-                  "pool": body.pool, "paused": int(body.paused), "next_at": _text(first),
-                  "created_by": by, "created_at": _text(now), "updated_at": _text(now)}
+                  "pool": body.pool, "paused": int(body.paused), "next_at": time_text(first),
+                  "created_by": by, "created_at": time_text(now), "updated_at": time_text(now)}
         if not self.store.schedules.insert(record):
             raise AlreadyExists(f"a schedule named {body.name!r} exists",
                                 "Choose another name, or edit that one.", field="name")
@@ -157,7 +155,7 @@ class Schedules:
         timezone = changes.timezone or current["timezone"]
         if changes.cron is not None or changes.timezone is not None or changes.paused is False:
             # The next tick from now (a paused schedule resumed does not fire what it missed).
-            values["next_at"] = _text(ticks(cron, timezone, self.runs.clock(), 1)[0])
+            values["next_at"] = time_text(ticks(cron, timezone, self.runs.clock(), 1)[0])
         values.update(cron=cron, timezone=timezone, updated_at=self.runs.now())
         self.store.schedules.update(name, values)
         return self.get(name)
@@ -173,7 +171,7 @@ class Schedules:
         first = dt.datetime.strptime(schedule["next_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
             tzinfo=dt.timezone.utc)
         later = ticks(schedule["cron"], schedule["timezone"], first, SHOWN_TICKS - 1)
-        return [_text(moment)[:19] + "Z" for moment in (first, *later)]
+        return [time_text(moment)[:19] + "Z" for moment in (first, *later)]
 
     def trigger(self, name: str, by: str) -> dict[str, Any]:
         """Start the schedule's bot now (the start-by-API trigger); its ticks go on as they
@@ -185,16 +183,16 @@ class Schedules:
     def _run(self, schedule: dict[str, Any], by: str, key: str | None) -> dict[str, Any]:
         bot = self.runs.bot(schedule["bot"], schedule["bot_version"])
         variables = self.runs.opened(schedule, schedule_place(schedule["name"]))
-        return self.runs.new_run(bot, variables, {v: k for k, v in states.PRIORITIES.items()}[
-            schedule["priority"]], schedule["pool"], by, key)
+        return self.runs.new_run(bot, variables, states.PRIORITY_NAMES[schedule["priority"]],
+                                 schedule["pool"], by, key)
 
     def fire_due(self) -> list[str]:
         """Fire every tick that is due: the ids of the runs this instance queued."""
         now = self.runs.clock()
         queued = []
-        for schedule in self.store.schedules.due(_text(now)):
+        for schedule in self.store.schedules.due(time_text(now)):
             tick = schedule["next_at"]
-            following = _text(ticks(schedule["cron"], schedule["timezone"], now, 1)[0])
+            following = time_text(ticks(schedule["cron"], schedule["timezone"], now, 1)[0])
             try:
                 run = self._run(schedule, f"schedule:{schedule['name']}",
                                 f"schedule:{schedule['name']}:{tick}")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adobot.credentials.vault import open_sealed
 from adobot.errors import AdobotError, Conflict, InvalidInput, NotFound
 from adobot.runs import states
 from adobot.runs.bundles import BOT_NAME, Upload, check
@@ -58,8 +59,14 @@ class RunWaits(Conflict):
     backoff is not over): the job comes back later. HTTP 409."""
 
 
-def now_text(clock: Callable[[], dt.datetime]) -> str:
-    return clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def time_text(moment: dt.datetime) -> str:
+    """A UTC time as the store keeps it (text that sorts as time does)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def missing_variables(bot: dict[str, Any], variables: dict[str, Any]) -> list[str]:
+    """The variables a bot version expects that ``variables`` do not give."""
+    return [v for v in bot["expects"].split(",") if v and v not in variables]
 
 
 def _utc() -> dt.datetime:
@@ -74,7 +81,7 @@ class Runs:
         self.local_pools: tuple[str, ...] = ()
 
     def now(self, later: float = 0.0) -> str:
-        return now_text(lambda: self.clock() + dt.timedelta(seconds=later))
+        return time_text(self.clock() + dt.timedelta(seconds=later))
 
     # --- bots --------------------------------------------------------------------------------
 
@@ -116,7 +123,7 @@ class Runs:
     def new_run(self, bot: dict[str, Any], variables: dict[str, Any], priority: str,
                 pool: str, by: str, idempotency_key: str | None = None) -> dict[str, Any]:
         """The row of a queued run of ``bot`` (a version's record), its variables sealed."""
-        missing = [v for v in bot["expects"].split(",") if v and v not in variables]
+        missing = missing_variables(bot, variables)
         if missing:
             raise InvalidInput(f"bot {bot['name']!r} version {bot['version']} needs the "
                                f"variable(s) {', '.join(missing)}",
@@ -151,7 +158,7 @@ class Runs:
             self.get(run_id)  # raises: no such run
         return state or ""
 
-    def why_waiting(self, run: dict[str, Any], local_pools: tuple[str, ...] = ()) -> str | None:
+    def why_waiting(self, run: dict[str, Any]) -> str | None:
         """Why a queued run has not started, in words; None if it is not queued."""
         if run["state"] != states.QUEUED:
             return None
@@ -161,14 +168,10 @@ class Runs:
         if run["not_before"] > self.now():
             return (f"attempt {run['attempt'] + 1} waits for its backoff until "
                     f"{run['not_before'][:19]}Z")
-        online = [r["name"] for r in self.store.runs.runners(run["pool"])
-                  if r["state"] == "online"]
-        if run["pool"] in local_pools:
-            online.append("local")
+        online = self.online(run["pool"])
         if not online:
             return f"no runner is online in pool {run['pool']!r}"
-        bot = (run["bot"], run["bot_version"])
-        if all(bot in self.barred(name) for name in online):
+        if not self.allowed(run, online):
             return (f"no runner online in pool {run['pool']!r} may use the connections bot "
                     f"{run['bot']!r} names ({', '.join(online)} may not)")
         ahead = self.store.runs.queued_ahead(run)
@@ -203,15 +206,14 @@ class Runs:
             raise RunWaits(f"run {run_id} belongs to pool {run['pool']!r}, not "
                            f"{', '.join(pools)}", f"A runner of pool {run['pool']!r} takes it.",
                            field="pool")
-        barred = self.barred(runner)
-        if (run["bot"], run["bot_version"]) in barred:
+        if not self.allowed(run, [runner]):
             self._hand_over(run, runner)
             return None
         if run["not_before"] > self.now():
             raise RunWaits(f"run {run_id} waits for its backoff until {run['not_before'][:19]}Z",
                            "It starts then.", field="run")
         taken = self.store.runs.claim(run["pool"], runner, self.now(), self.now(LEASE_SECONDS),
-                                      barred, run_id=run_id)
+                                      run_id=run_id)
         if taken is not None:
             return self._handed(taken, runner)
         if self.store.runs.park(run_id, run["pool"], run["priority"]):
@@ -225,12 +227,8 @@ class Runs:
     def _hand_over(self, run: dict[str, Any], runner: str) -> None:
         """``runner`` may not use the connections the run's bot names: its job goes to a
         runner online in its pool that may, or comes back later if none may."""
-        bot = (run["bot"], run["bot_version"])
-        online = [r["name"] for r in self.store.runs.runners(run["pool"])
-                  if r["state"] == "online"]
-        if run["pool"] in self.local_pools:
-            online.append(LOCAL)
-        allowed = [name for name in online if name != runner and bot not in self.barred(name)]
+        allowed = [name for name in self.allowed(run, self.online(run["pool"]))
+                   if name != runner]
         if not allowed:
             raise RunWaits(f"no runner online in pool {run['pool']!r} may use the connections "
                            f"bot {run['bot']!r} names", "A runner that may takes it when one "
@@ -277,10 +275,24 @@ class Runs:
 
     def barred(self, runner: str) -> list[tuple[str, int]]:
         """The bot versions ``runner`` may not run: they name a connection that is not open
-        to runners, or that names its runners and not this one."""
-        closed = {c["name"] for c in self.store.connections.list()
-                  if "runner" not in c["roles"] or (c["runners"] and runner not in c["runners"])}
+        to it (``open_to``)."""
+        closed = {c["name"] for c in self.store.connections.list() if not open_to(c, runner)}
         return self.store.bots.naming(closed) if closed else []
+
+    def allowed(self, run: dict[str, Any], runners: list[str]) -> list[str]:
+        """Those of ``runners`` that may use every connection the run's bot version names
+        (one read of each, however many runners are asked about)."""
+        named = self.store.bots.named_connections(run["bot"], run["bot_version"])
+        if not named:
+            return list(runners)
+        rules = [c for c in self.store.connections.list() if c["name"] in named]
+        return [name for name in runners if all(open_to(c, name) for c in rules)]
+
+    def online(self, pool: str) -> list[str]:
+        """The runners online in ``pool``, the control room's own ("local") among them if it
+        runs the pool."""
+        online = [r["name"] for r in self.store.runs.runners(pool) if r["state"] == "online"]
+        return online + [LOCAL] if pool in self.local_pools else online
 
     def renew(self, runner: str, run_ids: list[str]) -> set[str]:
         """Renew the leases; the ids of the runs to stop (cancelled, or taken back)."""
@@ -345,13 +357,19 @@ class Runs:
         return self.store.runs.remove_ended_before(self.now(-days * 86400))
 
 
+def open_to(connection: dict[str, Any], runner: str) -> bool:
+    """Whether ``runner`` may use a connection: it is open to runners and, if it names its
+    runners, names this one."""
+    return "runner" in connection["roles"] and (not connection["runners"]
+                                                or runner in connection["runners"])
+
+
 def _open(row: dict[str, Any], keys: Any, place: str) -> str:
-    """Sealed variables opened with ``keys``. Mid-rotation a row holds them sealed under the
-    old key and under the new: the one sealed under ``keys``."""
-    sealed = row["variables"]
-    if row.get("key_id_next") == keys.key_id and row.get("key_id") != keys.key_id:
-        sealed = row["variables_next"]
-    return keys.open(sealed, place)
+    """A run's or a schedule's sealed variables, opened with ``keys`` (mid-rotation, from the
+    seal that is theirs)."""
+    return open_sealed(keys, row, "variables", place, f"the variables at {place}",
+                       "Give the control room the vault key they were sealed with "
+                       "(ADOBOT_VAULT_KEY), or start the run again.")
 
 
 def _place(run_id: str) -> str:

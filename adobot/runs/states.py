@@ -13,6 +13,7 @@ State = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_
 
 LOCAL = "local"  # the runner name of the control room's own pool
 PRIORITIES = {"high": 0, "normal": 1, "low": 2}  # a lower number is taken first
+PRIORITY_NAMES = {number: name for name, number in PRIORITIES.items()}
 Priority = Literal["high", "normal", "low"]
 Failure = Literal["business", "system"]
 

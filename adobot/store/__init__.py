@@ -49,7 +49,7 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
     if upgrade:
         database.upgrade()
     jobs = None
-    if not database.sqlite:  # there, each queued run is a procrastinate job (runs/jobs.py)
+    if not database.sqlite:  # there, each queued run is a procrastinate job (store/jobs.py)
         from adobot.store.jobs import Jobs
 
         jobs = Jobs()

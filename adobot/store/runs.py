@@ -3,7 +3,7 @@ conditional UPDATE (``WHERE state = … AND attempt = …``): of two that race, 
 and the other changes nothing and is told so — a run is taken once, ended once.
 
 On PostgreSQL (``jobs``), each change that queues a run defers its procrastinate job in the
-same transaction (``adobot.runs.jobs``)."""
+same transaction (``_queue_job``; ``adobot.store.jobs``)."""
 from __future__ import annotations
 
 import json
@@ -42,6 +42,14 @@ def _promote(database: Database, table: Any, key_id: str) -> int:
         return db.execute(update(table).where(table.key_id_next == key_id).values(
             variables=table.variables_next, key_id=key_id, variables_next=None,
             key_id_next=None)).rowcount
+
+
+def _queue_job(jobs: "Jobs | None", db: Any, run_id: str, pool: str, priority: int,
+               at: str | None = None, runner: str | None = None) -> None:
+    """A queued run's job (PostgreSQL), in this transaction: parked if its pool is paused;
+    ``runner``: for that runner by name."""
+    if jobs is not None:
+        jobs.defer(db, run_id, pool, priority, at, parked=_paused(db, pool), runner=runner)
 
 
 def _paused(db: Any, pool: str) -> bool:
@@ -84,6 +92,13 @@ class SqlBots:
             row = db.execute(query).first()
         return dict(row._mapping) if row else None
 
+    def named_connections(self, name: str, version: int) -> set[str]:
+        """The connections a bot version names."""
+        with self.database.reading() as db:
+            named = db.execute(select(BotRow.connections).where(
+                BotRow.name == name, BotRow.version == version)).scalar()
+        return set(filter(None, (named or "").split(",")))
+
     def naming(self, connections: set[str]) -> list[tuple[str, int]]:
         """The versions of bots that name one of ``connections``."""
         with self.database.reading() as db:
@@ -112,19 +127,11 @@ class SqlRuns:
     def __init__(self, database: Database, jobs: "Jobs | None" = None) -> None:
         self.database, self.jobs = database, jobs
 
-    def _queued(self, db: Any, run_id: str, pool: str, priority: int,
-                at: str | None = None) -> None:
-        """The run is queued (again): its job goes with it, in this transaction (parked if
-        the pool is paused)."""
-        if self.jobs is not None:
-            self.jobs.defer(db, run_id, pool, priority, at, parked=_paused(db, pool))
-
     def hand_to(self, runner: str, run_id: str, pool: str, priority: int) -> None:
         """The run's job goes to ``runner`` by name (its job was just taken by another)."""
         if self.jobs is not None:
             with self.database.writing() as db:
-                self.jobs.defer(db, run_id, pool, priority, runner=runner,
-                                parked=_paused(db, pool))
+                _queue_job(self.jobs, db, run_id, pool, priority, runner=runner)
 
     def park(self, run_id: str, pool: str, priority: int) -> bool:
         """If ``pool`` is paused, a parked job for the run (whose job was just taken): True.
@@ -145,7 +152,7 @@ class SqlRuns:
         try:
             with self.database.writing() as db:
                 db.execute(insert(RunRow).values(**record))
-                self._queued(db, record["id"], record["pool"], record["priority"])
+                _queue_job(self.jobs, db, record["id"], record["pool"], record["priority"])
                 row = db.execute(select(*RUN_COLUMNS).where(RunRow.id == record["id"])).first()
             return _run(row), True
         except IntegrityError:
@@ -296,7 +303,7 @@ class SqlRuns:
                 if requeue_at and self.jobs is not None:
                     pool, priority = db.execute(select(RunRow.pool, RunRow.priority)
                                                 .where(RunRow.id == run_id)).one()
-                    self._queued(db, run_id, pool, priority, requeue_at)
+                    _queue_job(self.jobs, db, run_id, pool, priority, requeue_at)
         return bool(changed)
 
     def release(self, runner: str, holding: Iterable[str], started_before: str) -> list[str]:
@@ -317,7 +324,7 @@ class SqlRuns:
                                                 RunRow.state == "running")
                            .values(state="queued", runner=None, lease_until=None,
                                    started_at=None, attempt=attempt - 1))
-                self._queued(db, run_id, pool, priority)
+                _queue_job(self.jobs, db, run_id, pool, priority)
         return [run_id for run_id, *_ in lost]
 
     def cancel(self, run_id: str, now: str) -> str | None:
@@ -385,16 +392,16 @@ class SqlRuns:
                           .values(paused=int(paused))).rowcount == 0:
                 db.execute(insert(PoolRow).values(name=name, paused=int(paused), created_at=now))
             if not paused and self.jobs is not None:
-                self.jobs.wake(db, self._paused(db))
+                self.jobs.wake(db, self._paused_pools(db))
 
-    def _paused(self, db: Any) -> list[str]:
+    def _paused_pools(self, db: Any) -> list[str]:
         return list(db.execute(select(PoolRow.name).where(PoolRow.paused == 1)).scalars())
 
     def wake_parked(self) -> None:
         """The parked jobs of pools not paused come now (PostgreSQL; see ``Jobs.wake``)."""
         if self.jobs is not None:
             with self.database.writing() as db:
-                self.jobs.wake(db, self._paused(db))
+                self.jobs.wake(db, self._paused_pools(db))
 
     def runners(self, pool: str | None = None) -> list[dict[str, Any]]:
         query = select(*RunnerRow.__table__.columns).order_by(RunnerRow.name)
@@ -486,8 +493,7 @@ class SqlSchedules:
                 if not moved:
                     return False
                 db.execute(insert(RunRow).values(**run))
-                if self.jobs is not None:
-                    self.jobs.defer(db, run["id"], run["pool"], run["priority"])
+                _queue_job(self.jobs, db, run["id"], run["pool"], run["priority"])
             return True
         except IntegrityError:  # the tick's idempotency key: queued by another instance
             return False

@@ -93,9 +93,6 @@ def test_a_rotation_cut_short_loses_no_connection(tmp_path, database_url, monkey
         queue_a_run(state, "run-canary-51")
         queue_a_run(state, "run-canary-52")
 
-        def reseal(old, new):
-            return state.connections.reseal(old, new) + state.runs.reseal(old, new)
-
         def crash(*args, **kwargs):
             raise OSError("the machine lost power")
 
@@ -106,7 +103,7 @@ def test_a_rotation_cut_short_loses_no_connection(tmp_path, database_url, monkey
             monkeypatch.setattr(vault_module.os, "replace", lambda src, dst: crash()
                                 if str(dst) == str(vault.key_path) else real(src, dst))
         with pytest.raises(OSError):
-            vault.rotate_key(reseal)
+            vault.rotate_key(state.reseal)
         monkeypatch.undo()
     with open_state(Vault(vault.path), database_url) as state:  # the next start
         assert state.connections.credential("contoso-main").secret.reveal() == "crash-canary-7a1c"
@@ -114,11 +111,8 @@ def test_a_rotation_cut_short_loses_no_connection(tmp_path, database_url, monkey
         assert taken_variables(state) == {"pat": "run-canary-51"}
         # and a rotation run again afterwards finishes the job
 
-        def reseal_again(old, new):
-            return state.connections.reseal(old, new) + state.runs.reseal(old, new)
-        Vault(vault.path).rotate_key(reseal_again)
-        state.connections.promote()
-        state.runs.promote()
+        Vault(vault.path).rotate_key(state.reseal)
+        state.promote()
         assert state.connections.credential("contoso-main").secret.reveal() == "crash-canary-7a1c"
         assert taken_variables(state) == {"pat": "run-canary-52"}
 

@@ -25,7 +25,6 @@ from adobot.credentials.connections import (
     Connection,
     check_connection_name,
 )
-from adobot.credentials.secret import Secret
 from adobot.credentials.wire import CredentialAnswer, CredentialRequest
 from adobot.errors import InvalidInput, PermissionDenied
 
@@ -70,9 +69,7 @@ async def get_connection(name: Name, request: Request, room: State,
 async def create_connection(body: NewConnection, request: Request, room: State,
                             token: Administrator, audit: Audited) -> ConnectionOut:
     secret = secret_of(body)
-    if body.authentication_method == "managed_identity":  # its own identity: no secret
-        secret = secret or Secret("")
-    elif secret is None:
+    if secret is None and body.authentication_method != "managed_identity":
         wanted = "pat" if body.authentication_method == "pat" else "client_secret"
         raise InvalidInput(f"{wanted} is required", field=wanted)
     created = await run_as(

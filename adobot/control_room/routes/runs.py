@@ -29,19 +29,18 @@ router = APIRouter(tags=["runs"])
 BotName = Annotated[str, Path(pattern=BOT_NAME.pattern, max_length=64)]
 RunId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The run's id")]
 PoolName = Annotated[str, Path(pattern=POOL_NAME.pattern, max_length=64)]
-PRIORITY_NAMES = {number: name for name, number in states.PRIORITIES.items()}
 
 
 def run_out(room: Any, run: dict[str, Any], whole: bool = False) -> dict[str, Any]:
     shown = {key: value for key, value in run.items()
              if key not in ("variables", "key_id", "lease_until", "not_before")}
-    shown["priority"] = PRIORITY_NAMES[run["priority"]]
+    shown["priority"] = states.PRIORITY_NAMES[run["priority"]]
     shown["cancel_requested"] = bool(run.get("cancel_requested"))
     if not whole:
         for key in ("steps", "outputs", "log", "attempts"):
             shown.pop(key, None)
     if run["state"] == states.QUEUED:
-        shown["waiting"] = room.runs.why_waiting(run, room.local_pools)
+        shown["waiting"] = room.runs.why_waiting(run)
     return RunOut.model_validate(shown).model_dump(mode="json", exclude_none=not whole)
 
 

@@ -17,7 +17,6 @@ from adobot.runs.service import schedule_place
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 Name = Annotated[str, Path(pattern=SCHEDULE_NAME.pattern, max_length=64)]
-PRIORITY_NAMES = {number: name for name, number in states.PRIORITIES.items()}
 
 
 def shown(room: Any, schedule: dict[str, Any]) -> dict[str, Any]:
@@ -27,7 +26,7 @@ def shown(room: Any, schedule: dict[str, Any]) -> dict[str, Any]:
         name=schedule["name"], bot=schedule["bot"],
         version=schedule["bot_version"] if schedule["bot_version"] is not None else "latest",
         cron=schedule["cron"], timezone=schedule["timezone"],
-        priority=PRIORITY_NAMES[schedule["priority"]], pool=schedule["pool"],
+        priority=states.PRIORITY_NAMES[schedule["priority"]], pool=schedule["pool"],
         paused=bool(schedule["paused"]), next=rules.upcoming(schedule), variables=names,
         last_run=schedule["last_run"], last_fired_at=schedule["last_fired_at"],
         created_by=schedule["created_by"], created_at=schedule["created_at"],
